@@ -1,0 +1,261 @@
+//! The component's face: the WIT exports wired to the policy, and the `lock-store` import
+//! wrapped as a [`LockStore`]. Only conversions live here; every decision is in the modules.
+
+use crate::decision::{self, Decision};
+use crate::hook::{self, HookContext, Mode};
+use crate::lock::{self, AcquireResult, ForceReleaseResult, LockState, PolicyError, Session};
+use crate::lock::{RefreshResult, ReleaseResult};
+use crate::protocol::{Agent, Answer};
+use crate::record::LockRecord;
+use crate::store::{LockStore, SwapOutcome};
+use crate::workspace;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "session-lock",
+});
+
+use exports::session_lock::policy::hook as wit_hook;
+use exports::session_lock::policy::policy as wit;
+use session_lock::policy::lock_store;
+
+/// The imported `lock-store`, as the policy's store.
+struct ImportedStore;
+
+impl LockStore for ImportedStore {
+    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        lock_store::read(key)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        replacement: Option<&[u8]>,
+    ) -> Result<SwapOutcome, String> {
+        Ok(
+            match lock_store::compare_and_swap(key, expected, replacement)? {
+                lock_store::SwapOutcome::Swapped => SwapOutcome::Swapped,
+                lock_store::SwapOutcome::Conflict(found) => SwapOutcome::Conflict(found),
+            },
+        )
+    }
+}
+
+struct Component;
+
+export!(Component);
+
+impl wit::Guest for Component {
+    fn workspace_hash(path: String) -> String {
+        workspace::workspace_hash(&path)
+    }
+
+    fn is_stale(record: wit::LockRecord, now_ms: u64) -> bool {
+        LockRecord::from(record).is_stale(now_ms)
+    }
+
+    fn acquire(
+        key: String,
+        session: wit::Session,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<wit::AcquireResult, wit::PolicyError> {
+        let session = Session::from(session);
+        lock::acquire(&mut ImportedStore, &key, &session, now_ms, ttl_ms)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn refresh(
+        key: String,
+        session: wit::Session,
+        now_ms: u64,
+    ) -> Result<wit::RefreshResult, wit::PolicyError> {
+        let session = Session::from(session);
+        lock::refresh(&mut ImportedStore, &key, &session, now_ms)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn release(key: String, session_id: String) -> Result<wit::ReleaseResult, wit::PolicyError> {
+        lock::release(&mut ImportedStore, &key, &session_id)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn inspect(key: String, now_ms: u64) -> Result<Option<wit::LockState>, wit::PolicyError> {
+        lock::inspect(&mut ImportedStore, &key, now_ms)
+            .map(|state| state.map(Into::into))
+            .map_err(Into::into)
+    }
+
+    fn force_release(key: String) -> Result<wit::ForceReleaseResult, wit::PolicyError> {
+        lock::force_release(&mut ImportedStore, &key)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn decide(
+        outcome: Option<wit::AcquireResult>,
+        session_id: String,
+        now_ms: u64,
+    ) -> wit::Decision {
+        let outcome = outcome.map(AcquireResult::from);
+        let Decision { block, reason } = decision::decide(outcome.as_ref(), &session_id, now_ms);
+        wit::Decision { block, reason }
+    }
+}
+
+impl wit_hook::Guest for Component {
+    fn workspace_dir(event: Vec<u8>, project_dir: Option<String>, process_cwd: String) -> String {
+        workspace::workspace_dir(&event, project_dir.as_deref(), &process_cwd)
+    }
+
+    fn handle(event: Vec<u8>, context: wit_hook::HookContext) -> wit_hook::HookResponse {
+        let context = HookContext {
+            workspace: context.workspace,
+            pid: context.pid,
+            now_ms: context.now_ms,
+            ttl_ms: context.ttl_ms,
+            agent: context.agent.map(Agent::from),
+            mode: match context.mode {
+                wit_hook::Mode::Enforce => Mode::Enforce,
+                wit_hook::Mode::Observe => Mode::Observe,
+            },
+        };
+        let Answer {
+            stdout,
+            stderr,
+            exit_code,
+        } = hook::handle(&mut ImportedStore, &event, &context);
+        wit_hook::HookResponse {
+            stdout,
+            stderr,
+            exit_code,
+        }
+    }
+}
+
+impl From<wit_hook::Agent> for Agent {
+    fn from(agent: wit_hook::Agent) -> Self {
+        match agent {
+            wit_hook::Agent::ClaudeCode => Agent::ClaudeCode,
+            wit_hook::Agent::Codex => Agent::Codex,
+            wit_hook::Agent::Gemini => Agent::Gemini,
+            wit_hook::Agent::Cursor => Agent::Cursor,
+        }
+    }
+}
+
+impl From<wit::Session> for Session {
+    fn from(s: wit::Session) -> Self {
+        Session {
+            id: s.id,
+            pid: s.pid,
+        }
+    }
+}
+
+impl From<wit::LockRecord> for LockRecord {
+    fn from(r: wit::LockRecord) -> Self {
+        LockRecord {
+            session_id: r.session_id,
+            pid: r.pid,
+            acquired_at: r.acquired_at,
+            refreshed_at: r.refreshed_at,
+            ttl_ms: r.ttl_ms,
+        }
+    }
+}
+
+impl From<LockRecord> for wit::LockRecord {
+    fn from(r: LockRecord) -> Self {
+        wit::LockRecord {
+            session_id: r.session_id,
+            pid: r.pid,
+            acquired_at: r.acquired_at,
+            refreshed_at: r.refreshed_at,
+            ttl_ms: r.ttl_ms,
+        }
+    }
+}
+
+impl From<wit::AcquireResult> for AcquireResult {
+    fn from(r: wit::AcquireResult) -> Self {
+        match r {
+            wit::AcquireResult::Acquired(r) => AcquireResult::Acquired(r.into()),
+            wit::AcquireResult::TakenOver(t) => AcquireResult::TakenOver {
+                taken: t.taken.into(),
+                previous: t.previous.into(),
+            },
+            wit::AcquireResult::Reacquired(r) => AcquireResult::Reacquired(r.into()),
+            wit::AcquireResult::Blocked(r) => AcquireResult::Blocked(r.into()),
+        }
+    }
+}
+
+impl From<AcquireResult> for wit::AcquireResult {
+    fn from(r: AcquireResult) -> Self {
+        match r {
+            AcquireResult::Acquired(r) => wit::AcquireResult::Acquired(r.into()),
+            AcquireResult::TakenOver { taken, previous } => {
+                wit::AcquireResult::TakenOver(wit::Takeover {
+                    taken: taken.into(),
+                    previous: previous.into(),
+                })
+            }
+            AcquireResult::Reacquired(r) => wit::AcquireResult::Reacquired(r.into()),
+            AcquireResult::Blocked(r) => wit::AcquireResult::Blocked(r.into()),
+        }
+    }
+}
+
+impl From<RefreshResult> for wit::RefreshResult {
+    fn from(r: RefreshResult) -> Self {
+        match r {
+            RefreshResult::Refreshed(r) => wit::RefreshResult::Refreshed(r.into()),
+            RefreshResult::NotHeld(r) => wit::RefreshResult::NotHeld(r.map(Into::into)),
+        }
+    }
+}
+
+impl From<ReleaseResult> for wit::ReleaseResult {
+    fn from(r: ReleaseResult) -> Self {
+        match r {
+            ReleaseResult::Released(r) => wit::ReleaseResult::Released(r.into()),
+            ReleaseResult::NotHeld(r) => wit::ReleaseResult::NotHeld(r.map(Into::into)),
+        }
+    }
+}
+
+impl From<ForceReleaseResult> for wit::ForceReleaseResult {
+    fn from(r: ForceReleaseResult) -> Self {
+        match r {
+            ForceReleaseResult::Free => wit::ForceReleaseResult::Free,
+            ForceReleaseResult::Released(r) => wit::ForceReleaseResult::Released(r.into()),
+            ForceReleaseResult::ClearedUnreadable => wit::ForceReleaseResult::ClearedUnreadable,
+        }
+    }
+}
+
+impl From<LockState> for wit::LockState {
+    fn from(s: LockState) -> Self {
+        wit::LockState {
+            record: s.record.into(),
+            stale: s.stale,
+            held_for_ms: s.held_for_ms,
+            expires_in_ms: s.expires_in_ms,
+        }
+    }
+}
+
+impl From<PolicyError> for wit::PolicyError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::Store(why) => wit::PolicyError::Store(why),
+            PolicyError::UnreadableRecord(why) => wit::PolicyError::UnreadableRecord(why),
+            PolicyError::Contended(n) => wit::PolicyError::Contended(n),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Acquire, refresh, release: each a pure decision on the record read, applied by
+//! compare-and-swap on exactly those bytes. A lost swap re-decides on what won, a bounded
+//! number of times, so two sessions racing for one lock can never both take it.
+
+use std::fmt;
+
+use crate::record::LockRecord;
+use crate::store::{LockStore, SwapOutcome};
+
+/// How many times an operation decides and swaps before it reports contention.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// A session asking for a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The agent's session id.
+    pub id: String,
+    /// The process running the session.
+    pub pid: u32,
+}
+
+/// What [`acquire`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcquireResult {
+    /// The lock was free; the session now holds it.
+    Acquired(LockRecord),
+    /// The lock was stale; the session took it over from `previous`.
+    TakenOver {
+        /// The record now stored.
+        taken: LockRecord,
+        /// The stale record it replaced.
+        previous: LockRecord,
+    },
+    /// The session already held the lock; it is refreshed.
+    Reacquired(LockRecord),
+    /// Another session holds a fresh lock; nothing was written.
+    Blocked(LockRecord),
+}
+
+/// What [`refresh`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshResult {
+    /// The session's own lock carries a new `refreshed_at`.
+    Refreshed(LockRecord),
+    /// The session does not hold the lock (the holder, or `None` when free); nothing written.
+    NotHeld(Option<LockRecord>),
+}
+
+/// What [`release`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseResult {
+    /// The session's own lock is deleted.
+    Released(LockRecord),
+    /// The session does not hold the lock (the holder, or `None` when free); nothing deleted.
+    NotHeld(Option<LockRecord>),
+}
+
+/// What [`force_release`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForceReleaseResult {
+    /// There was no lock.
+    Free,
+    /// The lock was deleted; it was this holder's.
+    Released(LockRecord),
+    /// Bytes that are not a lock record were deleted.
+    ClearedUnreadable,
+}
+
+/// Why an operation could not decide. The stored record is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyError {
+    /// A store call failed.
+    Store(String),
+    /// The stored bytes are not a lock record; they are never overwritten but by force.
+    UnreadableRecord(String),
+    /// Concurrent writers won every one of this many attempts.
+    Contended(u32),
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::Store(why) => write!(f, "lock store failed: {why}"),
+            PolicyError::UnreadableRecord(why) => {
+                write!(f, "{why} (`session-lock release --force` clears it)")
+            }
+            PolicyError::Contended(n) => {
+                write!(f, "lock changed under every one of {n} attempts")
+            }
+        }
+    }
+}
+
+/// The state of a lock as [`inspect`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    /// The stored record.
+    pub record: LockRecord,
+    /// Whether anyone may take it over now.
+    pub stale: bool,
+    /// Milliseconds since it was taken.
+    pub held_for_ms: u64,
+    /// Milliseconds until it turns stale; negative once it has.
+    pub expires_in_ms: i64,
+}
+
+/// One decision on the bytes read: write these bytes (or delete), or answer without writing.
+enum Step<T> {
+    Swap {
+        replacement: Option<Vec<u8>>,
+        answer: T,
+    },
+    Answer(T),
+}
+
+/// Reads the record, decides, and applies the decision by compare-and-swap on exactly the bytes
+/// decided on. A lost swap decides again on the bytes that won.
+fn decide_and_swap<T>(
+    store: &mut impl LockStore,
+    key: &str,
+    mut decide: impl FnMut(Option<&[u8]>) -> Result<Step<T>, PolicyError>,
+) -> Result<T, PolicyError> {
+    let mut current = store.read(key).map_err(PolicyError::Store)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (replacement, answer) = match decide(current.as_deref())? {
+            Step::Answer(answer) => return Ok(answer),
+            Step::Swap {
+                replacement,
+                answer,
+            } => (replacement, answer),
+        };
+        match store
+            .compare_and_swap(key, current.as_deref(), replacement.as_deref())
+            .map_err(PolicyError::Store)?
+        {
+            SwapOutcome::Swapped => return Ok(answer),
+            SwapOutcome::Conflict(found) => current = found,
+        }
+    }
+    Err(PolicyError::Contended(MAX_ATTEMPTS))
+}
+
+fn decode(bytes: &[u8]) -> Result<LockRecord, PolicyError> {
+    LockRecord::decode(bytes).map_err(PolicyError::UnreadableRecord)
+}
+
+fn swap<T>(record: &LockRecord, answer: T) -> Result<Step<T>, PolicyError> {
+    Ok(Step::Swap {
+        replacement: Some(record.encode()),
+        answer,
+    })
+}
+
+/// Takes lock `key` for `session`: a free lock is taken, a stale one taken over, the session's
+/// own refreshed; another session's fresh lock is reported, untouched.
+pub fn acquire(
+    store: &mut impl LockStore,
+    key: &str,
+    session: &Session,
+    now: u64,
+    ttl_ms: u64,
+) -> Result<AcquireResult, PolicyError> {
+    decide_and_swap(store, key, |current| {
+        let fresh = || LockRecord::new(&session.id, session.pid, now, ttl_ms);
+        let Some(bytes) = current else {
+            let taken = fresh();
+            return swap(&taken, AcquireResult::Acquired(taken.clone()));
+        };
+        let holder = decode(bytes)?;
+        if holder.session_id == session.id {
+            let renewed = holder.refreshed(session.pid, now, ttl_ms);
+            swap(&renewed, AcquireResult::Reacquired(renewed.clone()))
+        } else if holder.is_stale(now) {
+            let taken = fresh();
+            swap(
+                &taken,
+                AcquireResult::TakenOver {
+                    taken: taken.clone(),
+                    previous: holder,
+                },
+            )
+        } else {
+            Ok(Step::Answer(AcquireResult::Blocked(holder)))
+        }
+    })
+}
+
+/// Refreshes `session`'s own lock, keeping its ttl. Never takes a lock it does not hold.
+pub fn refresh(
+    store: &mut impl LockStore,
+    key: &str,
+    session: &Session,
+    now: u64,
+) -> Result<RefreshResult, PolicyError> {
+    decide_and_swap(store, key, |current| {
+        let Some(bytes) = current else {
+            return Ok(Step::Answer(RefreshResult::NotHeld(None)));
+        };
+        let holder = decode(bytes)?;
+        if holder.session_id != session.id {
+            return Ok(Step::Answer(RefreshResult::NotHeld(Some(holder))));
+        }
+        let renewed = holder.refreshed(session.pid, now, holder.ttl_ms);
+        swap(&renewed, RefreshResult::Refreshed(renewed.clone()))
+    })
+}
+
+/// Deletes the lock if `session_id` holds it; never another session's.
+pub fn release(
+    store: &mut impl LockStore,
+    key: &str,
+    session_id: &str,
+) -> Result<ReleaseResult, PolicyError> {
+    decide_and_swap(store, key, |current| {
+        let Some(bytes) = current else {
+            return Ok(Step::Answer(ReleaseResult::NotHeld(None)));
+        };
+        let holder = decode(bytes)?;
+        if holder.session_id != session_id {
+            return Ok(Step::Answer(ReleaseResult::NotHeld(Some(holder))));
+        }
+        Ok(Step::Swap {
+            replacement: None,
+            answer: ReleaseResult::Released(holder),
+        })
+    })
+}
+
+/// The lock and its state at `now`, without writing.
+pub fn inspect(
+    store: &mut impl LockStore,
+    key: &str,
+    now: u64,
+) -> Result<Option<LockState>, PolicyError> {
+    let Some(bytes) = store.read(key).map_err(PolicyError::Store)? else {
+        return Ok(None);
+    };
+    let record = decode(&bytes)?;
+    Ok(Some(LockState {
+        stale: record.is_stale(now),
+        held_for_ms: record.held_for_ms(now),
+        expires_in_ms: record.expires_in_ms(now),
+        record,
+    }))
+}
+
+/// Deletes the lock whoever holds it, even when it is unreadable: a person's escape hatch.
+pub fn force_release(
+    store: &mut impl LockStore,
+    key: &str,
+) -> Result<ForceReleaseResult, PolicyError> {
+    decide_and_swap(store, key, |current| {
+        let Some(bytes) = current else {
+            return Ok(Step::Answer(ForceReleaseResult::Free));
+        };
+        let answer = match LockRecord::decode(bytes) {
+            Ok(holder) => ForceReleaseResult::Released(holder),
+            Err(_) => ForceReleaseResult::ClearedUnreadable,
+        };
+        Ok(Step::Swap {
+            replacement: None,
+            answer,
+        })
+    })
+}

@@ -1,0 +1,89 @@
+//! Builds the policy component and compiles it ahead of time, so the binary never compiles
+//! WebAssembly at hook time and ships without a compiler.
+//!
+//! 1. `cargo build` the `guest` crate for `wasm32-unknown-unknown` (profile `guest`).
+//! 2. Turn the core module into a component with `wit-component`; it imports only what the WIT
+//!    says (no WASI).
+//! 3. Precompile it with the engine configuration in `src/engine.rs`.
+//!
+//! Both the component (`session-lock-policy.wasm`, for other hosts) and the precompiled artifact
+//! (`session-lock-policy.cwasm`) land in `OUT_DIR` for `include_bytes!`.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+#[path = "src/engine.rs"]
+#[allow(dead_code, reason = "the run-time constants are not needed to compile")]
+mod engine;
+
+const GUEST_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> Result<()> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir.parent().context("host/ has a parent")?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    for watched in [
+        "guest/src",
+        "guest/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-changed=src/engine.rs");
+
+    let core_module = build_guest(root, &out_dir)?;
+    let module = std::fs::read(&core_module)
+        .with_context(|| format!("reading {}", core_module.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)?
+        .validate(true)
+        .encode()
+        .context("turning the guest module into a component")?;
+    std::fs::write(out_dir.join("session-lock-policy.wasm"), &component)?;
+
+    let engine = wasmtime::Engine::new(&engine::config()).map_err(anyhow::Error::from)?;
+    let precompiled = engine
+        .precompile_component(&component)
+        .map_err(anyhow::Error::from)
+        .context("precompiling the policy component")?;
+    std::fs::write(out_dir.join("session-lock-policy.cwasm"), precompiled)?;
+    Ok(())
+}
+
+/// Builds the guest's core module in a target directory of its own (the outer cargo holds the
+/// workspace's) and returns its path.
+fn build_guest(root: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let target_dir = out_dir.join("guest-target");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--package", "session-lock-policy", "--lib"])
+        .args(["--target", GUEST_TARGET, "--profile", "guest"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The outer build's flags and wrappers (clippy, coverage, a native target-cpu) are for
+        // the host, not for the wasm guest.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .context("running cargo to build the guest")?;
+    if !status.success() {
+        bail!(
+            "building the policy component failed; if the target is missing, run \
+             `rustup target add {GUEST_TARGET}`"
+        );
+    }
+    Ok(target_dir
+        .join(GUEST_TARGET)
+        .join("guest")
+        .join("session_lock_policy.wasm"))
+}

@@ -1,0 +1,71 @@
+//! `session-lock demo`: two simulated Claude Code sessions on a temporary workspace and lock
+//! directory, their real hook events run through the component, and what each was told.
+
+use std::fs;
+
+use serde_json::json;
+
+use crate::component::{HookContext, Mode, Policy};
+use crate::fs_store::FsLockStore;
+use crate::settings::{self, DEFAULT_TTL_MS};
+use crate::workspace;
+
+/// Runs the demo, printing to stdout.
+pub fn run() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let repo = root.path().join("repo");
+    fs::create_dir_all(repo.join(".git"))?;
+    let workspace = workspace::as_text(&workspace::resolve(&repo).map_err(anyhow::Error::msg)?);
+    let store = FsLockStore::new(root.path().join("locks"));
+    let mut policy = Policy::load(store.clone())?;
+    let key = policy.workspace_hash(&workspace)?;
+    let record_path = store.record_path(&key).map_err(anyhow::Error::msg)?;
+    println!("workspace {workspace}");
+    println!("lock file {}\n", record_path.display());
+
+    let steps: [(&str, u32, &str, Option<&str>); 6] = [
+        ("session-A", 4101, "PreToolUse", Some("Write")),
+        ("session-B", 4202, "PreToolUse", Some("Edit")),
+        ("session-B", 4202, "Stop", None),
+        ("session-A", 4101, "PostToolUse", Some("Write")),
+        ("session-A", 4101, "Stop", None),
+        ("session-B", 4202, "PreToolUse", Some("Edit")),
+    ];
+    let start = settings::now_ms();
+    for (step, (session, pid, event_name, tool)) in steps.into_iter().enumerate() {
+        let mut event = json!({
+            "session_id": session,
+            "transcript_path": format!("/tmp/{session}.jsonl"),
+            "cwd": repo,
+            "hook_event_name": event_name,
+        });
+        if let Some(tool) = tool {
+            event["tool_name"] = json!(tool);
+            event["tool_input"] = json!({"file_path": repo.join("notes.md")});
+        }
+        let context = HookContext {
+            workspace: workspace.clone(),
+            pid,
+            now_ms: start + 1000 * step as u64,
+            ttl_ms: DEFAULT_TTL_MS,
+            agent: None,
+            mode: Mode::Enforce,
+        };
+        let answer = policy.handle(event.to_string().as_bytes(), &context)?;
+        let what = match tool {
+            Some(tool) => format!("{event_name} {tool}"),
+            None => event_name.to_owned(),
+        };
+        let told = if answer.stdout.is_empty() {
+            "allowed (no objection)".to_owned()
+        } else {
+            format!("answered {}", answer.stdout)
+        };
+        println!("{session} {what:<16} -> {told}");
+        let holder = fs::read_to_string(&record_path)
+            .map(|r| r.trim().to_owned())
+            .unwrap_or_else(|_| "(none)".to_owned());
+        println!("{:>28} lock: {holder}", "");
+    }
+    Ok(())
+}

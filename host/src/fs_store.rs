@@ -1,0 +1,208 @@
+//! The `lock-store` import on the real filesystem.
+//!
+//! Lock `key` lives in `<dir>/session-lock-<key>.json`. A swap runs under an exclusive `flock`
+//! on `<dir>/session-lock-<key>.mutex` (held for microseconds, never deleted, so waiters can
+//! never be split across two inodes), compares the record with the expected bytes, and then
+//! publishes the replacement whole: written to a temporary file (mode 0600) in the same
+//! directory and renamed over the record. Readers take no lock; rename makes them see the old
+//! record or the new one. There is no `fsync`: a lock need not outlive the machine, and losing
+//! the last write on power loss only makes the lock look older or free.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::component::lock_store::{self, SwapOutcome};
+
+/// Records larger than this are refused unread: a lock record is about 150 bytes.
+pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
+/// How long a swap waits for another process's swap to finish before it gives up.
+pub const MUTEX_WAIT: Duration = Duration::from_millis(500);
+
+/// Lock records in one directory.
+#[derive(Debug, Clone)]
+pub struct FsLockStore {
+    dir: PathBuf,
+}
+
+impl FsLockStore {
+    /// A store in `dir` (created, mode 0700, on the first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FsLockStore { dir: dir.into() }
+    }
+
+    /// The directory holding the records.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The record file of `key`. Keys are 12 hex characters; anything else is refused, so no
+    /// value from an event can ever reach a path.
+    pub fn record_path(&self, key: &str) -> Result<PathBuf, String> {
+        Ok(self
+            .dir
+            .join(format!("session-lock-{}.json", valid_key(key)?)))
+    }
+
+    fn mutex_path(&self, key: &str) -> Result<PathBuf, String> {
+        Ok(self
+            .dir
+            .join(format!("session-lock-{}.mutex", valid_key(key)?)))
+    }
+
+    /// The record of `key`, or `None` when there is none.
+    pub fn read(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        read_record(&self.record_path(key)?)
+    }
+
+    /// Replaces the record of `key` by `replacement` (`None`: deletes it) if it holds exactly
+    /// `expected`.
+    pub fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        replacement: Option<&[u8]>,
+    ) -> Result<SwapOutcome, String> {
+        let path = self.record_path(key)?;
+        self.create_dir()?;
+        let _mutex = lock_mutex(&self.mutex_path(key)?)?;
+        let current = read_record(&path)?;
+        if current.as_deref() != expected {
+            return Ok(SwapOutcome::Conflict(current));
+        }
+        match replacement {
+            Some(bytes) => self.publish(&path, bytes)?,
+            None if current.is_some() => remove(&path)?,
+            None => {}
+        }
+        Ok(SwapOutcome::Swapped)
+    }
+
+    fn create_dir(&self) -> Result<(), String> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| format!("cannot create lock directory {}: {e}", self.dir.display()))
+    }
+
+    /// Writes `bytes` to a temporary file beside `path` and renames it into place.
+    fn publish(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+        let mut temp = tempfile::Builder::new()
+            .prefix(".session-lock-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(|e| failed(&e))?;
+        temp.write_all(bytes).map_err(|e| failed(&e))?;
+        temp.persist(path).map_err(|e| failed(&e.error))?;
+        Ok(())
+    }
+}
+
+impl lock_store::Host for FsLockStore {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        FsLockStore::read(self, &key)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        replacement: Option<Vec<u8>>,
+    ) -> Result<SwapOutcome, String> {
+        FsLockStore::compare_and_swap(self, &key, expected.as_deref(), replacement.as_deref())
+    }
+}
+
+fn valid_key(key: &str) -> Result<&str, String> {
+    if key.len() == 12 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(key)
+    } else {
+        Err(format!(
+            "refusing lock key {key:?}: not 12 hexadecimal characters"
+        ))
+    }
+}
+
+/// Reads a record without following a symlink, without blocking on a FIFO, and without reading
+/// more than [`MAX_RECORD_BYTES`].
+fn read_record(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let shown = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(format!("lock path {shown} is a symlink; not followed"));
+        }
+        Err(e) => return Err(format!("cannot open {shown}: {e}")),
+    };
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    if !metadata.is_file() {
+        return Err(format!("lock path {shown} is not a regular file"));
+    }
+    if metadata.len() > MAX_RECORD_BYTES {
+        return Err(format!(
+            "lock file {shown} is larger than {MAX_RECORD_BYTES} bytes"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(format!(
+            "lock file {shown} is larger than {MAX_RECORD_BYTES} bytes"
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Takes the exclusive `flock` on the mutex file, waiting at most [`MUTEX_WAIT`]. The lock is
+/// released when the returned file is dropped, or by the kernel if the process dies.
+fn lock_mutex(path: &Path) -> Result<File, String> {
+    let shown = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if started.elapsed() < MUTEX_WAIT => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(4));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!("{shown} stayed locked for {MUTEX_WAIT:?}"));
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}")),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The session-lock host: every piece of I/O, and no policy.
+//!
+//! The policy (which events do what, staleness, the block message, the answer's form) lives in
+//! the WebAssembly component built from `guest/`; this crate loads it and gives it the world:
+//!
+//! - [`engine`]: the one wasmtime configuration (shared with `build.rs`).
+//! - [`component`]: the embedded, precompiled component, its bindings, and one call into it.
+//! - [`fs_store`]: the `lock-store` import on the real filesystem.
+//! - [`workspace`]: resolving a directory to its workspace (symlinks, git work tree).
+//! - [`settings`]: what the environment says (lock directory, ttl, pid, mode).
+//! - [`hook`], [`demo`]: the commands that run events through the component.
+
+pub mod component;
+pub mod demo;
+pub mod engine;
+pub mod fs_store;
+pub mod hook;
+pub mod settings;
+pub mod workspace;

@@ -1,0 +1,170 @@
+//! An in-memory `lock-store` for driving the component: it records every call, and can fail a
+//! call or let a "concurrent writer" change the record just before a swap.
+
+use std::collections::{HashMap, VecDeque};
+
+use session_lock::component::Policy;
+use session_lock::component::lock_store::{Host, SwapOutcome};
+use session_lock::component::policy_types::{LockRecord, Session};
+
+/// One call the component made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Read(String),
+    CompareAndSwap {
+        key: String,
+        expected: Option<Vec<u8>>,
+        replacement: Option<Vec<u8>>,
+    },
+}
+
+/// What the next call of a kind does instead of its normal work.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Fails with this message.
+    Error(String),
+    /// Returns these bytes (reads) or this conflict value (swaps) instead.
+    Value(Option<Vec<u8>>),
+}
+
+/// The mock store.
+#[derive(Default)]
+pub struct MockStore {
+    /// The records, by key.
+    pub records: HashMap<String, Vec<u8>>,
+    /// Every call, in order.
+    pub calls: Vec<Call>,
+    /// Faults for the coming reads, in order.
+    pub read_faults: VecDeque<Fault>,
+    /// Faults for the coming swaps, in order.
+    pub swap_faults: VecDeque<Fault>,
+    /// Writes made by another writer just before the coming swaps (`None` deletes), in order.
+    pub interleaved_writes: VecDeque<Option<Vec<u8>>>,
+}
+
+impl MockStore {
+    /// The number of swaps the component attempted.
+    pub fn swaps(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| matches!(c, Call::CompareAndSwap { .. }))
+            .count()
+    }
+
+    /// The record of `key`, parsed as JSON.
+    pub fn json(&self, key: &str) -> Option<serde_json::Value> {
+        self.records
+            .get(key)
+            .map(|r| serde_json::from_slice(r).unwrap())
+    }
+}
+
+impl Host for MockStore {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        self.calls.push(Call::Read(key.clone()));
+        match self.read_faults.pop_front() {
+            Some(Fault::Error(why)) => Err(why),
+            Some(Fault::Value(bytes)) => Ok(bytes),
+            None => Ok(self.records.get(&key).cloned()),
+        }
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        replacement: Option<Vec<u8>>,
+    ) -> Result<SwapOutcome, String> {
+        self.calls.push(Call::CompareAndSwap {
+            key: key.clone(),
+            expected: expected.clone(),
+            replacement: replacement.clone(),
+        });
+        if let Some(write) = self.interleaved_writes.pop_front() {
+            match write {
+                Some(bytes) => self.records.insert(key.clone(), bytes),
+                None => self.records.remove(&key),
+            };
+        }
+        match self.swap_faults.pop_front() {
+            Some(Fault::Error(why)) => return Err(why),
+            Some(Fault::Value(found)) => return Ok(SwapOutcome::Conflict(found)),
+            None => {}
+        }
+        let current = self.records.get(&key).cloned();
+        if current != expected {
+            return Ok(SwapOutcome::Conflict(current));
+        }
+        match replacement {
+            Some(bytes) => self.records.insert(key, bytes),
+            None => self.records.remove(&key),
+        };
+        Ok(SwapOutcome::Swapped)
+    }
+}
+
+/// The lock key used by the tests (any 12 hex characters).
+pub const KEY: &str = "0123456789ab";
+
+/// The component, loaded over `store`.
+pub fn policy(store: MockStore) -> Policy<MockStore> {
+    Policy::load(store).expect("the embedded component loads")
+}
+
+/// The component over an empty store.
+pub fn empty_policy() -> Policy<MockStore> {
+    policy(MockStore::default())
+}
+
+/// A session.
+pub fn session(id: &str, pid: u32) -> Session {
+    Session {
+        id: id.to_owned(),
+        pid,
+    }
+}
+
+/// A stored record in the schema-1 form, with `refreshed_at` when given.
+pub fn stored_record(
+    session_id: &str,
+    pid: u32,
+    acquired_at: u64,
+    refreshed_at: Option<u64>,
+    ttl_ms: u64,
+) -> Vec<u8> {
+    let mut record = serde_json::json!({
+        "schema_version": 1,
+        "session_id": session_id,
+        "pid": pid,
+        "acquired_at": acquired_at,
+        "ttl_ms": ttl_ms,
+    });
+    if let Some(refreshed_at) = refreshed_at {
+        record["refreshed_at"] = refreshed_at.into();
+    }
+    serde_json::to_vec(&record).unwrap()
+}
+
+/// A policy whose store holds `bytes` under [`KEY`].
+pub fn policy_holding(bytes: Vec<u8>) -> Policy<MockStore> {
+    let mut store = MockStore::default();
+    store.records.insert(KEY.to_owned(), bytes);
+    policy(store)
+}
+
+/// The WIT record with these fields.
+pub fn lock_record(
+    session_id: &str,
+    pid: u32,
+    acquired_at: u64,
+    refreshed_at: u64,
+    ttl_ms: u64,
+) -> LockRecord {
+    LockRecord {
+        session_id: session_id.to_owned(),
+        pid,
+        acquired_at,
+        refreshed_at,
+        ttl_ms,
+    }
+}

@@ -3,9 +3,11 @@
 //! Lock `key` lives in `<dir>/session-lock-<key>.json`. A swap runs under an exclusive `flock`
 //! on `<dir>/session-lock-<key>.mutex` (held for microseconds, never deleted, so waiters can
 //! never be split across two inodes), compares the record with the expected bytes, and then
-//! publishes the replacement whole: written to a temporary file (mode 0600) in the same
-//! directory and renamed over the record. Readers take no lock; rename makes them see the old
-//! record or the new one. There is no `fsync`: a lock need not outlive the machine, and losing
+//! publishes the replacement whole: written to `<dir>/.session-lock-<key>.tmp` (mode 0600) and
+//! renamed over the record. Readers take no lock; rename makes them see the old record or the
+//! new one. Only the mutex holder writes the temporary file, so one fixed name per key is
+//! enough, and a process killed mid-write leaves at most that one file, which the next writer
+//! reuses: leftovers can never accumulate. There is no `fsync`: a lock need not outlive the machine, and losing
 //! the last write on power loss only makes the lock look older or free.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
@@ -54,6 +56,12 @@ impl FsLockStore {
             .join(format!("session-lock-{}.mutex", valid_key(key)?)))
     }
 
+    fn temp_path(&self, key: &str) -> Result<PathBuf, String> {
+        Ok(self
+            .dir
+            .join(format!(".session-lock-{}.tmp", valid_key(key)?)))
+    }
+
     /// The record of `key`, or `None` when there is none.
     pub fn read(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         read_record(&self.record_path(key)?)
@@ -75,7 +83,7 @@ impl FsLockStore {
             return Ok(SwapOutcome::Conflict(current));
         }
         match replacement {
-            Some(bytes) => self.publish(&path, bytes)?,
+            Some(bytes) => publish(&self.temp_path(key)?, &path, bytes)?,
             None if current.is_some() => remove(&path)?,
             None => {}
         }
@@ -88,19 +96,6 @@ impl FsLockStore {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| format!("cannot create lock directory {}: {e}", self.dir.display()))
-    }
-
-    /// Writes `bytes` to a temporary file beside `path` and renames it into place.
-    fn publish(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
-        let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
-        let mut temp = tempfile::Builder::new()
-            .prefix(".session-lock-")
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .map_err(|e| failed(&e))?;
-        temp.write_all(bytes).map_err(|e| failed(&e))?;
-        temp.persist(path).map_err(|e| failed(&e.error))?;
-        Ok(())
     }
 }
 
@@ -166,6 +161,23 @@ fn read_record(path: &Path) -> Result<Option<Vec<u8>>, String> {
         ));
     }
     Ok(Some(bytes))
+}
+
+/// Writes `bytes` to `temp` (under the mutex: no other writer uses it) and renames it over
+/// `path`. A symlink planted at `temp` is not followed.
+fn publish(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let failed = |e: io::Error| format!("cannot write {}: {e}", path.display());
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp)
+        .map_err(failed)?;
+    file.write_all(bytes).map_err(failed)?;
+    drop(file);
+    fs::rename(temp, path).map_err(failed)
 }
 
 fn remove(path: &Path) -> Result<(), String> {

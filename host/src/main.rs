@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use session_lock::component::{Agent, Policy};
+use session_lock::component::{Agent, COMPONENT, Policy};
 use session_lock::fs_store::FsLockStore;
 use session_lock::{demo, hook, workspace};
 
@@ -32,6 +32,12 @@ enum Command {
     },
     /// Run two simulated sessions against each other on a temporary workspace.
     Demo,
+    /// Write the policy component (WebAssembly) that this binary embeds, for other hosts.
+    Component {
+        /// Where to write it; stdout when not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Agent names on the command line.
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         Command::Hook { agent } => return hook::run(agent.map(Agent::from)),
         Command::Hash { dir } => print_hash(dir),
         Command::Demo => demo::run(),
+        Command::Component { output } => write_component(output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,4 +89,15 @@ fn print_hash(dir: Option<PathBuf>) -> anyhow::Result<()> {
     let mut policy = Policy::load(FsLockStore::new("."))?;
     println!("{}", policy.workspace_hash(&workspace::as_text(&resolved))?);
     Ok(())
+}
+
+fn write_component(output: Option<PathBuf>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => std::fs::write(&path, COMPONENT)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+        None => Ok(std::io::Write::write_all(
+            &mut std::io::stdout(),
+            COMPONENT,
+        )?),
+    }
 }

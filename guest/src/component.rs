@@ -5,7 +5,7 @@ use crate::decision::{self, Decision};
 use crate::hook::{self, HookContext, Mode};
 use crate::lock::{self, AcquireResult, ForceReleaseResult, LockState, PolicyError, Session};
 use crate::lock::{RefreshResult, ReleaseResult};
-use crate::protocol::{Agent, Answer};
+use crate::protocol::{self, Agent, Answer};
 use crate::record::LockRecord;
 use crate::store::{LockStore, SwapOutcome};
 use crate::workspace;
@@ -108,6 +108,16 @@ impl wit::Guest for Component {
 }
 
 impl wit_hook::Guest for Component {
+    fn registrations(agent: wit_hook::Agent) -> Vec<wit_hook::Registration> {
+        protocol::registrations(agent.into())
+            .into_iter()
+            .map(|r| wit_hook::Registration {
+                event: r.event.to_owned(),
+                matcher: r.matcher,
+            })
+            .collect()
+    }
+
     fn workspace_dir(event: Vec<u8>, project_dir: Option<String>, process_cwd: String) -> String {
         workspace::workspace_dir(&event, project_dir.as_deref(), &process_cwd)
     }
@@ -246,6 +256,7 @@ impl From<LockState> for wit::LockState {
             stale: s.stale,
             held_for_ms: s.held_for_ms,
             expires_in_ms: s.expires_in_ms,
+            summary: s.summary,
         }
     }
 }

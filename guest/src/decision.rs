@@ -35,13 +35,30 @@ pub fn decide(result: Option<&AcquireResult>, session_id: &str, now: u64) -> Dec
 /// The reason a session is refused, naming the holder.
 pub fn block_reason(holder: &LockRecord, now: u64) -> String {
     format!(
-        "parallel session lock held by {} (pid {}) — wait or close that session first \
-         (held for {}, expires in {})",
-        printable(&holder.session_id),
-        holder.pid,
-        duration(holder.held_for_ms(now)),
-        duration(holder.expires_in_ms(now).max(0) as u64),
+        "parallel session lock held by {} — wait or close that session first ({})",
+        holder_name(holder),
+        timing(holder, now),
     )
+}
+
+/// A lock for people: `session-A (pid 4101), held for 2m 05s, expires in 2m 55s`.
+pub fn summary(holder: &LockRecord, now: u64) -> String {
+    format!("{}, {}", holder_name(holder), timing(holder, now))
+}
+
+fn holder_name(holder: &LockRecord) -> String {
+    format!("{} (pid {})", printable(&holder.session_id), holder.pid)
+}
+
+fn timing(holder: &LockRecord, now: u64) -> String {
+    let held = duration(holder.held_for_ms(now));
+    match holder.expires_in_ms(now) {
+        left if left > 0 => format!("held for {held}, expires in {}", duration(left as u64)),
+        overdue => format!(
+            "held for {held}, stale for {}",
+            duration(overdue.unsigned_abs())
+        ),
+    }
 }
 
 /// A session id as shown to people: control characters replaced, long ids cut, so a hostile

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::decision;
 use crate::record::LockRecord;
 use crate::store::{LockStore, SwapOutcome};
 
@@ -102,6 +103,8 @@ pub struct LockState {
     pub held_for_ms: u64,
     /// Milliseconds until it turns stale; negative once it has.
     pub expires_in_ms: i64,
+    /// The same for people.
+    pub summary: String,
 }
 
 /// One decision on the bytes read: write these bytes (or delete), or answer without writing.
@@ -240,6 +243,7 @@ pub fn inspect(
         stale: record.is_stale(now),
         held_for_ms: record.held_for_ms(now),
         expires_in_ms: record.expires_in_ms(now),
+        summary: decision::summary(&record, now),
         record,
     }))
 }

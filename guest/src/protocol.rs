@@ -153,9 +153,65 @@ impl Event {
             (Agent::Cursor, "afterFileEdit" | "afterShellExecution" | "afterMCPExecution") => {
                 Action::Refresh
             }
-            (Agent::Cursor, "stop" | "sessionEnd") => Action::Release,
+            (Agent::Cursor, "stop") => Action::Release,
             _ => Action::Nothing,
         }
+    }
+}
+
+/// One hook an agent must run `session-lock hook` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The agent's event name.
+    pub event: &'static str,
+    /// The agent's tool matcher, for events that take one.
+    pub matcher: Option<String>,
+}
+
+/// Claude Code's matcher: its mutating tools but PowerShell, which exists only on Windows
+/// without Git Bash, where this tool does not run.
+const CLAUDE_MATCHER: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
+
+/// The hooks `agent` must run for the lock to work: every event [`Event::action`] acts on.
+pub fn registrations(agent: Agent) -> Vec<Registration> {
+    let on_tools = |event, matcher: &str| Registration {
+        event,
+        matcher: Some(matcher.to_owned()),
+    };
+    let always = |event| Registration {
+        event,
+        matcher: None,
+    };
+    match agent {
+        Agent::ClaudeCode => vec![
+            on_tools("PreToolUse", CLAUDE_MATCHER),
+            on_tools("PostToolUse", CLAUDE_MATCHER),
+            always("Stop"),
+            always("SessionEnd"),
+        ],
+        Agent::Codex => vec![
+            on_tools("PreToolUse", &CODEX_MUTATING_TOOLS.join("|")),
+            on_tools("PostToolUse", &CODEX_MUTATING_TOOLS.join("|")),
+            always("Stop"),
+            always("SessionEnd"),
+        ],
+        Agent::Gemini => vec![
+            on_tools("BeforeTool", &GEMINI_MUTATING_TOOLS.join("|")),
+            on_tools("AfterTool", &GEMINI_MUTATING_TOOLS.join("|")),
+            always("AfterAgent"),
+            always("SessionEnd"),
+        ],
+        Agent::Cursor => [
+            "beforeShellExecution",
+            "beforeMCPExecution",
+            "afterFileEdit",
+            "afterShellExecution",
+            "afterMCPExecution",
+            "stop",
+        ]
+        .into_iter()
+        .map(always)
+        .collect(),
     }
 }
 

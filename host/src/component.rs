@@ -12,7 +12,9 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use self::exports::session_lock::policy::hook::{Agent, HookContext, HookResponse, Mode};
+pub use self::exports::session_lock::policy::hook::{
+    Agent, HookContext, HookResponse, Mode, Registration,
+};
 pub use self::exports::session_lock::policy::policy as policy_types;
 pub use self::session_lock::policy::lock_store;
 
@@ -89,6 +91,11 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
             b.session_lock_policy_hook()
                 .call_workspace_dir(s, event, project_dir, process_cwd)
         })
+    }
+
+    /// `hook.registrations`.
+    pub fn registrations(&mut self, agent: Agent) -> wasmtime::Result<Vec<Registration>> {
+        self.call(|b, s| b.session_lock_policy_hook().call_registrations(s, agent))
     }
 
     /// `hook.handle`.

@@ -9,11 +9,16 @@
 //! - [`workspace`]: resolving a directory to its workspace (symlinks, git work tree).
 //! - [`settings`]: what the environment says (lock directory, ttl, pid, mode).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs.
 
 pub mod component;
 pub mod demo;
 pub mod engine;
 pub mod fs_store;
 pub mod hook;
+pub mod install;
+pub mod lock_at;
+pub mod release;
 pub mod settings;
+pub mod status;
 pub mod workspace;

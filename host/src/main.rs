@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use session_lock::component::{Agent, COMPONENT, Policy};
 use session_lock::fs_store::FsLockStore;
-use session_lock::{demo, hook, workspace};
+use session_lock::install::{Change, Scope};
+use session_lock::{demo, hook, install, release, status, workspace};
 
 /// Keeps parallel AI coding agent sessions from mutating one workspace at once.
 #[derive(Parser)]
@@ -32,12 +33,72 @@ enum Command {
     },
     /// Run two simulated sessions against each other on a temporary workspace.
     Demo,
+    /// Register the hooks in an agent's settings file.
+    Install {
+        #[command(flatten)]
+        target: SettingsTarget,
+    },
+    /// Remove exactly the hooks `install` registered.
+    Uninstall {
+        #[command(flatten)]
+        target: SettingsTarget,
+    },
+    /// Show who holds a workspace's lock (exit 1 when another session holds it fresh).
+    Status {
+        /// A directory in the workspace (default: the current directory).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a workspace's lock whoever holds it (needs --force).
+    Release {
+        /// Really remove it, whoever holds it.
+        #[arg(long)]
+        force: bool,
+        /// A directory in the workspace (default: the current directory).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// Write the policy component (WebAssembly) that this binary embeds, for other hosts.
     Component {
         /// Where to write it; stdout when not given.
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// Which settings file `install` and `uninstall` change.
+#[derive(clap::Args)]
+struct SettingsTarget {
+    /// user: ~/.claude/settings.json; project: .claude/settings.json; local:
+    /// .claude/settings.local.json (each agent has its own files).
+    #[arg(long, value_enum, default_value = "user")]
+    scope: ScopeName,
+    /// The agent whose settings to change.
+    #[arg(long, value_enum, default_value = "claude")]
+    agent: AgentName,
+    /// Print the resulting file instead of writing it.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeName {
+    User,
+    Project,
+    Local,
+}
+
+impl From<ScopeName> for Scope {
+    fn from(name: ScopeName) -> Scope {
+        match name {
+            ScopeName::User => Scope::User,
+            ScopeName::Project => Scope::Project,
+            ScopeName::Local => Scope::Local,
+        }
+    }
 }
 
 /// Agent names on the command line.
@@ -70,6 +131,14 @@ fn main() -> ExitCode {
         Command::Hash { dir } => print_hash(dir),
         Command::Demo => demo::run(),
         Command::Component { output } => write_component(output),
+        Command::Install { target } => target.run(Change::Install),
+        Command::Uninstall { target } => target.run(Change::Uninstall),
+        Command::Status { workspace, json } => match status::run(workspace.as_deref(), json) {
+            Ok(true) => return ExitCode::from(1),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Command::Release { force, workspace } => release::run(workspace.as_deref(), force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +146,12 @@ fn main() -> ExitCode {
             eprintln!("session-lock: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl SettingsTarget {
+    fn run(&self, change: Change) -> anyhow::Result<()> {
+        install::run(change, self.agent.into(), self.scope.into(), self.dry_run)
     }
 }
 

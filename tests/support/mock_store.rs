@@ -1,6 +1,8 @@
 //! An in-memory `lock-store` for driving the component: it records every call, and can fail a
 //! call or let a "concurrent writer" change the record just before a swap.
 
+#![allow(dead_code, reason = "each test file uses its own part of the shared helpers")]
+
 use std::collections::{HashMap, VecDeque};
 
 use session_lock::component::Policy;

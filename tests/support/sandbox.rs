@@ -1,5 +1,10 @@
 //! Running the real `session-lock` binary against a temporary workspace and lock directory.
 
+#![allow(
+    dead_code,
+    reason = "each test file uses its own part of the shared helpers"
+)]
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,110 @@
+//! `session-lock status` and `session-lock release --force`: what a blocked person uses.
+
+#[path = "support/sandbox.rs"]
+mod sandbox;
+
+use std::fs;
+use std::process::Output;
+
+use sandbox::*;
+use serde_json::Value;
+
+fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
+    let mut full = args.to_vec();
+    let ws = sandbox.workspace.to_str().unwrap();
+    full.extend(["--workspace", ws]);
+    sandbox.command(&full).output().unwrap()
+}
+
+fn hold(sandbox: &Sandbox, session: &str, env: &[(&str, &str)]) {
+    let event = claude_event("PreToolUse", session, Some("Bash"), &sandbox.workspace);
+    let output = sandbox.hook(&event, env);
+    assert_eq!(deny_reason(&output), None, "{}", stderr(&output));
+}
+
+#[test]
+fn status_of_a_free_workspace_exits_0() {
+    let sandbox = Sandbox::new();
+    let output = run(&sandbox, &["status"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains(sandbox.workspace.to_str().unwrap()), "{text}");
+    assert!(text.contains("free"), "{text}");
+    let json: Value = serde_json::from_slice(&run(&sandbox, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["state"], "free");
+    assert_eq!(json["hash"].as_str().unwrap().len(), 12);
+}
+
+#[test]
+fn status_names_a_fresh_holder_and_exits_1() {
+    let sandbox = Sandbox::new();
+    hold(&sandbox, "session-A", &[("CLAUDE_PID", "4101")]);
+    let output = run(&sandbox, &["status"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("session-A (pid 4101), held for"), "{text}");
+    assert!(text.contains("expires in") && text.contains("fresh"), "{text}");
+
+    let output = run(&sandbox, &["status", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["state"], "held");
+    assert_eq!(json["holder"]["session_id"], "session-A");
+    assert_eq!(json["holder"]["pid"], 4101);
+    assert_eq!(json["holder"]["stale"], false);
+    assert!(json["lock_file"].as_str().unwrap().ends_with(".json"));
+}
+
+#[test]
+fn status_of_a_stale_lock_exits_0_and_says_stale() {
+    let sandbox = Sandbox::new();
+    hold(&sandbox, "session-A", &[("SESSION_LOCK_TTL_MS", "1")]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let output = run(&sandbox, &["status", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((json["state"].as_str(), json["holder"]["stale"].as_bool()), (Some("stale"), Some(true)));
+}
+
+#[test]
+fn release_without_force_refuses_and_keeps_the_lock() {
+    let sandbox = Sandbox::new();
+    hold(&sandbox, "session-A", &[]);
+    let output = run(&sandbox, &["release"]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("--force") && err.contains("session-A"), "{err}");
+    assert_eq!(sandbox.holder().as_deref(), Some("session-A"));
+}
+
+#[test]
+fn release_force_removes_any_holders_lock_and_says_whose() {
+    let sandbox = Sandbox::new();
+    hold(&sandbox, "session-A", &[("CLAUDE_PID", "77")]);
+    let output = run(&sandbox, &["release", "--force"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("session-A (pid 77)"), "{text}");
+    assert_eq!(sandbox.holder(), None);
+    let again = run(&sandbox, &["release", "--force"]);
+    assert!(String::from_utf8(again.stdout).unwrap().contains("was not locked"));
+}
+
+#[test]
+fn release_force_clears_an_unreadable_lock_file() {
+    let sandbox = Sandbox::new();
+    hold(&sandbox, "session-A", &[]);
+    let file = fs::read_dir(&sandbox.lock_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    fs::write(&file, "not a record").unwrap();
+    let blocked = sandbox.hook(&claude_event("PreToolUse", "B", Some("Bash"), &sandbox.workspace), &[]);
+    assert_eq!(deny_reason(&blocked), None, "an unreadable lock fails open");
+    assert!(stderr(&blocked).contains("release --force"), "{}", stderr(&blocked));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "not a record", "and is never overwritten");
+    let output = run(&sandbox, &["release", "--force"]);
+    assert!(String::from_utf8(output.stdout).unwrap().contains("unreadable"));
+    assert!(!file.exists());
+}

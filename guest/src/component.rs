@@ -10,6 +10,11 @@ use crate::record::LockRecord;
 use crate::store::{LockStore, SwapOutcome};
 use crate::workspace;
 
+/// The allocator: talc instead of the default dlmalloc, for size. The component is
+/// single-threaded.
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 wit_bindgen::generate!({
     path: "../wit",
     world: "session-lock",

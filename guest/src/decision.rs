@@ -52,12 +52,11 @@ fn holder_name(holder: &LockRecord) -> String {
 
 fn timing(holder: &LockRecord, now: u64) -> String {
     let held = duration(holder.held_for_ms(now));
-    match holder.expires_in_ms(now) {
-        left if left > 0 => format!("held for {held}, expires in {}", duration(left as u64)),
-        overdue => format!(
-            "held for {held}, stale for {}",
-            duration(overdue.unsigned_abs())
-        ),
+    let left = holder.expires_in_ms(now);
+    if holder.is_stale(now) {
+        format!("held for {held}, stale for {}", duration(left.unsigned_abs()))
+    } else {
+        format!("held for {held}, expires in {}", duration(left.max(0) as u64))
     }
 }
 

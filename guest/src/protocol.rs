@@ -4,7 +4,6 @@
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::json;
 
 /// The agents whose hook protocols the policy speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,27 +49,17 @@ pub struct Event {
     timestamp: Option<IgnoredAny>,
 }
 
-/// Claude Code tools that mutate the workspace (`MultiEdit` is legacy but harmless).
-const CLAUDE_MUTATING_TOOLS: &[&str] = &[
-    "Edit",
-    "Write",
-    "MultiEdit",
-    "NotebookEdit",
-    "Bash",
-    "PowerShell",
-];
+/// Claude Code tools that mutate the workspace, as its settings' matcher names them
+/// (`MultiEdit` is legacy but harmless). Each tool list below is also the matcher `install`
+/// writes, so the two can never disagree.
+const CLAUDE_TOOLS: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
+/// Claude Code's shell on Windows without Git Bash: acted on, but not in the matcher, since
+/// this tool does not run there.
+const CLAUDE_WINDOWS_SHELL: &str = "PowerShell";
 /// Codex tools that mutate the workspace: its shell and `apply_patch`.
-const CODEX_MUTATING_TOOLS: &[&str] = &[
-    "Bash",
-    "apply_patch",
-    "Edit",
-    "Write",
-    "shell",
-    "local_shell",
-    "exec_command",
-];
+const CODEX_TOOLS: &str = "Bash|apply_patch|Edit|Write|shell|local_shell|exec_command";
 /// Gemini CLI tools that mutate the workspace.
-const GEMINI_MUTATING_TOOLS: &[&str] = &["write_file", "replace", "run_shell_command"];
+const GEMINI_TOOLS: &str = "write_file|replace|run_shell_command";
 /// Event names only Gemini CLI sends.
 const GEMINI_ONLY_EVENTS: &[&str] = &[
     "BeforeTool",
@@ -129,23 +118,28 @@ impl Event {
     /// What the event asks of the lock, in `agent`'s protocol.
     pub fn action(&self, agent: Agent) -> Action {
         let tool = self.tool_name.as_deref().unwrap_or("");
-        let on_tool = |tools: &[&str], action| {
-            if tools.contains(&tool) {
+        let on_tool = |tools: &str, action| {
+            if tools.split('|').any(|t| t == tool) {
                 action
             } else {
                 Action::Nothing
             }
         };
+        let claude_tools = if tool == CLAUDE_WINDOWS_SHELL {
+            CLAUDE_WINDOWS_SHELL
+        } else {
+            CLAUDE_TOOLS
+        };
         match (agent, self.name()) {
-            (Agent::ClaudeCode, "PreToolUse") => on_tool(CLAUDE_MUTATING_TOOLS, Action::Acquire),
+            (Agent::ClaudeCode, "PreToolUse") => on_tool(claude_tools, Action::Acquire),
             (Agent::ClaudeCode, "PostToolUse" | "PostToolUseFailure") => {
-                on_tool(CLAUDE_MUTATING_TOOLS, Action::Refresh)
+                on_tool(claude_tools, Action::Refresh)
             }
-            (Agent::Codex, "PreToolUse") => on_tool(CODEX_MUTATING_TOOLS, Action::Acquire),
-            (Agent::Codex, "PostToolUse") => on_tool(CODEX_MUTATING_TOOLS, Action::Refresh),
+            (Agent::Codex, "PreToolUse") => on_tool(CODEX_TOOLS, Action::Acquire),
+            (Agent::Codex, "PostToolUse") => on_tool(CODEX_TOOLS, Action::Refresh),
             (Agent::ClaudeCode | Agent::Codex, "Stop" | "SessionEnd") => Action::Release,
-            (Agent::Gemini, "BeforeTool") => on_tool(GEMINI_MUTATING_TOOLS, Action::Acquire),
-            (Agent::Gemini, "AfterTool") => on_tool(GEMINI_MUTATING_TOOLS, Action::Refresh),
+            (Agent::Gemini, "BeforeTool") => on_tool(GEMINI_TOOLS, Action::Acquire),
+            (Agent::Gemini, "AfterTool") => on_tool(GEMINI_TOOLS, Action::Refresh),
             (Agent::Gemini, "AfterAgent" | "SessionEnd") => Action::Release,
             // Cursor has no hook before a file edit, only after it: shell and MCP calls can be
             // refused, edits can only keep the session's lock fresh.
@@ -168,10 +162,6 @@ pub struct Registration {
     pub matcher: Option<String>,
 }
 
-/// Claude Code's matcher: its mutating tools but PowerShell, which exists only on Windows
-/// without Git Bash, where this tool does not run.
-const CLAUDE_MATCHER: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
-
 /// The hooks `agent` must run for the lock to work: every event [`Event::action`] acts on.
 pub fn registrations(agent: Agent) -> Vec<Registration> {
     let on_tools = |event, matcher: &str| Registration {
@@ -184,20 +174,20 @@ pub fn registrations(agent: Agent) -> Vec<Registration> {
     };
     match agent {
         Agent::ClaudeCode => vec![
-            on_tools("PreToolUse", CLAUDE_MATCHER),
-            on_tools("PostToolUse", CLAUDE_MATCHER),
+            on_tools("PreToolUse", CLAUDE_TOOLS),
+            on_tools("PostToolUse", CLAUDE_TOOLS),
             always("Stop"),
             always("SessionEnd"),
         ],
         Agent::Codex => vec![
-            on_tools("PreToolUse", &CODEX_MUTATING_TOOLS.join("|")),
-            on_tools("PostToolUse", &CODEX_MUTATING_TOOLS.join("|")),
+            on_tools("PreToolUse", CODEX_TOOLS),
+            on_tools("PostToolUse", CODEX_TOOLS),
             always("Stop"),
             always("SessionEnd"),
         ],
         Agent::Gemini => vec![
-            on_tools("BeforeTool", &GEMINI_MUTATING_TOOLS.join("|")),
-            on_tools("AfterTool", &GEMINI_MUTATING_TOOLS.join("|")),
+            on_tools("BeforeTool", GEMINI_TOOLS),
+            on_tools("AfterTool", GEMINI_TOOLS),
             always("AfterAgent"),
             always("SessionEnd"),
         ],
@@ -226,41 +216,87 @@ pub struct Answer {
     pub exit_code: u8,
 }
 
+/// The answers' JSON shapes, typed: leaner in the component than `serde_json::Value`.
+mod shapes {
+    use serde::Serialize;
+
+    /// Claude Code's and Codex's PreToolUse answer.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct HookSpecific<'a> {
+        pub hook_specific_output: PermissionDecision<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PermissionDecision<'a> {
+        pub hook_event_name: &'a str,
+        pub permission_decision: &'a str,
+        pub permission_decision_reason: &'a str,
+    }
+
+    /// Gemini CLI's answer.
+    #[derive(Serialize)]
+    pub struct Decision<'a> {
+        pub decision: &'a str,
+        pub reason: &'a str,
+    }
+
+    /// Cursor's answer.
+    #[derive(Serialize)]
+    pub struct Permission<'a> {
+        pub permission: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub user_message: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub agent_message: Option<&'a str>,
+    }
+}
+
+fn answer(stdout: &impl serde::Serialize) -> Answer {
+    Answer {
+        stdout: serde_json::to_string(stdout).expect("answers always serialize"),
+        ..Answer::default()
+    }
+}
+
 /// "Go on", in `agent`'s form. Cursor wants JSON on every path; the others read an empty,
 /// successful answer as no objection.
 pub fn allow(agent: Agent, event_name: &str) -> Answer {
-    let stdout = match agent {
-        Agent::Cursor if event_name.starts_with("before") => json!({"permission": "allow"}),
-        Agent::Cursor => json!({}),
-        _ => return Answer::default(),
-    };
-    Answer {
-        stdout: stdout.to_string(),
-        ..Answer::default()
+    match agent {
+        Agent::Cursor if event_name.starts_with("before") => answer(&shapes::Permission {
+            permission: "allow",
+            user_message: None,
+            agent_message: None,
+        }),
+        Agent::Cursor => Answer {
+            stdout: "{}".to_owned(),
+            ..Answer::default()
+        },
+        _ => Answer::default(),
     }
 }
 
 /// "Refused, because `reason`", in `agent`'s form. Codex counts a PreToolUse answer carrying
 /// `continue`, `stopReason` or `suppressOutput` as a failed hook, so none of them is sent.
 pub fn deny(agent: Agent, reason: &str) -> Answer {
-    let stdout = match agent {
-        Agent::ClaudeCode | Agent::Codex => json!({
-            "hookSpecificOutput": {
-                "hookEventName": "PreToolUse",
-                "permissionDecision": "deny",
-                "permissionDecisionReason": reason,
-            }
+    match agent {
+        Agent::ClaudeCode | Agent::Codex => answer(&shapes::HookSpecific {
+            hook_specific_output: shapes::PermissionDecision {
+                hook_event_name: "PreToolUse",
+                permission_decision: "deny",
+                permission_decision_reason: reason,
+            },
         }),
-        Agent::Gemini => json!({"decision": "deny", "reason": reason}),
-        Agent::Cursor => json!({
-            "permission": "deny",
-            "user_message": reason,
-            "agent_message": reason,
+        Agent::Gemini => answer(&shapes::Decision {
+            decision: "deny",
+            reason,
         }),
-    };
-    Answer {
-        stdout: stdout.to_string(),
-        ..Answer::default()
+        Agent::Cursor => answer(&shapes::Permission {
+            permission: "deny",
+            user_message: Some(reason),
+            agent_message: Some(reason),
+        }),
     }
 }
 

@@ -1,0 +1,208 @@
+// The `lock-store` import on the real filesystem, in the format and with the atomicity of the
+// Rust host's `host/src/fs_store.rs`, so that both hosts can share one lock directory:
+//
+// - lock `key` lives in `<dir>/session-lock-<key>.json` (the directory is created 0700);
+// - a swap runs under an exclusive `flock` on `<dir>/session-lock-<key>.mutex` (0600, never
+//   deleted), compares the record with the expected bytes, and publishes the replacement whole:
+//   written to `<dir>/.session-lock-<key>.tmp` (0600) and renamed over the record;
+// - readers take no lock: rename makes them see the old record or the new one;
+// - no path is opened through a symlink (O_NOFOLLOW), a FIFO never blocks (O_NONBLOCK), and a
+//   record over 64 KiB is refused unread.
+//
+// Every call is synchronous: the component calls its imports synchronously.
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { tryLockExclusive } from './flock.js';
+
+/** Records larger than this are refused unread: a lock record is about 150 bytes. */
+export const MAX_RECORD_BYTES = 64 * 1024;
+
+/** How long a swap waits for another process's swap to finish before it gives up. */
+export const MUTEX_WAIT_MS = 500;
+
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/**
+ * A `lock-store` failure. The component's bindings turn a thrown value with a `payload` into the
+ * `err` of the import's `result`, so the component reports it and fails open; any other thrown
+ * `Error` would be a trap.
+ */
+export class StoreError extends Error {
+  constructor(message) {
+    super(message);
+    this.payload = message;
+  }
+}
+
+function validKey(key) {
+  if (typeof key === 'string' && /^[0-9a-fA-F]{12}$/.test(key)) return key;
+  throw new StoreError(`refusing lock key ${JSON.stringify(key)}: not 12 hexadecimal characters`);
+}
+
+function sameBytes(a, b) {
+  if (a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+/** Sleeps the thread (the component waits synchronously). */
+function sleep(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Reads a record without following a symlink, without blocking on a FIFO, and without reading
+ * more than MAX_RECORD_BYTES. `undefined` when there is none.
+ */
+function readRecord(file) {
+  let fd;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    if (error.code === 'ENOENT') return undefined;
+    if (error.code === 'ELOOP') throw new StoreError(`lock path ${file} is a symlink; not followed`);
+    throw new StoreError(`cannot open ${file}: ${error.message}`);
+  }
+  try {
+    let stat;
+    try {
+      stat = fs.fstatSync(fd);
+    } catch (error) {
+      throw new StoreError(`cannot stat ${file}: ${error.message}`);
+    }
+    if (!stat.isFile()) throw new StoreError(`lock path ${file} is not a regular file`);
+    const tooLarge = `lock file ${file} is larger than ${MAX_RECORD_BYTES} bytes`;
+    if (stat.size > MAX_RECORD_BYTES) throw new StoreError(tooLarge);
+    // One byte more than the cap, to notice a file that grew since the stat.
+    const buffer = Buffer.allocUnsafe(MAX_RECORD_BYTES + 1);
+    let length = 0;
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
+        if (n === 0) break;
+        length += n;
+        if (length === buffer.length) break;
+      }
+    } catch (error) {
+      throw new StoreError(`cannot read ${file}: ${error.message}`);
+    }
+    if (length > MAX_RECORD_BYTES) throw new StoreError(tooLarge);
+    return new Uint8Array(buffer.subarray(0, length));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `bytes` to `temp` (under the mutex, so no other writer uses it) and renames it over
+ * `file`. A symlink planted at `temp` is not followed.
+ */
+function publish(temp, file, bytes) {
+  try {
+    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        written += fs.writeSync(fd, bytes, written, bytes.length - written);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (error) {
+    throw new StoreError(`cannot write ${file}: ${error.message}`);
+  }
+}
+
+function remove(file) {
+  try {
+    fs.unlinkSync(file);
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw new StoreError(`cannot remove ${file}: ${error.message}`);
+  }
+}
+
+/**
+ * Takes the exclusive `flock` on the mutex file, waiting at most MUTEX_WAIT_MS; returns the fd,
+ * whose closing releases the lock (as does the kernel if the process dies).
+ */
+function lockMutex(file) {
+  let fd;
+  try {
+    fd = fs.openSync(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+  } catch (error) {
+    throw new StoreError(`cannot open ${file}: ${error.message}`);
+  }
+  const started = performance.now();
+  let pause = 0.05;
+  try {
+    for (;;) {
+      if (tryLockExclusive(fd)) return fd;
+      if (performance.now() - started >= MUTEX_WAIT_MS) {
+        throw new StoreError(`${file} stayed locked for ${MUTEX_WAIT_MS}ms`);
+      }
+      sleep(pause);
+      pause = Math.min(pause * 2, 4);
+    }
+  } catch (error) {
+    fs.closeSync(fd);
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(`cannot lock ${file}: ${error.message}`);
+  }
+}
+
+/** Lock records in one directory: the component's `lock-store` import. */
+export class FsLockStore {
+  /** A store in `dir` (created, mode 0700, on the first write). */
+  constructor(dir) {
+    this.dir = dir;
+  }
+
+  /** The record file of `key`; keys that are not 12 hex characters are refused. */
+  recordPath(key) {
+    return path.join(this.dir, `session-lock-${validKey(key)}.json`);
+  }
+
+  mutexPath(key) {
+    return path.join(this.dir, `session-lock-${validKey(key)}.mutex`);
+  }
+
+  tempPath(key) {
+    return path.join(this.dir, `.session-lock-${validKey(key)}.tmp`);
+  }
+
+  /** `lock-store.read`: the record of `key`, byte for byte, or `undefined`. */
+  read(key) {
+    return readRecord(this.recordPath(key));
+  }
+
+  /**
+   * `lock-store.compare-and-swap`: replaces the record of `key` by `replacement` (`undefined`
+   * deletes it) if it holds exactly `expected`, under the mutex.
+   */
+  compareAndSwap(key, expected, replacement) {
+    const file = this.recordPath(key);
+    this.createDir();
+    const mutex = lockMutex(this.mutexPath(key));
+    try {
+      const current = readRecord(file);
+      if (!sameBytes(current, expected)) return { tag: 'conflict', val: current };
+      if (replacement !== undefined) publish(this.tempPath(key), file, replacement);
+      else if (current !== undefined) remove(file);
+      return { tag: 'swapped' };
+    } finally {
+      fs.closeSync(mutex);
+    }
+  }
+
+  createDir() {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StoreError(`cannot create lock directory ${this.dir}: ${error.message}`);
+    }
+  }
+}

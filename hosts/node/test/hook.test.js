@@ -1,0 +1,179 @@
+// `node hosts/node/hook.js` run as an agent runs it: real processes, real events, a real lock
+// directory. It answers as `session-lock hook` does, reads the same environment, and fails open.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, test } from 'node:test';
+
+import { Sandbox, claudeEvent, denyReason, runHook, startHook } from './support.js';
+
+let sandbox;
+afterEach(() => sandbox?.remove());
+
+/** Runs the Node hook on `event` in this test's sandbox. */
+function nodeHook(event, env = {}, options = {}) {
+  return runHook('node', event, { lockDir: sandbox.lockDir, env, ...options });
+}
+
+/** Asserts a fail-open answer: exit 0, nothing on stdout, one `session-lock:` line. */
+function assertFailsOpen(output, pattern) {
+  assert.equal(output.status, 0);
+  assert.equal(output.stdout, '');
+  assert.match(output.stderr, /^session-lock: [^\n]*; allowing without the lock\n$/);
+  assert.match(output.stderr, pattern);
+}
+
+/** Durations in a deny reason, which depend on when each process read the clock. */
+const timeless = (text) => text.replace(/\d+h \d\dm|\d+m \d\ds|\d+s/g, '<duration>');
+
+test('answers exactly as the Rust host does, event for event, with the same records', async () => {
+  const answers = {};
+  const records = {};
+  for (const host of ['node', 'rust']) {
+    sandbox = new Sandbox();
+    const ws = sandbox.workspace;
+    const run = (event, env = {}) =>
+      runHook(host, event, { lockDir: sandbox.lockDir, env: { CLAUDE_PID: '77', ...env } });
+    const events = [
+      claudeEvent('PreToolUse', 'A', 'Write', ws),
+      claudeEvent('PreToolUse', 'B', 'Edit', ws),
+      claudeEvent('PreToolUse', 'B', 'Read', ws),
+      { hook_event_name: 'BeforeTool', session_id: 'G', tool_name: 'write_file', cwd: ws },
+      { hook_event_name: 'beforeShellExecution', conversation_id: 'C', workspace_roots: [ws] },
+      { hook_event_name: 'afterFileEdit', conversation_id: 'C', workspace_roots: [ws] },
+      { hook_event_name: 'PreToolUse', tool_name: 'Write', cwd: ws },
+      'not json',
+      claudeEvent('PostToolUse', 'A', 'Write', ws),
+      claudeEvent('Stop', 'B', null, ws),
+      claudeEvent('Stop', 'A', null, ws),
+    ];
+    answers[host] = [];
+    records[host] = [];
+    for (const event of events) {
+      const output = await run(event);
+      answers[host].push({ ...output, stdout: timeless(output.stdout) });
+      const record = sandbox.record();
+      records[host].push(record && { ...record, acquired_at: 0, refreshed_at: 0 });
+    }
+    for (const env of [{ SESSION_LOCK_TTL_MS: 'soon' }, { SESSION_LOCK_MODE: 'strict' }]) {
+      answers[host].push(await run(claudeEvent('PreToolUse', 'A', 'Write', ws), env));
+      records[host].push(sandbox.record().ttl_ms);
+    }
+    sandbox.remove();
+  }
+  assert.deepEqual(answers.node, answers.rust);
+  assert.deepEqual(records.node, records.rust);
+  assert.equal(answers.node[1].stdout.includes('"permissionDecision":"deny"'), true, 'B was denied');
+  sandbox = undefined;
+});
+
+test('records CLAUDE_PID, else the pid of the process that started the hook', async () => {
+  sandbox = new Sandbox();
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), { CLAUDE_PID: ' 4101 ' });
+  assert.equal(sandbox.record().pid, 4101);
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), { CLAUDE_PID: 'x' });
+  assert.equal(sandbox.record().pid, process.pid);
+});
+
+test('CLAUDE_PROJECT_DIR names the workspace before the event does', async () => {
+  sandbox = new Sandbox();
+  const elsewhere = path.join(sandbox.root, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  const env = { CLAUDE_PROJECT_DIR: sandbox.workspace };
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', elsewhere), env);
+  const blocked = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace));
+  assert.match(denyReason(blocked), /held by A /, 'A locked the project, not its cwd');
+  const free = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', elsewhere));
+  assert.equal(denyReason(free), undefined);
+});
+
+test('the working directory names the workspace when the event names none', async () => {
+  sandbox = new Sandbox();
+  const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Write' };
+  const sub = path.join(sandbox.workspace, 'src');
+  fs.mkdirSync(sub);
+  await nodeHook(event, {}, { cwd: sub });
+  const blocked = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace));
+  assert.match(denyReason(blocked), /held by A /);
+});
+
+test('SESSION_LOCK_TTL_MS sets the ttl recorded; one that is not a number warns and uses 5 minutes', async () => {
+  sandbox = new Sandbox();
+  const event = claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace);
+  const set = await nodeHook(event, { SESSION_LOCK_TTL_MS: '1234' });
+  assert.equal(set.stderr, '');
+  assert.equal(sandbox.record().ttl_ms, 1234);
+  const bad = await nodeHook(event, { SESSION_LOCK_TTL_MS: '-5' });
+  assert.equal(
+    bad.stderr,
+    'session-lock: SESSION_LOCK_TTL_MS="-5" is not a whole number of milliseconds; using 300000\n',
+  );
+  assert.equal(sandbox.record().ttl_ms, 300000);
+});
+
+test('SESSION_LOCK_MODE=observe never denies, and says what it would have done', async () => {
+  sandbox = new Sandbox();
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace));
+  const observed = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace), {
+    SESSION_LOCK_MODE: 'observe',
+  });
+  assert.equal(denyReason(observed), undefined);
+  assert.match(observed.stderr, /^session-lock: observe: would deny B: parallel session lock held by A /);
+  assert.equal(sandbox.record().session_id, 'A');
+});
+
+test('--agent forces the protocol', async () => {
+  sandbox = new Sandbox();
+  const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'apply_patch', cwd: sandbox.workspace };
+  assert.equal((await nodeHook(event)).stdout, '');
+  assert.equal(sandbox.record(), undefined, "apply_patch is not one of Claude Code's tools");
+  const forced = await nodeHook(event, {}, { args: ['--agent', 'codex'] });
+  assert.equal(forced.stderr, '');
+  assert.equal(sandbox.record().session_id, 'A');
+  const bad = await nodeHook(event, {}, { args: ['--agent=cursr'] });
+  assertFailsOpen(bad, /--agent takes one of claude, codex, gemini, cursor, not "cursr"/);
+});
+
+test('its own faults fail open with one line on stderr', async () => {
+  sandbox = new Sandbox();
+  const missing = path.join(sandbox.root, 'missing');
+  assertFailsOpen(
+    await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', missing)),
+    /^session-lock: cannot resolve workspace .*missing: ENOENT/,
+  );
+  fs.writeFileSync(path.join(sandbox.root, 'file'), '');
+  assertFailsOpen(
+    await runHook('node', claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), {
+      lockDir: path.join(sandbox.root, 'file', 'locks'),
+    }),
+    /^session-lock: lock store failed: /,
+  );
+  assertFailsOpen(
+    await nodeHook('x'.repeat((16 << 20) + 1)),
+    /^session-lock: hook event is larger than 16777216 bytes;/,
+  );
+  assert.equal(sandbox.record(), undefined);
+});
+
+test('an unreadable lock record fails open and is kept', async () => {
+  sandbox = new Sandbox();
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace));
+  const [name] = fs.readdirSync(sandbox.lockDir).filter((n) => n.endsWith('.json'));
+  fs.writeFileSync(path.join(sandbox.lockDir, name), 'garbage');
+  assertFailsOpen(
+    await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace)),
+    /^session-lock: lock record is not valid schema-1 JSON/,
+  );
+  assert.equal(fs.readFileSync(path.join(sandbox.lockDir, name), 'utf8'), 'garbage');
+});
+
+test('answers within the deadline when stdin never closes', async () => {
+  sandbox = new Sandbox();
+  const started = performance.now();
+  const { child, done } = startHook('node', { lockDir: sandbox.lockDir });
+  const output = await done;
+  child.stdin.destroy();
+  assert.ok(performance.now() - started < 3000);
+  assertFailsOpen(output, /^session-lock: no answer within 1s;/);
+});

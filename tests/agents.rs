@@ -52,7 +52,9 @@ fn handle(policy: &mut Policy<MockStore>, event: &Value, mode: Mode) -> HookResp
         agent: None,
         mode,
     };
-    policy.handle(event.to_string().as_bytes(), &context).unwrap()
+    policy
+        .handle(event.to_string().as_bytes(), &context)
+        .unwrap()
 }
 
 fn stdout_json(response: &HookResponse) -> Value {
@@ -61,24 +63,44 @@ fn stdout_json(response: &HookResponse) -> Value {
 
 fn holder(policy: &mut Policy<MockStore>) -> Option<String> {
     let key = policy.workspace_hash(WS).unwrap();
-    policy.lock_store().json(&key).map(|r| r["session_id"].as_str().unwrap().to_owned())
+    policy
+        .lock_store()
+        .json(&key)
+        .map(|r| r["session_id"].as_str().unwrap().to_owned())
 }
 
 #[test]
 fn codex_apply_patch_acquires_and_a_deny_carries_only_what_codex_accepts() {
     let mut policy = empty_policy();
-    let first = handle(&mut policy, &codex_event("PreToolUse", "cx-1", Some("apply_patch"), WS), Mode::Enforce);
+    let first = handle(
+        &mut policy,
+        &codex_event("PreToolUse", "cx-1", Some("apply_patch"), WS),
+        Mode::Enforce,
+    );
     assert_eq!(first.stdout, "");
     assert_eq!(holder(&mut policy).as_deref(), Some("cx-1"));
-    let denied = handle(&mut policy, &codex_event("PreToolUse", "cx-2", Some("Bash"), WS), Mode::Enforce);
+    let denied = handle(
+        &mut policy,
+        &codex_event("PreToolUse", "cx-2", Some("Bash"), WS),
+        Mode::Enforce,
+    );
     let answer = stdout_json(&denied);
     assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
-    let reason = answer["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap();
+    let reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
     assert!(reason.contains("held by cx-1"), "{reason}");
     for forbidden in ["continue", "stopReason", "suppressOutput"] {
-        assert!(answer.get(forbidden).is_none(), "Codex fails a hook that sends {forbidden}");
+        assert!(
+            answer.get(forbidden).is_none(),
+            "Codex fails a hook that sends {forbidden}"
+        );
     }
-    handle(&mut policy, &codex_event("Stop", "cx-1", None, WS), Mode::Enforce);
+    handle(
+        &mut policy,
+        &codex_event("Stop", "cx-1", None, WS),
+        Mode::Enforce,
+    );
     assert_eq!(holder(&mut policy), None);
 }
 
@@ -87,39 +109,88 @@ fn gemini_before_tool_acquires_denies_in_its_form_and_after_agent_releases() {
     let mut policy = empty_policy();
     for tool in ["write_file", "replace", "run_shell_command"] {
         let mut fresh = empty_policy();
-        handle(&mut fresh, &gemini_event("BeforeTool", "gm-1", Some(tool), WS), Mode::Enforce);
+        handle(
+            &mut fresh,
+            &gemini_event("BeforeTool", "gm-1", Some(tool), WS),
+            Mode::Enforce,
+        );
         assert_eq!(holder(&mut fresh).as_deref(), Some("gm-1"), "{tool}");
     }
-    let read = handle(&mut policy, &gemini_event("BeforeTool", "gm-1", Some("read_file"), WS), Mode::Enforce);
-    assert_eq!((read.stdout.as_str(), holder(&mut policy)), ("", None), "reads take no lock");
-    handle(&mut policy, &gemini_event("BeforeTool", "gm-1", Some("write_file"), WS), Mode::Enforce);
-    let denied = handle(&mut policy, &gemini_event("BeforeTool", "gm-2", Some("replace"), WS), Mode::Enforce);
+    let read = handle(
+        &mut policy,
+        &gemini_event("BeforeTool", "gm-1", Some("read_file"), WS),
+        Mode::Enforce,
+    );
+    assert_eq!(
+        (read.stdout.as_str(), holder(&mut policy)),
+        ("", None),
+        "reads take no lock"
+    );
+    handle(
+        &mut policy,
+        &gemini_event("BeforeTool", "gm-1", Some("write_file"), WS),
+        Mode::Enforce,
+    );
+    let denied = handle(
+        &mut policy,
+        &gemini_event("BeforeTool", "gm-2", Some("replace"), WS),
+        Mode::Enforce,
+    );
     let answer = stdout_json(&denied);
     assert_eq!(answer["decision"], "deny");
     assert!(answer["reason"].as_str().unwrap().contains("held by gm-1"));
-    handle(&mut policy, &gemini_event("AfterAgent", "gm-1", None, WS), Mode::Enforce);
+    handle(
+        &mut policy,
+        &gemini_event("AfterAgent", "gm-1", None, WS),
+        Mode::Enforce,
+    );
     assert_eq!(holder(&mut policy), None);
 }
 
 #[test]
 fn cursor_gets_json_on_every_path() {
     let mut policy = empty_policy();
-    let allowed = handle(&mut policy, &cursor_event("beforeShellExecution", "cur-1", WS), Mode::Enforce);
+    let allowed = handle(
+        &mut policy,
+        &cursor_event("beforeShellExecution", "cur-1", WS),
+        Mode::Enforce,
+    );
     assert_eq!(stdout_json(&allowed), json!({"permission": "allow"}));
     assert_eq!(holder(&mut policy).as_deref(), Some("cur-1"));
-    let denied = handle(&mut policy, &cursor_event("beforeShellExecution", "cur-2", WS), Mode::Enforce);
+    let denied = handle(
+        &mut policy,
+        &cursor_event("beforeShellExecution", "cur-2", WS),
+        Mode::Enforce,
+    );
     let answer = stdout_json(&denied);
     assert_eq!(answer["permission"], "deny");
-    assert!(answer["user_message"].as_str().unwrap().contains("held by cur-1"));
+    assert!(
+        answer["user_message"]
+            .as_str()
+            .unwrap()
+            .contains("held by cur-1")
+    );
     assert_eq!(answer["agent_message"], answer["user_message"]);
-    let edited = handle(&mut policy, &cursor_event("afterFileEdit", "cur-1", WS), Mode::Enforce);
+    let edited = handle(
+        &mut policy,
+        &cursor_event("afterFileEdit", "cur-1", WS),
+        Mode::Enforce,
+    );
     assert_eq!(stdout_json(&edited), json!({}));
-    handle(&mut policy, &cursor_event("stop", "cur-1", WS), Mode::Enforce);
+    handle(
+        &mut policy,
+        &cursor_event("stop", "cur-1", WS),
+        Mode::Enforce,
+    );
     assert_eq!(holder(&mut policy), None);
     let mut broken = policy_holding(b"garbage".to_vec());
     let key = broken.workspace_hash(WS).unwrap();
     broken.lock_store().records.insert(key, b"garbage".to_vec());
-    let failed_open = handle(&mut broken, &cursor_event("beforeShellExecution", "cur-3", WS), Mode::Enforce);
+    let failed_open = handle(
+        &mut broken,
+        &cursor_event("beforeShellExecution", "cur-3", WS),
+        Mode::Enforce,
+    );
     assert_eq!(stdout_json(&failed_open), json!({"permission": "allow"}));
     assert!(failed_open.stderr.starts_with("session-lock: "));
 }
@@ -137,18 +208,40 @@ fn a_forced_agent_overrides_recognition() {
     };
     // A Gemini tool name in an event that carries no Gemini marker.
     let event = json!({"session_id": "s", "cwd": WS, "hook_event_name": "BeforeTool", "tool_name": "write_file"});
-    policy.handle(event.to_string().as_bytes(), &context).unwrap();
+    policy
+        .handle(event.to_string().as_bytes(), &context)
+        .unwrap();
     assert_eq!(holder(&mut policy).as_deref(), Some("s"));
 }
 
 #[test]
 fn observe_mode_keeps_the_lock_but_never_denies() {
     let mut policy = empty_policy();
-    let first = handle(&mut policy, &gemini_event("BeforeTool", "gm-1", Some("write_file"), WS), Mode::Observe);
-    assert!(first.stderr.starts_with("session-lock: observe: gm-1 acquired"), "{}", first.stderr);
-    let second = handle(&mut policy, &gemini_event("BeforeTool", "gm-2", Some("write_file"), WS), Mode::Observe);
+    let first = handle(
+        &mut policy,
+        &gemini_event("BeforeTool", "gm-1", Some("write_file"), WS),
+        Mode::Observe,
+    );
+    assert!(
+        first
+            .stderr
+            .starts_with("session-lock: observe: gm-1 acquired"),
+        "{}",
+        first.stderr
+    );
+    let second = handle(
+        &mut policy,
+        &gemini_event("BeforeTool", "gm-2", Some("write_file"), WS),
+        Mode::Observe,
+    );
     assert_eq!(second.stdout, "", "never blocks");
-    assert!(second.stderr.starts_with("session-lock: observe: would deny gm-2: parallel session lock held by gm-1"), "{}", second.stderr);
+    assert!(
+        second.stderr.starts_with(
+            "session-lock: observe: would deny gm-2: parallel session lock held by gm-1"
+        ),
+        "{}",
+        second.stderr
+    );
     assert_eq!(holder(&mut policy).as_deref(), Some("gm-1"));
 }
 
@@ -164,16 +257,31 @@ fn claude_code_and_codex_and_gemini_share_one_lock() {
     let claude = claude_event("PreToolUse", "claude-1", Some("Write"), &sandbox.workspace);
     assert_eq!(deny_reason(&run(&sandbox, &claude)), None);
 
-    let codex = run(&sandbox, &codex_event("PreToolUse", "codex-1", Some("apply_patch"), ws));
+    let codex = run(
+        &sandbox,
+        &codex_event("PreToolUse", "codex-1", Some("apply_patch"), ws),
+    );
     let reason = deny_reason(&codex).expect("Codex is refused while Claude Code holds the lock");
     assert!(reason.contains("held by claude-1"), "{reason}");
 
-    let gemini = run(&sandbox, &gemini_event("BeforeTool", "gemini-1", Some("write_file"), ws));
+    let gemini = run(
+        &sandbox,
+        &gemini_event("BeforeTool", "gemini-1", Some("write_file"), ws),
+    );
     let answer: Value = serde_json::from_slice(&gemini.stdout).unwrap();
     assert_eq!(answer["decision"], "deny", "Gemini is refused too");
 
-    run(&sandbox, &claude_event("Stop", "claude-1", None, &sandbox.workspace));
-    assert_eq!(deny_reason(&run(&sandbox, &codex_event("PreToolUse", "codex-1", Some("Bash"), ws))), None);
+    run(
+        &sandbox,
+        &claude_event("Stop", "claude-1", None, &sandbox.workspace),
+    );
+    assert_eq!(
+        deny_reason(&run(
+            &sandbox,
+            &codex_event("PreToolUse", "codex-1", Some("Bash"), ws)
+        )),
+        None
+    );
     let claude_again = run(&sandbox, &claude);
     let reason = deny_reason(&claude_again).expect("and the other way round");
     assert!(reason.contains("held by codex-1"), "{reason}");
@@ -183,9 +291,13 @@ fn claude_code_and_codex_and_gemini_share_one_lock() {
 fn the_agent_flag_forces_the_protocol_and_observe_mode_never_blocks() {
     let sandbox = Sandbox::new();
     let ws = sandbox.workspace.to_str().unwrap();
-    run(&sandbox, &claude_event("PreToolUse", "claude-1", Some("Write"), &sandbox.workspace));
+    run(
+        &sandbox,
+        &claude_event("PreToolUse", "claude-1", Some("Write"), &sandbox.workspace),
+    );
     let mut command = sandbox.command(&["hook", "--agent", "cursor"]);
-    let event = json!({"session_id": "cursor-1", "hook_event_name": "beforeShellExecution", "cwd": ws});
+    let event =
+        json!({"session_id": "cursor-1", "hook_event_name": "beforeShellExecution", "cwd": ws});
     let output = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -203,5 +315,9 @@ fn the_agent_flag_forces_the_protocol_and_observe_mode_never_blocks() {
         &[("SESSION_LOCK_MODE", "observe")],
     );
     assert_eq!(deny_reason(&observed), None);
-    assert!(stderr(&observed).contains("would deny claude-2"), "{}", stderr(&observed));
+    assert!(
+        stderr(&observed).contains("would deny claude-2"),
+        "{}",
+        stderr(&observed)
+    );
 }

@@ -49,7 +49,10 @@ fn read_json(path: &Path) -> Value {
 }
 
 fn our_command() -> String {
-    format!("{} hook", Path::new(BINARY).canonicalize().unwrap().display())
+    format!(
+        "{} hook",
+        Path::new(BINARY).canonicalize().unwrap().display()
+    )
 }
 
 #[test]
@@ -90,16 +93,30 @@ fn existing_settings_are_kept_install_is_idempotent_and_uninstall_restores_them(
     let installed = fs::read_to_string(&path).unwrap();
     let settings: Value = serde_json::from_str(&installed).unwrap();
     let keys: Vec<&String> = settings.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["model", "permissions", "hooks", "zzz_last_key"], "key order kept");
+    assert_eq!(
+        keys,
+        ["model", "permissions", "hooks", "zzz_last_key"],
+        "key order kept"
+    );
     let pre = settings["hooks"]["PreToolUse"].as_array().unwrap();
     assert_eq!(pre.len(), 2);
-    assert_eq!(pre[0]["hooks"][0]["command"], "./audit.sh", "the user's hook comes first, kept");
+    assert_eq!(
+        pre[0]["hooks"][0]["command"], "./audit.sh",
+        "the user's hook comes first, kept"
+    );
     assert_eq!(pre[1]["hooks"][0]["command"], our_command());
-    assert_eq!(settings["hooks"]["Notification"][0]["hooks"][0]["command"], "notify-send hi");
+    assert_eq!(
+        settings["hooks"]["Notification"][0]["hooks"][0]["command"],
+        "notify-send hi"
+    );
 
     let again = setup.ok(&["install", "--scope", "project"]);
     assert!(again.contains("already installed"), "{again}");
-    assert_eq!(fs::read_to_string(&path).unwrap(), installed, "twice changes nothing");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        installed,
+        "twice changes nothing"
+    );
 
     setup.ok(&["uninstall", "--scope", "project"]);
     let original: Value = serde_json::from_str(original).unwrap();
@@ -117,7 +134,10 @@ fn a_settings_file_that_is_not_json_is_refused_and_left_untouched() {
         let output = setup.run(&[command, "--scope", "project"]);
         assert!(!output.status.success(), "{command} must refuse");
         let err = stderr(&output);
-        assert!(err.contains("not valid JSON") && err.contains("left untouched"), "{err}");
+        assert!(
+            err.contains("not valid JSON") && err.contains("left untouched"),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
         assert_eq!(fs::read(&path).unwrap(), broken, "byte for byte untouched");
     }
@@ -138,7 +158,10 @@ fn dry_run_prints_the_file_and_writes_nothing() {
     let setup = Setup::new();
     let printed = setup.ok(&["install", "--scope", "project", "--dry-run"]);
     let printed: Value = serde_json::from_str(&printed).unwrap();
-    assert_eq!(printed["hooks"]["Stop"][0]["hooks"][0]["command"], our_command());
+    assert_eq!(
+        printed["hooks"]["Stop"][0]["hooks"][0]["command"],
+        our_command()
+    );
     assert!(!setup.project().join(".claude").exists());
 }
 
@@ -146,20 +169,42 @@ fn dry_run_prints_the_file_and_writes_nothing() {
 fn each_agent_gets_its_own_file_and_shape() {
     let setup = Setup::new();
     let cases = [
-        ("codex", ".codex/hooks.json", "PreToolUse", "apply_patch", "Stop"),
-        ("gemini", ".gemini/settings.json", "BeforeTool", "write_file", "AfterAgent"),
+        (
+            "codex",
+            ".codex/hooks.json",
+            "PreToolUse",
+            "apply_patch",
+            "Stop",
+        ),
+        (
+            "gemini",
+            ".gemini/settings.json",
+            "BeforeTool",
+            "write_file",
+            "AfterAgent",
+        ),
     ];
     for (agent, file, before, tool, stop) in cases {
         setup.ok(&["install", "--scope", "project", "--agent", agent]);
         let settings = read_json(&setup.project().join(file));
         let entry = &settings["hooks"][before][0];
-        assert!(entry["matcher"].as_str().unwrap().split('|').any(|t| t == tool), "{settings}");
+        assert!(
+            entry["matcher"]
+                .as_str()
+                .unwrap()
+                .split('|')
+                .any(|t| t == tool),
+            "{settings}"
+        );
         let command = entry["hooks"][0]["command"].as_str().unwrap();
         assert_eq!(command, format!("{} --agent {agent}", our_command()));
         assert!(settings["hooks"][stop].is_array(), "{settings}");
     }
     let gemini = read_json(&setup.project().join(".gemini/settings.json"));
-    assert_eq!(gemini["hooks"]["BeforeTool"][0]["hooks"][0]["timeout"], 3000, "milliseconds");
+    assert_eq!(
+        gemini["hooks"]["BeforeTool"][0]["hooks"][0]["timeout"], 3000,
+        "milliseconds"
+    );
 
     setup.ok(&["install", "--scope", "project", "--agent", "cursor"]);
     let cursor = read_json(&setup.project().join(".cursor/hooks.json"));
@@ -169,7 +214,10 @@ fn each_agent_gets_its_own_file_and_shape() {
         json!([{"command": format!("{} --agent cursor", our_command())}])
     );
     setup.ok(&["uninstall", "--scope", "project", "--agent", "cursor"]);
-    assert_eq!(read_json(&setup.project().join(".cursor/hooks.json")), json!({"version": 1}));
+    assert_eq!(
+        read_json(&setup.project().join(".cursor/hooks.json")),
+        json!({"version": 1})
+    );
 }
 
 #[test]
@@ -177,7 +225,9 @@ fn installed_hooks_run_the_binary_that_protects_the_workspace() {
     let setup = Setup::new();
     setup.ok(&["install", "--scope", "project"]);
     let settings = read_json(&setup.project().join(".claude/settings.json"));
-    let command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"].as_str().unwrap();
+    let command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap();
     let ws = setup.project();
     for (session, expect_deny) in [("A", false), ("B", true)] {
         // The agent runs the command through `sh -c`.
@@ -189,8 +239,16 @@ fn installed_hooks_run_the_binary_that_protects_the_workspace() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        feed(&mut child, &claude_event("PreToolUse", session, Some("Write"), ws));
+        feed(
+            &mut child,
+            &claude_event("PreToolUse", session, Some("Write"), ws),
+        );
         let output = child.wait_with_output().unwrap();
-        assert_eq!(deny_reason(&output).is_some(), expect_deny, "{session}: {}", stderr(&output));
+        assert_eq!(
+            deny_reason(&output).is_some(),
+            expect_deny,
+            "{session}: {}",
+            stderr(&output)
+        );
     }
 }

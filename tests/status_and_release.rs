@@ -43,7 +43,10 @@ fn status_names_a_fresh_holder_and_exits_1() {
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("session-A (pid 4101), held for"), "{text}");
-    assert!(text.contains("expires in") && text.contains("fresh"), "{text}");
+    assert!(
+        text.contains("expires in") && text.contains("fresh"),
+        "{text}"
+    );
 
     let output = run(&sandbox, &["status", "--json"]);
     assert_eq!(output.status.code(), Some(1));
@@ -63,7 +66,10 @@ fn status_of_a_stale_lock_exits_0_and_says_stale() {
     let output = run(&sandbox, &["status", "--json"]);
     assert_eq!(output.status.code(), Some(0));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((json["state"].as_str(), json["holder"]["stale"].as_bool()), (Some("stale"), Some(true)));
+    assert_eq!(
+        (json["state"].as_str(), json["holder"]["stale"].as_bool()),
+        (Some("stale"), Some(true))
+    );
 }
 
 #[test]
@@ -73,7 +79,10 @@ fn release_without_force_refuses_and_keeps_the_lock() {
     let output = run(&sandbox, &["release"]);
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("--force") && err.contains("session-A"), "{err}");
+    assert!(
+        err.contains("--force") && err.contains("session-A"),
+        "{err}"
+    );
     assert_eq!(sandbox.holder().as_deref(), Some("session-A"));
 }
 
@@ -87,7 +96,11 @@ fn release_force_removes_any_holders_lock_and_says_whose() {
     assert!(text.contains("session-A (pid 77)"), "{text}");
     assert_eq!(sandbox.holder(), None);
     let again = run(&sandbox, &["release", "--force"]);
-    assert!(String::from_utf8(again.stdout).unwrap().contains("was not locked"));
+    assert!(
+        String::from_utf8(again.stdout)
+            .unwrap()
+            .contains("was not locked")
+    );
 }
 
 #[test]
@@ -100,11 +113,26 @@ fn release_force_clears_an_unreadable_lock_file() {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .unwrap();
     fs::write(&file, "not a record").unwrap();
-    let blocked = sandbox.hook(&claude_event("PreToolUse", "B", Some("Bash"), &sandbox.workspace), &[]);
+    let blocked = sandbox.hook(
+        &claude_event("PreToolUse", "B", Some("Bash"), &sandbox.workspace),
+        &[],
+    );
     assert_eq!(deny_reason(&blocked), None, "an unreadable lock fails open");
-    assert!(stderr(&blocked).contains("release --force"), "{}", stderr(&blocked));
-    assert_eq!(fs::read_to_string(&file).unwrap(), "not a record", "and is never overwritten");
+    assert!(
+        stderr(&blocked).contains("release --force"),
+        "{}",
+        stderr(&blocked)
+    );
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        "not a record",
+        "and is never overwritten"
+    );
     let output = run(&sandbox, &["release", "--force"]);
-    assert!(String::from_utf8(output.stdout).unwrap().contains("unreadable"));
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("unreadable")
+    );
     assert!(!file.exists());
 }

@@ -54,9 +54,15 @@ fn timing(holder: &LockRecord, now: u64) -> String {
     let held = duration(holder.held_for_ms(now));
     let left = holder.expires_in_ms(now);
     if holder.is_stale(now) {
-        format!("held for {held}, stale for {}", duration(left.unsigned_abs()))
+        format!(
+            "held for {held}, stale for {}",
+            duration(left.unsigned_abs())
+        )
     } else {
-        format!("held for {held}, expires in {}", duration(left.max(0) as u64))
+        format!(
+            "held for {held}, expires in {}",
+            duration(left.max(0) as u64)
+        )
     }
 }
 

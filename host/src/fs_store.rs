@@ -12,7 +12,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -68,7 +68,8 @@ impl FsLockStore {
     }
 
     /// Replaces the record of `key` by `replacement` (`None`: deletes it) if it holds exactly
-    /// `expected`.
+    /// `expected`. A replacement larger than [`MAX_RECORD_BYTES`] is refused: it could never be
+    /// read back.
     pub fn compare_and_swap(
         &self,
         key: &str,
@@ -76,6 +77,16 @@ impl FsLockStore {
         replacement: Option<&[u8]>,
     ) -> Result<SwapOutcome, String> {
         let path = self.record_path(key)?;
+        // A record the next read would refuse (an absurdly long session id) would wedge the
+        // lock: nobody, its writer included, could read, release or take it over again.
+        if let Some(bytes) = replacement
+            && bytes.len() as u64 > MAX_RECORD_BYTES
+        {
+            return Err(format!(
+                "refusing to write a lock record of {} bytes: reads stop at {MAX_RECORD_BYTES}",
+                bytes.len()
+            ));
+        }
         self.create_dir()?;
         let _mutex = lock_mutex(&self.mutex_path(key)?)?;
         let current = read_record(&path)?;
@@ -164,7 +175,8 @@ fn read_record(path: &Path) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Writes `bytes` to `temp` (under the mutex: no other writer uses it) and renames it over
-/// `path`. A symlink planted at `temp` is not followed.
+/// `path`, mode 0600. A symlink planted at `temp` is not followed, and a FIFO there fails at
+/// once instead of blocking until a reader comes.
 fn publish(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
     let failed = |e: io::Error| format!("cannot write {}: {e}", path.display());
     let mut file = OpenOptions::new()
@@ -172,8 +184,11 @@ fn publish(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(temp)
+        .map_err(failed)?;
+    // `mode` applies only to a file created here: one left with other modes keeps them.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(failed)?;
     file.write_all(bytes).map_err(failed)?;
     drop(file);

@@ -1,7 +1,10 @@
 //! An in-memory `lock-store` for driving the component: it records every call, and can fail a
 //! call or let a "concurrent writer" change the record just before a swap.
 
-#![allow(dead_code, reason = "each test file uses its own part of the shared helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses its own part of the shared helpers"
+)]
 
 use std::collections::{HashMap, VecDeque};
 
@@ -42,6 +45,9 @@ pub struct MockStore {
     pub swap_faults: VecDeque<Fault>,
     /// Writes made by another writer just before the coming swaps (`None` deletes), in order.
     pub interleaved_writes: VecDeque<Option<Vec<u8>>>,
+    /// Faults by call number (0: the first call, read or swap, counted in `calls`); such a
+    /// fault replaces the call's normal work and goes before the queued ones.
+    pub call_faults: HashMap<usize, Fault>,
 }
 
 impl MockStore {
@@ -63,8 +69,9 @@ impl MockStore {
 
 impl Host for MockStore {
     fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::Read(key.clone()));
-        match self.read_faults.pop_front() {
+        match fault.or_else(|| self.read_faults.pop_front()) {
             Some(Fault::Error(why)) => Err(why),
             Some(Fault::Value(bytes)) => Ok(bytes),
             None => Ok(self.records.get(&key).cloned()),
@@ -77,11 +84,18 @@ impl Host for MockStore {
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
     ) -> Result<SwapOutcome, String> {
+        let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::CompareAndSwap {
             key: key.clone(),
             expected: expected.clone(),
             replacement: replacement.clone(),
         });
+        if let Some(fault) = fault {
+            return match fault {
+                Fault::Error(why) => Err(why),
+                Fault::Value(found) => Ok(SwapOutcome::Conflict(found)),
+            };
+        }
         if let Some(write) = self.interleaved_writes.pop_front() {
             match write {
                 Some(bytes) => self.records.insert(key.clone(), bytes),

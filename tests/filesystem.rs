@@ -1,0 +1,513 @@
+//! The real binary on a hostile filesystem: every odd thing that can sit at the lock's paths,
+//! a lock directory it may not write, a full disk, a swap mutex held forever, an event that
+//! never ends; and the sandbox: what the component may import, the modes of what the host
+//! creates, and session ids that look like paths. Each case has one defined outcome: the lock
+//! works, or the hook fails open (exit 0, nothing on stdout) with one `session-lock:` line.
+
+#[path = "support/arena.rs"]
+mod arena;
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use arena::{Answer, Arena, answer, claude_event, now_ms, stderr_text};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
+
+/// How long any one hook may take here before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(5);
+
+fn arena() -> Arena {
+    Arena::new(BINARY, &["hook"])
+}
+
+fn run(arena: &Arena, command: &mut Command, event: &[u8]) -> (Output, Duration) {
+    arena.run_within(command, event, HUNG)
+}
+
+/// The hook allowed without the lock and said why in one line containing `why`.
+fn assert_fails_open(output: &Output, why: &str) {
+    assert_eq!(answer(output), Answer::Allow, "{}", stderr_text(output));
+    let err = stderr_text(output);
+    assert!(err.starts_with("session-lock: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(why), "expected {why:?} in {err}");
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+mod odd_things_at_the_lock_path {
+    use super::*;
+
+    #[test]
+    fn a_symlink_is_not_followed_and_its_target_is_untouched() {
+        let arena = arena();
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        let victim = arena.root().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        symlink(&victim, arena.record_path()).unwrap();
+        let dangling = arena.root().join("never-created");
+        for event in [
+            arena.pre_tool_use("A"),
+            claude_event("PostToolUse", "A", Some("Write"), &arena.workspace),
+            claude_event("Stop", "A", None, &arena.workspace),
+        ] {
+            let (output, _) = run(&arena, &mut arena.command(), &event);
+            assert_fails_open(&output, "is a symlink; not followed");
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read_link(arena.record_path()).unwrap(), victim);
+
+        fs::remove_file(arena.record_path()).unwrap();
+        symlink(&dangling, arena.record_path()).unwrap();
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "is a symlink; not followed");
+        assert!(
+            !dangling.exists(),
+            "a dangling symlink's target is not created"
+        );
+    }
+
+    #[test]
+    fn a_directory_fails_open_and_stays() {
+        let arena = arena();
+        fs::create_dir_all(arena.record_path().join("inside")).unwrap();
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "is not a regular file");
+        assert!(arena.record_path().join("inside").is_dir());
+    }
+
+    #[test]
+    fn a_fifo_fails_open_at_once_without_waiting_for_a_writer() {
+        let arena = arena();
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        mkfifo(&arena.record_path());
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        // Had the read waited for a writer, the 1 s deadline would have answered instead.
+        assert_fails_open(&output, "is not a regular file");
+        assert!(is_fifo(&arena.record_path()));
+    }
+
+    #[test]
+    fn a_symlink_at_the_temporary_path_is_not_followed() {
+        let arena = arena();
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        let victim = arena.root().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        symlink(&victim, arena.temp_path()).unwrap();
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "Too many levels of symbolic links");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(arena.record_bytes(), None, "nothing was published");
+    }
+
+    #[test]
+    fn a_fifo_at_the_temporary_path_fails_open_at_once() {
+        let arena = arena();
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        mkfifo(&arena.temp_path());
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        // Opening a FIFO to write waits for a reader unless told not to; then the 1 s deadline
+        // would have answered instead.
+        assert_fails_open(&output, "cannot write");
+        assert_eq!(arena.record_bytes(), None);
+    }
+
+    fn mkfifo(path: &Path) {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    }
+
+    fn is_fifo(path: &Path) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        fs::symlink_metadata(path).unwrap().file_type().is_fifo()
+    }
+}
+
+/// Permission checks do not apply to root, and these tests run as root in CI. So where a case
+/// needs them, root runs the hook as `nobody` (uid and gid 65534) on a copy of the binary in
+/// the arena, which it hands over to `nobody`; anyone else runs it as themselves.
+mod permissions {
+    use super::*;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    const NOBODY: u32 = 65534;
+
+    /// The hook command as a user to whom permissions apply.
+    fn unprivileged(arena: &Arena) -> Command {
+        if !is_root() {
+            return arena.command();
+        }
+        let copy = arena.root().join("session-lock");
+        if !copy.exists() {
+            fs::copy(BINARY, &copy).unwrap();
+            fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        for entry in walk(arena.root()) {
+            std::os::unix::fs::lchown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        fs::set_permissions(arena.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut command = arena.command_of(&copy);
+        command.uid(NOBODY).gid(NOBODY);
+        command
+    }
+
+    #[test]
+    fn an_unreadable_lock_file_fails_open_and_root_reads_it_anyway() {
+        let arena = arena();
+        arena.write_record("B", now_ms(), 300_000);
+        let mut command = unprivileged(&arena);
+        fs::set_permissions(arena.record_path(), fs::Permissions::from_mode(0o000)).unwrap();
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "Permission denied");
+        if is_root() {
+            let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+            assert_eq!(answer(&output), Answer::Deny("B".into()), "root reads it");
+        }
+        assert_eq!(arena.holder().as_deref(), Some("B"));
+    }
+
+    #[test]
+    fn a_read_only_lock_directory_still_blocks_but_cannot_be_taken() {
+        let arena = arena();
+        let mut command = unprivileged(&arena);
+        fs::set_permissions(&arena.lock_dir, fs::Permissions::from_mode(0o500)).unwrap();
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "Permission denied");
+        assert_eq!(arena.record_bytes(), None);
+
+        fs::set_permissions(&arena.lock_dir, fs::Permissions::from_mode(0o700)).unwrap();
+        arena.write_record("B", now_ms(), 300_000);
+        let mut command = unprivileged(&arena);
+        fs::set_permissions(&arena.lock_dir, fs::Permissions::from_mode(0o500)).unwrap();
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_eq!(
+            answer(&output),
+            Answer::Deny("B".into()),
+            "reading is enough to refuse: {}",
+            stderr_text(&output)
+        );
+    }
+}
+
+mod the_lock_directory {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_created_private_with_its_parents() {
+        let arena = arena();
+        let deep = arena.root().join("a/b/c");
+        let mut command = arena.command();
+        command.env("SESSION_LOCK_DIR", &deep);
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+        assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
+        assert!(
+            deep.join(format!("session-lock-{}.json", arena.key))
+                .is_file()
+        );
+        for dir in ["a", "a/b", "a/b/c"] {
+            assert_eq!(mode(&arena.root().join(dir)), 0o700, "{dir}");
+        }
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_followed_as_the_users_choice() {
+        let arena = arena();
+        let real = arena.root().join("real-locks");
+        fs::create_dir_all(&real).unwrap();
+        symlink(&real, &arena.lock_dir).unwrap();
+        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+        assert!(
+            real.join(format!("session-lock-{}.json", arena.key))
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn records_are_0600_and_the_directory_0700_whatever_the_umask() {
+        let arena = arena();
+        let with_umask_0 = || {
+            let mut command = arena.command();
+            // SAFETY: umask is async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::umask(0);
+                    Ok(())
+                })
+            };
+            command
+        };
+        for event in [
+            arena.pre_tool_use("A"),
+            claude_event("PostToolUse", "A", Some("Write"), &arena.workspace),
+        ] {
+            let (output, _) = run(&arena, &mut with_umask_0(), &event);
+            assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
+        }
+        // A temporary file such as a writer killed mid-write leaves, rewritten by the next.
+        fs::write(arena.temp_path(), "half").unwrap();
+        fs::set_permissions(arena.temp_path(), fs::Permissions::from_mode(0o644)).unwrap();
+        let (output, _) = run(&arena, &mut with_umask_0(), &arena.pre_tool_use("A"));
+        assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
+        assert_eq!(mode(&arena.lock_dir), 0o700);
+        let names = arena.lock_dir_names();
+        assert_eq!(names.len(), 2, "{names:?}");
+        for name in names {
+            assert_eq!(mode(&arena.lock_dir.join(&name)), 0o600, "{name}");
+        }
+    }
+}
+
+/// A full disk: a tmpfs of one page (4 KiB) mounted over the lock directory, in a mount
+/// namespace of this test's thread alone (the hooks it starts inherit it; nothing else on the
+/// machine sees it). Needs `CAP_SYS_ADMIN`, which CI's root has.
+struct TinyDisk {
+    dir: std::ffi::CString,
+}
+
+impl TinyDisk {
+    fn mount(dir: &Path) -> io::Result<TinyDisk> {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        let check = |rc: i32| {
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        // SAFETY: valid NUL-terminated strings; unshare affects this thread only.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            // Mounts made here must not propagate back to the machine's namespace.
+            check(libc::mount(
+                std::ptr::null(),
+                c("/").as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c("tmpfs").as_ptr(),
+                dir.as_ptr(),
+                c("tmpfs").as_ptr(),
+                0,
+                c("size=4k,mode=0700").as_ptr().cast(),
+            ))?;
+        }
+        Ok(TinyDisk { dir })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(self.dir.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_full_disk_fails_open_keeps_the_record_whole_and_still_blocks_and_releases() {
+    let arena = arena();
+    fs::create_dir_all(&arena.lock_dir).unwrap();
+    let disk = match TinyDisk::mount(&arena.lock_dir) {
+        Ok(disk) => disk,
+        // SAFETY: geteuid cannot fail.
+        Err(e) if unsafe { libc::geteuid() } != 0 => {
+            println!("full disk not simulated: no rights to mount a tmpfs ({e})");
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+            return;
+        }
+        Err(e) => panic!("cannot mount a tmpfs as root: {e}"),
+    };
+    let hook = |event: &[u8]| run(&arena, &mut arena.command(), event).0;
+    let refresh = claude_event("PostToolUse", "A", Some("Write"), &arena.workspace);
+
+    // The record takes the disk's one page.
+    assert_eq!(answer(&hook(&arena.pre_tool_use("A"))), Answer::Allow);
+    let record = arena.record_bytes().expect("A holds the lock");
+
+    // Now no temporary file can be written: the refresh fails open, the record stays whole.
+    assert_fails_open(&hook(&refresh), "No space left on device");
+    assert_eq!(arena.record_bytes(), Some(record));
+    assert_eq!(mode(&arena.temp_path()), 0o600);
+    // Refusing needs no write, nor does releasing.
+    assert_eq!(
+        answer(&hook(&arena.pre_tool_use("B"))),
+        Answer::Deny("A".into())
+    );
+    let stop = hook(&claude_event("Stop", "A", None, &arena.workspace));
+    assert!(stop.stderr.is_empty(), "{}", stderr_text(&stop));
+    assert_eq!(arena.record_bytes(), None);
+    // The released page lets the next session in, over the empty temporary file.
+    let b = hook(&arena.pre_tool_use("B"));
+    assert!(b.stderr.is_empty(), "{}", stderr_text(&b));
+    assert_eq!(arena.holder().as_deref(), Some("B"));
+    drop(disk);
+}
+
+mod deadline {
+    use super::*;
+
+    /// Holds the exclusive `flock` on the swap mutex, as a writer stuck forever would.
+    fn hold_the_mutex(arena: &Arena) -> fs::File {
+        fs::create_dir_all(&arena.lock_dir).unwrap();
+        let mutex = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(arena.mutex_path())
+            .unwrap();
+        mutex.lock().unwrap();
+        mutex
+    }
+
+    #[test]
+    fn a_swap_mutex_held_forever_fails_open_well_within_the_deadline() {
+        let arena = arena();
+        let _held = hold_the_mutex(&arena);
+        let (output, took) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_fails_open(&output, "stayed locked for 500ms");
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        assert_eq!(arena.record_bytes(), None);
+        println!("mutex held forever: answered in {took:?}");
+
+        // Refusing needs no swap: another's fresh lock is still enforced.
+        arena.write_record("B", now_ms(), 300_000);
+        let (output, took) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
+        assert_eq!(answer(&output), Answer::Deny("B".into()));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_answered_by_the_deadline() {
+        let arena = arena();
+        let started = Instant::now();
+        let mut child = arena.spawn(&[]);
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"session_id\":\"A\",").unwrap();
+        // stdin stays open: the event never ends.
+        let output = arena::wait_within(child, HUNG);
+        let took = started.elapsed();
+        drop(stdin);
+        assert_fails_open(&output, "no answer within 1s");
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        println!("endless event: answered in {took:?}");
+    }
+}
+
+mod sandbox {
+    use super::*;
+    use session_lock::component::load_component;
+    use session_lock::engine;
+    use wasmtime::Engine;
+    use wasmtime::component::types::ComponentItem;
+
+    #[test]
+    fn the_components_only_imports_are_the_lock_stores_two_functions() {
+        let engine = Engine::new(&engine::config()).unwrap();
+        let component = load_component(&engine).unwrap();
+        let mut imports = Vec::new();
+        for (name, item) in component.component_type().imports(&engine) {
+            let ComponentItem::ComponentInstance(instance) = item.ty else {
+                panic!("{name} is not an interface");
+            };
+            for (export, item) in instance.exports(&engine) {
+                if let ComponentItem::ComponentFunc(_) = item.ty {
+                    imports.push(format!("{name}#{export}"));
+                }
+            }
+        }
+        assert_eq!(
+            imports,
+            [
+                "session-lock:policy/lock-store@0.1.0#read",
+                "session-lock:policy/lock-store@0.1.0#compare-and-swap",
+            ]
+        );
+    }
+
+    #[test]
+    fn session_ids_that_look_like_paths_reach_no_path() {
+        let arena = arena();
+        let cwd = arena.root().join("a/b/c");
+        fs::create_dir_all(&cwd).unwrap();
+        let before = walk(arena.root());
+        let absolute = arena.root().join("planted-absolute");
+        let ids = [
+            "../planted".to_owned(),
+            "../../planted".to_owned(),
+            "../../../../../../../../tmp/planted".to_owned(),
+            absolute.to_str().unwrap().to_owned(),
+            "sub/dir/planted".to_owned(),
+            "..".to_owned(),
+            ".".to_owned(),
+            "nul\u{0}byte".to_owned(),
+            "~/planted".to_owned(),
+            format!("session-lock-{}.json", arena.key),
+        ];
+        // Each hook runs in a directory of its own under the arena, so that an id taken as a
+        // path relative to the working directory would land where the walk below finds it.
+        let in_cwd = || {
+            let mut command = arena.command();
+            command.current_dir(&cwd);
+            command
+        };
+        for id in &ids {
+            let (output, _) = run(&arena, &mut in_cwd(), &arena.pre_tool_use(id));
+            assert_eq!(
+                answer(&output),
+                Answer::Allow,
+                "{id:?}: {}",
+                stderr_text(&output)
+            );
+            assert_eq!(arena.holder().as_ref(), Some(id), "the id is kept verbatim");
+            let stop = claude_event("Stop", id, None, &arena.workspace);
+            let (output, _) = run(&arena, &mut in_cwd(), &stop);
+            assert!(output.stderr.is_empty(), "{id:?}: {}", stderr_text(&output));
+            assert_eq!(arena.holder(), None, "{id:?} released");
+        }
+        let mut created: Vec<PathBuf> = walk(arena.root())
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        created.sort();
+        assert_eq!(
+            created,
+            [arena.lock_dir.clone(), arena.mutex_path(),],
+            "only the lock directory and the hashed mutex are new"
+        );
+        assert!(!Path::new("/tmp/planted").exists());
+    }
+}
+
+/// Every path under `root` (not following symlinks), `root` itself included.
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![root.to_path_buf()];
+    let mut next = 0;
+    while next < paths.len() {
+        let path = paths[next].clone();
+        next += 1;
+        if fs::symlink_metadata(&path).unwrap().is_dir() {
+            for entry in fs::read_dir(&path).unwrap() {
+                paths.push(entry.unwrap().path());
+            }
+        }
+    }
+    paths
+}

@@ -418,9 +418,9 @@ fn a_10_mb_string_in_a_field_the_policy_reads_never_traps() {
 }
 
 /// Tool input as a JSON-encoded source file carries an escape every few bytes, which costs the
-/// parser more than plain text: 4 MiB of source code, 1 MiB of blank lines (2 MiB of `\n`).
-/// The component's fuel runs out not far above (about 4 MiB of `\n`, 8 MiB of source code),
-/// well below the host's 16 MiB event cap; a trap there fails open through the host.
+/// parser more than plain text: 8 MiB of source code, 4 MiB of blank lines (8 MiB of `\n`).
+/// With a flat fuel budget these ran the component out of fuel (from about 4 MiB of `\n`);
+/// the host now gives a call fuel in proportion to the event (`engine::fuel_for_event`).
 #[test]
 fn megabytes_of_escape_heavy_tool_input_are_decided_like_any_other() {
     let mut harness = Harness::new();
@@ -428,9 +428,9 @@ fn megabytes_of_escape_heavy_tool_input_are_decided_like_any_other() {
     let cases = [
         (
             "source code",
-            source_line.repeat((4 << 20) / source_line.len()),
+            source_line.repeat((8 << 20) / source_line.len()),
         ),
-        ("blank lines", "\n".repeat(1 << 20)),
+        ("blank lines", "\n".repeat(4 << 20)),
     ];
     for (name, content) in cases {
         let (answer, _) = harness

@@ -76,7 +76,16 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
         &mut self,
         f: impl FnOnce(&SessionLock, &mut Store<State<S>>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
-        self.store.set_fuel(engine::FUEL_PER_CALL)?;
+        self.call_with_fuel(engine::FUEL_PER_CALL, f)
+    }
+
+    /// Calls into the component with `fuel`.
+    fn call_with_fuel<R>(
+        &mut self,
+        fuel: u64,
+        f: impl FnOnce(&SessionLock, &mut Store<State<S>>) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        self.store.set_fuel(fuel)?;
         f(&self.bindings, &mut self.store)
     }
 
@@ -87,7 +96,7 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
         project_dir: Option<&str>,
         process_cwd: &str,
     ) -> wasmtime::Result<String> {
-        self.call(|b, s| {
+        self.call_with_fuel(engine::fuel_for_event(event.len()), |b, s| {
             b.session_lock_policy_hook()
                 .call_workspace_dir(s, event, project_dir, process_cwd)
         })
@@ -104,7 +113,9 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
         event: &[u8],
         context: &HookContext,
     ) -> wasmtime::Result<HookResponse> {
-        self.call(|b, s| b.session_lock_policy_hook().call_handle(s, event, context))
+        self.call_with_fuel(engine::fuel_for_event(event.len()), |b, s| {
+            b.session_lock_policy_hook().call_handle(s, event, context)
+        })
     }
 
     /// `policy.workspace-hash`.

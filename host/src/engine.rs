@@ -6,9 +6,19 @@
 
 use wasmtime::{Config, WasmFeatures};
 
-/// Fuel for one call into the component: far above what a hook event needs (a few hundred
-/// thousand units), low enough that a runaway loop ends in milliseconds.
+/// Fuel for one call into the component: far above what a small hook event needs (a few hundred
+/// thousand units), low enough that a runaway loop ends in a fraction of a second.
 pub const FUEL_PER_CALL: u64 = 200_000_000;
+
+/// Extra fuel per byte of event: skipping a large `tool_input` (a `Write` carries the whole
+/// file) costs up to ~70 units a byte for dense JSON escapes or arrays, so the budget grows with
+/// the event instead of refusing large, ordinary events.
+pub const FUEL_PER_EVENT_BYTE: u64 = 128;
+
+/// The fuel for a call that reads an event of `event_bytes`.
+pub fn fuel_for_event(event_bytes: usize) -> u64 {
+    FUEL_PER_CALL.saturating_add(FUEL_PER_EVENT_BYTE.saturating_mul(event_bytes as u64))
+}
 
 /// Wasm features the component does not use and the slim runtime does not have.
 fn unused_features() -> WasmFeatures {

@@ -57,15 +57,17 @@ pub fn run() -> anyhow::Result<()> {
             None => event_name.to_owned(),
         };
         let told = if answer.stdout.is_empty() {
-            "allowed (no objection)".to_owned()
+            "allowed (no output: the agent goes on)".to_owned()
         } else {
             format!("answered {}", answer.stdout)
         };
-        println!("{session} {what:<16} -> {told}");
-        let holder = fs::read_to_string(&record_path)
-            .map(|r| r.trim().to_owned())
-            .unwrap_or_else(|_| "(none)".to_owned());
-        println!("{:>28} lock: {holder}", "");
+        println!("{}. {session} {what}\n   {told}", step + 1);
+        let lock = match policy.inspect(&key, context.now_ms)? {
+            Ok(Some(state)) => format!("held by {}", state.summary),
+            Ok(None) => "free".to_owned(),
+            Err(error) => format!("unreadable: {error}"),
+        };
+        println!("   lock: {lock}\n");
     }
     Ok(())
 }

@@ -253,10 +253,11 @@ fn demo_shows_a_block_and_a_handover() {
         text.contains("parallel session lock held by session-A"),
         "{text}"
     );
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("session-B"))
+    let lines: Vec<&str> = text.lines().collect();
+    let last_step = lines
+        .iter()
+        .rposition(|l| l.ends_with("session-B PreToolUse Edit"))
         .unwrap();
-    assert!(last.contains("allowed"), "{text}");
+    assert!(lines[last_step + 1].contains("allowed"), "{text}");
+    assert!(lines[last_step + 2].contains("held by session-B"), "{text}");
 }

@@ -44,6 +44,7 @@ fn main() -> Result<()> {
         .validate(true)
         .encode()
         .context("turning the guest module into a component")?;
+    let component = without_custom_sections(&component, &["component-name", "producers"])?;
     std::fs::write(out_dir.join("session-lock-policy.wasm"), &component)?;
 
     let engine = wasmtime::Engine::new(&engine::config()).map_err(anyhow::Error::from)?;
@@ -53,6 +54,34 @@ fn main() -> Result<()> {
         .context("precompiling the policy component")?;
     std::fs::write(out_dir.join("session-lock-policy.cwasm"), precompiled)?;
     Ok(())
+}
+
+/// `wasm` (a component) without its top-level custom sections of these names. The component's
+/// names only serve debugging tools, and it has a size budget (150 KB).
+fn without_custom_sections(wasm: &[u8], names: &[&str]) -> Result<Vec<u8>> {
+    use wasmparser::Payload;
+    let mut kept = wasm_encoder::Component::new();
+    // Each module or component, the outer one included, opens with a version and closes with
+    // an end; only the outer one's sections are copied (nested ones travel inside them).
+    let mut depth = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        match &payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::CustomSection(custom) if names.contains(&custom.name()) => {}
+            _ if depth == 1 => {
+                if let Some((id, range)) = payload.as_section() {
+                    kept.section(&wasm_encoder::RawSection {
+                        id,
+                        data: &wasm[range],
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(kept.finish())
 }
 
 /// Builds the guest's core module in a target directory of its own (the outer cargo holds the

@@ -30,6 +30,22 @@ fn claim_answer() -> bool {
 
 /// Runs the hook; the exit code to return.
 pub fn run(agent: Option<Agent>) -> ExitCode {
+    serve(|event, settings| {
+        let mut policy = Policy::load(FsLockStore::new(&settings.lock_dir))
+            .map_err(|e| format!("cannot load the policy component: {e}"))?;
+        let failed = |e: wasmtime::Error| format!("policy component failed: {e}");
+        let project_dir = settings::project_dir();
+        let dir = policy
+            .workspace_dir(event, project_dir.as_deref(), &process_cwd())
+            .map_err(failed)?;
+        let context = context(settings, &dir, agent)?;
+        policy.handle(event, &context).map_err(failed)
+    })
+}
+
+/// The hook's frame, whatever answers the event: reads it and the settings, calls `respond`,
+/// and prints the response, all within [`DEADLINE`]. Any error fails open.
+pub fn serve(respond: impl FnOnce(&[u8], &Settings) -> Result<HookResponse, String>) -> ExitCode {
     thread::spawn(|| {
         thread::sleep(DEADLINE);
         if claim_answer() {
@@ -37,7 +53,14 @@ pub fn run(agent: Option<Agent>) -> ExitCode {
             std::process::exit(0);
         }
     });
-    let answer = respond(agent);
+    let answer = read_event(io::stdin().lock()).and_then(|event| {
+        let settings = Settings::from_env()?;
+        let mut response = respond(&event, &settings)?;
+        for warning in settings.warnings.iter().rev() {
+            response.stderr.insert_str(0, &format!("{warning}\n"));
+        }
+        Ok(response)
+    });
     if !claim_answer() {
         // The deadline answered first and is exiting the process.
         thread::park();
@@ -59,34 +82,29 @@ pub fn run(agent: Option<Agent>) -> ExitCode {
     }
 }
 
-/// Reads the event, gathers the context and asks the component.
-fn respond(agent: Option<Agent>) -> Result<HookResponse, String> {
-    let event = read_event(io::stdin().lock())?;
-    let settings = Settings::from_env()?;
-    let mut policy = Policy::load(FsLockStore::new(&settings.lock_dir))
-        .map_err(|e| format!("cannot load the policy component: {e}"))?;
-    let process_cwd = std::env::current_dir()
+/// The process's working directory (empty when it is gone).
+pub fn process_cwd() -> String {
+    std::env::current_dir()
         .map(|d| workspace::as_text(&d))
-        .unwrap_or_default();
-    let dir = policy
-        .workspace_dir(&event, settings::project_dir().as_deref(), &process_cwd)
-        .map_err(|e| format!("policy component failed: {e}"))?;
-    let workspace = workspace::resolve(Path::new(&dir))?;
-    let context = HookContext {
+        .unwrap_or_default()
+}
+
+/// The context of an event whose workspace directory is `dir`: the workspace resolved, the
+/// session's pid, the clock, and the settings.
+pub fn context(
+    settings: &Settings,
+    dir: &str,
+    agent: Option<Agent>,
+) -> Result<HookContext, String> {
+    let workspace = workspace::resolve(Path::new(dir))?;
+    Ok(HookContext {
         workspace: workspace::as_text(&workspace),
         pid: settings::session_pid(),
         now_ms: settings::now_ms(),
         ttl_ms: settings.ttl_ms,
         agent,
         mode: settings.mode,
-    };
-    let mut response = policy
-        .handle(&event, &context)
-        .map_err(|e| format!("policy component failed: {e}"))?;
-    for warning in settings.warnings.iter().rev() {
-        response.stderr.insert_str(0, &format!("{warning}\n"));
-    }
-    Ok(response)
+    })
 }
 
 /// Reads the whole event, refusing one larger than [`MAX_EVENT_BYTES`].

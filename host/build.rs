@@ -91,7 +91,16 @@ fn build_guest(root: &Path, out_dir: &Path) -> Result<PathBuf> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--package", "session-lock-policy", "--lib"])
+        // The guest is an rlib (the native baseline links it); only this build makes it a
+        // cdylib, so the two never share an output file name.
+        .args([
+            "rustc",
+            "--package",
+            "session-lock-policy",
+            "--lib",
+            "--crate-type",
+            "cdylib",
+        ])
         .args(["--target", GUEST_TARGET, "--profile", "guest"])
         .arg("--target-dir")
         .arg(&target_dir)

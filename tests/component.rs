@@ -9,8 +9,7 @@ use session_lock::component::policy_types::{
     AcquireResult, Decision, ForceReleaseResult, PolicyError, RefreshResult, ReleaseResult,
     Takeover,
 };
-use session_lock::component::{HookContext, Mode, load_component};
-use session_lock::engine;
+use session_lock::component::{HookContext, Mode, runtime};
 
 const TTL: u64 = 300_000;
 const NOW: u64 = 1_800_000_000_000;
@@ -675,27 +674,24 @@ mod hook {
 
 mod artifact {
     use super::*;
-    use wasmtime::Engine;
 
     #[test]
     fn the_embedded_precompiled_component_loads_into_the_runtime_engine() {
-        let engine = Engine::new(&engine::config()).unwrap();
-        load_component(&engine).expect("precompiled with the same configuration");
+        runtime().expect("precompiled with the same configuration");
     }
 
     #[test]
     fn the_component_imports_the_lock_store_and_nothing_else() {
-        let engine = Engine::new(&engine::config()).unwrap();
-        let component = load_component(&engine).unwrap();
+        let (engine, component) = runtime().unwrap();
         let imports: Vec<String> = component
             .component_type()
-            .imports(&engine)
+            .imports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         assert_eq!(imports, ["session-lock:policy/lock-store@0.1.0"]);
         let exports: Vec<String> = component
             .component_type()
-            .exports(&engine)
+            .exports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         assert_eq!(

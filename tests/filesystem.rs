@@ -413,21 +413,18 @@ mod deadline {
 
 mod sandbox {
     use super::*;
-    use session_lock::component::load_component;
-    use session_lock::engine;
-    use wasmtime::Engine;
+    use session_lock::component::runtime;
     use wasmtime::component::types::ComponentItem;
 
     #[test]
     fn the_components_only_imports_are_the_lock_stores_two_functions() {
-        let engine = Engine::new(&engine::config()).unwrap();
-        let component = load_component(&engine).unwrap();
+        let (engine, component) = runtime().unwrap();
         let mut imports = Vec::new();
-        for (name, item) in component.component_type().imports(&engine) {
+        for (name, item) in component.component_type().imports(engine) {
             let ComponentItem::ComponentInstance(instance) = item.ty else {
                 panic!("{name} is not an interface");
             };
-            for (export, item) in instance.exports(&engine) {
+            for (export, item) in instance.exports(engine) {
                 if let ComponentItem::ComponentFunc(_) = item.ty {
                     imports.push(format!("{name}#{export}"));
                 }

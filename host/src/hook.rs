@@ -39,7 +39,10 @@ pub fn run(agent: Option<Agent>) -> ExitCode {
             .workspace_dir(event, project_dir.as_deref(), &process_cwd())
             .map_err(failed)?;
         let context = context(settings, &dir, agent)?;
-        policy.handle(event, &context).map_err(failed)
+        let response = policy.handle(event, &context).map_err(failed);
+        // The process ends right after the answer: tearing the runtime down only costs time.
+        std::mem::forget(policy);
+        response
     })
 }
 

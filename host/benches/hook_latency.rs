@@ -1,0 +1,992 @@
+//! How long an agent waits for `session-lock hook`, and what the WebAssembly sandbox costs.
+//!
+//! ```sh
+//! cargo bench -p session-lock --features native-baseline --bench hook_latency
+//! ```
+//!
+//! 1. Whole process, on one temporary workspace and lock directory, all cases alternating in
+//!    every round (the order reversed every other round): the release `session-lock hook`,
+//!    `session-lock-native hook` (the same host I/O with the policy linked natively: the
+//!    baseline) and `/bin/true` (the floor of starting any process), for each kind of event an
+//!    agent sends and for the fail-open path; `--version` of both binaries shows what merely
+//!    starting each costs. Each run is timed from spawn to reaping; its CPU time and peak RSS
+//!    come from `wait4`.
+//! 2. Cold phases: this benchmark re-runs itself as a fresh process that loads the component
+//!    from the same public pieces as `Policy::load` and handles one event, timing each phase,
+//!    so the first-time costs a hook process pays are in the figures.
+//! 3. Warm phases, in this process: the same steps repeated.
+//! 4. The sizes of the binary and the component.
+//!
+//! `HOOK_BENCH_ITERATIONS` sets the runs per case (default 200). `HOOK_BENCH_ALSO` names other
+//! builds of `session-lock` (paths separated by `:`) to measure in the same rounds, such as the
+//! binary before a change. Without `--bench` (as
+//! `cargo test --benches` runs it) it only checks, once per event, that the hook answers as the
+//! policy says and the native baseline (when built) answers alike, so it stays out of test time.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use session_lock::component::{
+    HookContext, HookResponse, MEMORY_LIMIT_BYTES, Mode, Policy, SessionLock, load_component,
+};
+use session_lock::engine;
+use session_lock::fs_store::FsLockStore;
+use session_lock::settings::{self, DEFAULT_TTL_MS};
+use session_lock::workspace;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+/// The hook as shipped.
+const WASM_BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
+/// The native baseline; built only with `--features native-baseline` (cargo names the path
+/// even when the feature is off and the binary is not built, or is left from an older build).
+const NATIVE_BINARY: Option<&str> = if cfg!(feature = "native-baseline") {
+    option_env!("CARGO_BIN_EXE_session-lock-native")
+} else {
+    None
+};
+/// The cost of starting a process that does nothing.
+const TRUE_BINARY: &str = "/bin/true";
+
+/// Runs per case unless `HOOK_BENCH_ITERATIONS` says otherwise.
+const DEFAULT_ITERATIONS: usize = 200;
+/// Untimed rounds first: page cache, CPU frequency, the lock directory's dentries.
+const WARMUP_ROUNDS: usize = 20;
+/// The argument that makes this benchmark a cold-phase child (see [`cold_phases_child`]).
+const COLD_PHASES_ARG: &str = "--cold-phases";
+
+/// The targets the hook is held to.
+const MAX_RATIO_TO_NATIVE: f64 = 1.3;
+const MAX_RATIO_TO_TRUE: f64 = 2.5;
+const MAX_RSS_KIB: u64 = 16 * 1024;
+
+/// Variables of the calling environment that would change what the hook does.
+const AMBIENT: &[&str] = &[
+    "CLAUDE_PROJECT_DIR",
+    "CLAUDE_PID",
+    "SESSION_LOCK_DIR",
+    "SESSION_LOCK_TTL_MS",
+    "SESSION_LOCK_MODE",
+    "RUST_BACKTRACE",
+    "RUST_LIB_BACKTRACE",
+];
+
+/// The session whose events are sent, and the one that holds the lock when it is blocked.
+const ME: &str = "bench-session-a";
+const OTHER: &str = "bench-session-b";
+
+/// The lock as an event finds it.
+#[derive(Clone, Copy)]
+enum LockBefore {
+    Free,
+    HeldBy(&'static str),
+}
+
+/// What the hook must have done; checked once per scenario before timing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Nothing on stdout, the lock held by [`ME`] afterwards.
+    Holds,
+    /// A deny on stdout, the lock still [`OTHER`]'s.
+    Denied,
+    /// Nothing on stdout, the lock free afterwards.
+    Released,
+    /// Nothing on stdout, one `session-lock:` line on stderr.
+    FailedOpen,
+    /// Not a hook run (`--version`): a diagnostic, not held to the targets.
+    StartupOnly,
+}
+
+/// One kind of run, with the lock state it meets.
+struct Scenario {
+    name: &'static str,
+    args: &'static [&'static str],
+    event: Vec<u8>,
+    lock_before: LockBefore,
+    env: &'static [(&'static str, &'static str)],
+    expect: Expect,
+}
+
+/// What is run for a scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Program {
+    Wasm,
+    Native,
+    True,
+    /// The `HOOK_BENCH_ALSO` binary of this index.
+    Also(usize),
+}
+
+impl Program {
+    fn label(self) -> String {
+        match self {
+            Program::Wasm => "wasm".to_owned(),
+            Program::Native => "native".to_owned(),
+            Program::True => "true".to_owned(),
+            Program::Also(index) => format!("also{}", index + 1),
+        }
+    }
+}
+
+/// Other builds of the hook to measure alongside (`HOOK_BENCH_ALSO`).
+fn also_binaries() -> Vec<PathBuf> {
+    std::env::var_os("HOOK_BENCH_ALSO")
+        .map(|paths| std::env::split_paths(&paths).collect())
+        .unwrap_or_default()
+}
+
+/// One timed run.
+#[derive(Clone, Copy)]
+struct Sample {
+    elapsed: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+}
+
+/// A temporary git workspace, a lock directory and the record path of its lock.
+struct Fixture {
+    root: tempfile::TempDir,
+    workspace: PathBuf,
+    lock_dir: PathBuf,
+    record: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let workspace = root.path().canonicalize().unwrap().join("repo");
+        fs::create_dir_all(workspace.join(".git")).unwrap();
+        let lock_dir = root.path().join("locks");
+        fs::create_dir_all(&lock_dir).unwrap();
+        let hash = Command::new(WASM_BINARY)
+            .arg("hash")
+            .arg(&workspace)
+            .output()
+            .expect("session-lock hash");
+        assert!(hash.status.success(), "session-lock hash failed: {hash:?}");
+        let hash = String::from_utf8(hash.stdout).unwrap().trim().to_owned();
+        let record = lock_dir.join(format!("session-lock-{hash}.json"));
+        Fixture {
+            root,
+            workspace,
+            lock_dir,
+            record,
+        }
+    }
+
+    /// Puts the lock in the state the scenario expects (untimed).
+    fn set_lock(&self, before: LockBefore) {
+        match before {
+            LockBefore::Free => match fs::remove_file(&self.record) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{e}"),
+                _ => {}
+            },
+            LockBefore::HeldBy(session) => {
+                let now = settings::now_ms();
+                let record = serde_json::json!({
+                    "schema_version": 1,
+                    "session_id": session,
+                    "pid": 4242,
+                    "acquired_at": now,
+                    "refreshed_at": now,
+                    "ttl_ms": DEFAULT_TTL_MS,
+                });
+                fs::write(&self.record, record.to_string()).unwrap();
+            }
+        }
+    }
+
+    /// Who holds the lock now.
+    fn holder(&self) -> Option<String> {
+        let bytes = fs::read(&self.record).ok()?;
+        let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        record["session_id"].as_str().map(str::to_owned)
+    }
+
+    /// The event of a scenario as a file, to be the child's stdin.
+    fn event_file(&self, index: usize, event: &[u8]) -> PathBuf {
+        let path = self.root.path().join(format!("event-{index}.json"));
+        fs::write(&path, event).unwrap();
+        path
+    }
+
+    /// `program` with the scenario's arguments and a clean environment pointing at this
+    /// fixture, run in the workspace.
+    fn command(&self, program: Program, scenario: &Scenario) -> Command {
+        let mut command = match program {
+            Program::Wasm => Command::new(WASM_BINARY),
+            Program::Native => Command::new(NATIVE_BINARY.expect("native baseline built")),
+            Program::True => Command::new(TRUE_BINARY),
+            Program::Also(index) => Command::new(&also_binaries()[index]),
+        };
+        if program != Program::True {
+            command.args(scenario.args);
+        }
+        for name in AMBIENT {
+            command.env_remove(name);
+        }
+        command
+            .current_dir(&self.workspace)
+            .env("SESSION_LOCK_DIR", &self.lock_dir)
+            .env("CLAUDE_PID", "4242")
+            .envs(scenario.env.iter().copied());
+        command
+    }
+}
+
+/// A Claude Code event of session [`ME`] in `workspace`, with a realistic `Edit` input.
+fn claude_event(workspace: &Path, name: &str, tool: Option<&str>) -> Vec<u8> {
+    let mut event = serde_json::json!({
+        "session_id": ME,
+        "transcript_path": "/tmp/bench.jsonl",
+        "cwd": workspace,
+        "hook_event_name": name,
+    });
+    if let Some(tool) = tool {
+        event["tool_name"] = tool.into();
+        event["tool_input"] = serde_json::json!({
+            "file_path": workspace.join("src/main.rs"),
+            "old_string": "fn main() {}",
+            "new_string": "fn main() { println!(\"hello\"); }",
+        });
+    }
+    event.to_string().into_bytes()
+}
+
+fn scenarios(workspace: &Path) -> Vec<Scenario> {
+    let hook = |name, event, lock_before, env, expect| Scenario {
+        name,
+        args: &["hook"],
+        event,
+        lock_before,
+        env,
+        expect,
+    };
+    let pre = claude_event(workspace, "PreToolUse", Some("Edit"));
+    let bad_json = b"{this is not json".to_vec();
+    vec![
+        hook(
+            "PreToolUse, lock free",
+            pre.clone(),
+            LockBefore::Free,
+            &[],
+            Expect::Holds,
+        ),
+        hook(
+            "PreToolUse, own lock",
+            pre.clone(),
+            LockBefore::HeldBy(ME),
+            &[],
+            Expect::Holds,
+        ),
+        hook(
+            "PreToolUse, blocked",
+            pre,
+            LockBefore::HeldBy(OTHER),
+            &[],
+            Expect::Denied,
+        ),
+        hook(
+            "PostToolUse",
+            claude_event(workspace, "PostToolUse", Some("Edit")),
+            LockBefore::HeldBy(ME),
+            &[],
+            Expect::Holds,
+        ),
+        hook(
+            "Stop",
+            claude_event(workspace, "Stop", None),
+            LockBefore::HeldBy(ME),
+            &[],
+            Expect::Released,
+        ),
+        hook(
+            "fail-open (bad JSON)",
+            bad_json.clone(),
+            LockBefore::Free,
+            &[],
+            Expect::FailedOpen,
+        ),
+        hook(
+            "fail-open, RUST_BACKTRACE=1",
+            bad_json,
+            LockBefore::Free,
+            &[("RUST_BACKTRACE", "1")],
+            Expect::FailedOpen,
+        ),
+        Scenario {
+            name: "startup only (--version)",
+            args: &["--version"],
+            event: Vec::new(),
+            lock_before: LockBefore::Free,
+            env: &[],
+            expect: Expect::StartupOnly,
+        },
+    ]
+}
+
+/// Runs `program` on `scenario` once, output discarded: spawn to reaping, and the child's CPU
+/// time and peak RSS from `wait4` (so they are this child's alone).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which std's wait cannot do with the rusage"
+)]
+fn timed_run(fixture: &Fixture, program: Program, scenario: &Scenario, event: &Path) -> Sample {
+    fixture.set_lock(scenario.lock_before);
+    let mut command = fixture.command(program, scenario);
+    command
+        .stdin(File::open(event).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let child = command.spawn().expect("spawn");
+    let (status, usage) = wait4(child.id());
+    let elapsed = start.elapsed();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} on {:?} exited with status {status}",
+        program.label(),
+        scenario.name
+    );
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sample {
+        elapsed,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// Reaps child `pid`: its wait status and resource usage.
+fn wait4(pid: u32) -> (libc::c_int, libc::rusage) {
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: reaps our own child, whose `Child` is dropped without waiting, so it is reaped
+    // once.
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid as libc::pid_t, "wait4 failed");
+    (status, usage)
+}
+
+/// Runs `program` on `scenario` once with its output captured; returns it and the holder after.
+fn checked_run(
+    fixture: &Fixture,
+    program: Program,
+    scenario: &Scenario,
+    event: &Path,
+) -> (Output, Option<String>) {
+    fixture.set_lock(scenario.lock_before);
+    let output = fixture
+        .command(program, scenario)
+        .stdin(File::open(event).unwrap())
+        .output()
+        .expect("run the hook");
+    (output, fixture.holder())
+}
+
+/// The hook answers every scenario as the policy says, and the native baseline (when built)
+/// answers alike; panics otherwise.
+fn check_answers(fixture: &Fixture, scenarios: &[Scenario], events: &[PathBuf]) {
+    for (scenario, event) in scenarios.iter().zip(events) {
+        let name = scenario.name;
+        let (wasm, holder) = checked_run(fixture, Program::Wasm, scenario, event);
+        let stdout = String::from_utf8_lossy(&wasm.stdout);
+        let stderr = String::from_utf8_lossy(&wasm.stderr);
+        assert_eq!(wasm.status.code(), Some(0), "{name}: {stderr}");
+        match scenario.expect {
+            Expect::Holds => {
+                assert!(stdout.is_empty(), "{name}: {stdout}");
+                assert_eq!(holder.as_deref(), Some(ME), "{name}");
+            }
+            Expect::Denied => {
+                assert!(stdout.contains("\"deny\""), "{name}: {stdout}");
+                assert_eq!(holder.as_deref(), Some(OTHER), "{name}");
+            }
+            Expect::Released => {
+                assert!(stdout.is_empty(), "{name}: {stdout}");
+                assert_eq!(holder, None, "{name}");
+            }
+            Expect::FailedOpen => {
+                assert!(stdout.is_empty(), "{name}: {stdout}");
+                assert!(stderr.starts_with("session-lock:"), "{name}: {stderr}");
+            }
+            Expect::StartupOnly => continue,
+        }
+        if NATIVE_BINARY.is_none() {
+            continue;
+        }
+        let answer = |o: &Output| (o.status.code(), o.stdout.clone(), o.stderr.clone());
+        let others = (0..also_binaries().len()).map(Program::Also);
+        for program in [Program::Native].into_iter().chain(others) {
+            let (other, other_holder) = checked_run(fixture, program, scenario, event);
+            assert_eq!(
+                (answer(&other), other_holder),
+                (answer(&wasm), holder.clone()),
+                "{name}: {} answers differently from the hook",
+                program.label()
+            );
+        }
+    }
+}
+
+/// Median, min, max.
+fn summary(samples: &[Duration]) -> (Duration, Duration, Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    };
+    (median, sorted[0], sorted[n - 1])
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn iterations() -> usize {
+    std::env::var("HOOK_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_ITERATIONS)
+}
+
+/// The samples of one case.
+struct Case {
+    scenario: usize,
+    program: Program,
+    samples: Vec<Sample>,
+}
+
+impl Case {
+    fn elapsed(&self) -> Vec<Duration> {
+        self.samples.iter().map(|s| s.elapsed).collect()
+    }
+
+    fn median(&self) -> Duration {
+        summary(&self.elapsed()).0
+    }
+
+    fn cpu_median(&self) -> Duration {
+        let cpu: Vec<Duration> = self.samples.iter().map(|s| s.cpu).collect();
+        summary(&cpu).0
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        self.samples
+            .iter()
+            .map(|s| s.max_rss_kib)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs every case `iterations` times, alternating; the cases in the order they were built.
+fn run_alternating(fixture: &Fixture, scenarios: &[Scenario], events: &[PathBuf]) -> Vec<Case> {
+    let iterations = iterations();
+    // `/bin/true` once, fed the first event; then each scenario on both binaries.
+    let mut cases = vec![Case {
+        scenario: 0,
+        program: Program::True,
+        samples: Vec::with_capacity(iterations),
+    }];
+    let also = (0..also_binaries().len()).map(Program::Also);
+    let programs: Vec<Program> = [Program::Wasm, Program::Native]
+        .into_iter()
+        .chain(also)
+        .collect();
+    for scenario in 0..scenarios.len() {
+        for &program in &programs {
+            cases.push(Case {
+                scenario,
+                program,
+                samples: Vec::with_capacity(iterations),
+            });
+        }
+    }
+    for round in 0..WARMUP_ROUNDS + iterations {
+        // Reverse the order every other round, so that no case always follows the same one.
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..cases.len()).collect()
+        } else {
+            (0..cases.len()).rev().collect()
+        };
+        for index in order {
+            let case = &mut cases[index];
+            let sample = timed_run(
+                fixture,
+                case.program,
+                &scenarios[case.scenario],
+                &events[case.scenario],
+            );
+            if round >= WARMUP_ROUNDS {
+                case.samples.push(sample);
+            }
+        }
+    }
+    cases
+}
+
+/// Prints the whole-process table and the verdicts; returns whether every target was met.
+fn report_whole_process(scenarios: &[Scenario], cases: &[Case]) -> bool {
+    let true_case = &cases[0];
+    let true_median = true_case.median();
+    println!(
+        "whole process: {} runs per case after {WARMUP_ROUNDS} warm-up rounds, all cases \
+         alternating; wall times in ms (cpu: user+sys of the child, median). peak MiB: the \
+         child's ru_maxrss, which Linux never reports below this benchmark's own RSS at the \
+         spawn (a spawned child shares its memory until exec): the /bin/true row is that \
+         floor\n",
+        true_case.samples.len()
+    );
+    let header = format!(
+        "{:<28} {:<6} {:>7} {:>7} {:>8} {:>7} {:>7} {:>6} {:>8}",
+        "case", "binary", "median", "min", "max", "cpu", "/native", "/true", "peak MiB"
+    );
+    println!("{header}\n{}", "-".repeat(header.len()));
+    let row = |name: &str, case: &Case, to_native: Option<f64>| {
+        let (median, min, max) = summary(&case.elapsed());
+        println!(
+            "{:<28} {:<6} {:>7} {:>7} {:>8} {:>7} {:>7} {:>6.2} {:>8}",
+            name,
+            case.program.label(),
+            ms(median),
+            ms(min),
+            ms(max),
+            ms(case.cpu_median()),
+            to_native.map_or(String::new(), |r| format!("{r:.2}")),
+            ratio(median, true_median),
+            mib(case.peak_rss_kib()),
+        );
+    };
+    row("process spawn floor", true_case, None);
+    let mut verdicts = String::new();
+    let mut all_met = true;
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let of_scenario = |program| {
+            cases
+                .iter()
+                .find(|c| c.scenario == index && c.program == program)
+                .unwrap()
+        };
+        let (wasm, native) = (of_scenario(Program::Wasm), of_scenario(Program::Native));
+        let to_native = ratio(wasm.median(), native.median());
+        row(scenario.name, wasm, Some(to_native));
+        row("", native, None);
+        for also in (0..also_binaries().len()).map(Program::Also) {
+            let case = of_scenario(also);
+            row("", case, Some(ratio(case.median(), native.median())));
+        }
+        if scenario.expect == Expect::StartupOnly {
+            continue;
+        }
+        let to_true = ratio(wasm.median(), true_median);
+        let rss = wasm.peak_rss_kib();
+        let met =
+            to_native <= MAX_RATIO_TO_NATIVE && to_true <= MAX_RATIO_TO_TRUE && rss <= MAX_RSS_KIB;
+        all_met &= met;
+        writeln!(
+            verdicts,
+            "  {:<28} {:>5.2}x native (<= {MAX_RATIO_TO_NATIVE}), {:>5.2}x /bin/true \
+             (<= {MAX_RATIO_TO_TRUE}), peak {} MiB (<= {}): {}",
+            scenario.name,
+            to_native,
+            to_true,
+            mib(rss),
+            MAX_RSS_KIB / 1024,
+            if met { "met" } else { "MISSED" }
+        )
+        .unwrap();
+    }
+    for (index, path) in also_binaries().iter().enumerate() {
+        println!("{:<28} also{}: {}", "", index + 1, path.display());
+    }
+    println!("\ntargets of the wasm hook:\n{verdicts}");
+    all_met
+}
+
+/// What the bench's store holds: the phases of `Policy::load`, rebuilt from the same public
+/// pieces (its own `State` is private).
+struct BenchState {
+    lock_store: FsLockStore,
+    limits: StoreLimits,
+}
+
+/// Links, creates the store and instantiates, as `Policy::load` does after loading.
+fn instantiate(
+    engine: &Engine,
+    component: &Component,
+    lock_store: FsLockStore,
+) -> (Store<BenchState>, SessionLock) {
+    let mut linker = Linker::<BenchState>::new(engine);
+    SessionLock::add_to_linker::<_, HasSelf<FsLockStore>>(&mut linker, |s| &mut s.lock_store)
+        .unwrap();
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(MEMORY_LIMIT_BYTES)
+        .instances(4)
+        .build();
+    let mut store = Store::new(engine, BenchState { lock_store, limits });
+    store.limiter(|state| &mut state.limits);
+    store.set_fuel(engine::FUEL_PER_CALL).unwrap();
+    let bindings = SessionLock::instantiate(&mut store, component, &linker).unwrap();
+    (store, bindings)
+}
+
+/// The phases of one hook run in a fresh process, in the order the hook runs them.
+const COLD_PHASES: &[&str] = &[
+    "CPU feature detection (first use, in load)",
+    "engine: component::engine()",
+    "load: load_component (deserialize)",
+    "instantiate: linker, store, instantiate",
+    "call workspace_dir",
+    "workspace::resolve (host)",
+    "call handle (PreToolUse, own lock)",
+    "drop: store, component, engine",
+];
+
+/// What the first use of `std`'s CPU feature detection costs: wasmtime's load checks the
+/// artifact's ISA flags against the host with it, and each `cpuid` traps in a VM. Done first
+/// here so that the load phase below is without it.
+fn detect_cpu_features() {
+    #[cfg(target_arch = "x86_64")]
+    std::hint::black_box(std::arch::is_x86_feature_detected!("sse4.1"));
+}
+
+/// The cold-phase child: one hook run of the own-lock PreToolUse, phase by phase; prints the
+/// phases' nanoseconds on one line.
+fn cold_phases_child(lock_dir: &str, event: &str) {
+    let event = fs::read(event).unwrap();
+    let cwd = workspace::as_text(&std::env::current_dir().unwrap());
+    let mut marks = vec![Instant::now()];
+    detect_cpu_features();
+    marks.push(Instant::now());
+    let engine = session_lock::component::engine().unwrap();
+    marks.push(Instant::now());
+    let component = load_component(&engine).unwrap();
+    marks.push(Instant::now());
+    let (mut store, bindings) = instantiate(&engine, &component, FsLockStore::new(lock_dir));
+    marks.push(Instant::now());
+    let dir = bindings
+        .session_lock_policy_hook()
+        .call_workspace_dir(&mut store, &event, None, &cwd)
+        .unwrap();
+    marks.push(Instant::now());
+    let resolved = workspace::resolve(Path::new(&dir)).unwrap();
+    marks.push(Instant::now());
+    let context = HookContext {
+        workspace: workspace::as_text(&resolved),
+        pid: 4242,
+        now_ms: settings::now_ms(),
+        ttl_ms: DEFAULT_TTL_MS,
+        agent: None,
+        mode: Mode::Enforce,
+    };
+    store.set_fuel(engine::FUEL_PER_CALL).unwrap();
+    let answer: HookResponse = bindings
+        .session_lock_policy_hook()
+        .call_handle(&mut store, &event, &context)
+        .unwrap();
+    marks.push(Instant::now());
+    drop((store, bindings, component, engine));
+    marks.push(Instant::now());
+    assert!(answer.stdout.is_empty(), "{answer:?}");
+    let phases: Vec<String> = marks
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_nanos().to_string())
+        .collect();
+    println!("{}", phases.join(" "));
+}
+
+/// Runs [`cold_phases_child`] `iterations` times and prints each phase's median, and what the
+/// whole child took beyond them (exec, loading the binary, exit).
+fn cold_phases(fixture: &Fixture, scenarios: &[Scenario], events: &[PathBuf]) {
+    let iterations = iterations();
+    let own_lock = 1;
+    assert_eq!(scenarios[own_lock].name, "PreToolUse, own lock");
+    let this = std::env::current_exe().unwrap();
+    let mut phases: Vec<Vec<Duration>> = vec![Vec::new(); COLD_PHASES.len()];
+    let mut outside = Vec::new();
+    let mut whole = Vec::new();
+    for _ in 0..iterations + WARMUP_ROUNDS {
+        fixture.set_lock(scenarios[own_lock].lock_before);
+        let start = Instant::now();
+        let output = Command::new(&this)
+            .arg(COLD_PHASES_ARG)
+            .arg(&fixture.lock_dir)
+            .arg(&events[own_lock])
+            .current_dir(&fixture.workspace)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let elapsed = start.elapsed();
+        assert!(output.status.success());
+        let times: Vec<Duration> = String::from_utf8(output.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(|n| Duration::from_nanos(n.parse().unwrap()))
+            .collect();
+        assert_eq!(times.len(), COLD_PHASES.len());
+        for (phase, time) in phases.iter_mut().zip(&times) {
+            phase.push(*time);
+        }
+        outside.push(elapsed.saturating_sub(times.iter().sum()));
+        whole.push(elapsed);
+    }
+    let skip = |v: &[Duration]| v[WARMUP_ROUNDS..].to_vec();
+    println!(
+        "cold phases: a fresh process (this benchmark) per run, {iterations} runs, times in ms\n"
+    );
+    println!("{:<44} {:>8} {:>8} {:>8}", "phase", "median", "min", "max");
+    let row = |name: &str, samples: &[Duration]| {
+        let (median, min, max) = summary(&skip(samples));
+        println!(
+            "{:<44} {:>8} {:>8} {:>8}",
+            name,
+            ms(median),
+            ms(min),
+            ms(max)
+        );
+    };
+    for (name, samples) in COLD_PHASES.iter().zip(&phases) {
+        row(name, samples);
+    }
+    row("outside main: exec, load binary, exit", &outside);
+    row("whole child (spawn to reaping)", &whole);
+    println!();
+}
+
+/// Times `f` `iterations` times after a few untimed runs; `f` returns the duration of the part
+/// it measures, so that its own set-up is left out.
+fn warm_case(name: &str, iterations: usize, mut f: impl FnMut() -> Duration) {
+    for _ in 0..5 {
+        f();
+    }
+    let samples: Vec<Duration> = (0..iterations).map(|_| f()).collect();
+    let (median, min, max) = summary(&samples);
+    println!(
+        "{:<44} {:>8} {:>8} {:>8}",
+        name,
+        ms(median),
+        ms(min),
+        ms(max)
+    );
+}
+
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let start = Instant::now();
+    let result = f();
+    (result, start.elapsed())
+}
+
+/// The same phases repeated in this process: what each costs once its first-time costs
+/// (lazy initialisation, page faults on the binary) are paid.
+fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
+    let iterations = iterations();
+    let own_lock = &scenarios[1];
+    let workspace = workspace::as_text(&fixture.workspace);
+    let context = HookContext {
+        workspace: workspace.clone(),
+        pid: 4242,
+        now_ms: settings::now_ms(),
+        ttl_ms: DEFAULT_TTL_MS,
+        agent: None,
+        mode: Mode::Enforce,
+    };
+    let store = || FsLockStore::new(&fixture.lock_dir);
+    println!("warm phases: repeated in this process, {iterations} runs each, times in ms\n");
+    println!("{:<44} {:>8} {:>8} {:>8}", "phase", "median", "min", "max");
+    warm_case(COLD_PHASES[1], iterations, || {
+        timed(|| session_lock::component::engine().unwrap()).1
+    });
+    warm_case(COLD_PHASES[2], iterations, || {
+        let engine = session_lock::component::engine().unwrap();
+        timed(|| load_component(&engine).unwrap()).1
+    });
+    warm_case(COLD_PHASES[3], iterations, || {
+        let engine = session_lock::component::engine().unwrap();
+        let component = load_component(&engine).unwrap();
+        timed(|| instantiate(&engine, &component, store())).1
+    });
+    warm_case("Policy::load (the three above)", iterations, || {
+        timed(|| Policy::load(store()).unwrap()).1
+    });
+    warm_case("call workspace_dir, new instance", iterations, || {
+        let mut policy = Policy::load(store()).unwrap();
+        timed(|| {
+            policy
+                .workspace_dir(&own_lock.event, None, &workspace)
+                .unwrap()
+        })
+        .1
+    });
+    warm_case("call handle (own lock), new instance", iterations, || {
+        let mut policy = Policy::load(store()).unwrap();
+        policy
+            .workspace_dir(&own_lock.event, None, &workspace)
+            .unwrap();
+        fixture.set_lock(own_lock.lock_before);
+        timed(|| policy.handle(&own_lock.event, &context).unwrap()).1
+    });
+    let mut policy = Policy::load(store()).unwrap();
+    warm_case("call handle (own lock), same instance", iterations, || {
+        fixture.set_lock(own_lock.lock_before);
+        timed(|| policy.handle(&own_lock.event, &context).unwrap()).1
+    });
+    #[cfg(feature = "native-baseline")]
+    {
+        let mut store = native::Store(store());
+        let context = native::context(&context);
+        warm_case("native: hook::handle (own lock)", iterations, || {
+            fixture.set_lock(own_lock.lock_before);
+            timed(|| session_lock_policy::hook::handle(&mut store, &own_lock.event, &context)).1
+        });
+    }
+    println!();
+}
+
+/// The policy called natively, as `session-lock-native` calls it: for the warm phases.
+#[cfg(feature = "native-baseline")]
+mod native {
+    use session_lock::component::{self, lock_store};
+    use session_lock::fs_store::FsLockStore;
+    use session_lock_policy::hook::{HookContext, Mode};
+    use session_lock_policy::store::{LockStore, SwapOutcome};
+
+    /// The host's filesystem store as the policy's store (the baseline binary's adapter).
+    pub struct Store(pub FsLockStore);
+
+    impl LockStore for Store {
+        fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            FsLockStore::read(&self.0, key)
+        }
+
+        fn compare_and_swap(
+            &mut self,
+            key: &str,
+            expected: Option<&[u8]>,
+            replacement: Option<&[u8]>,
+        ) -> Result<SwapOutcome, String> {
+            Ok(
+                match FsLockStore::compare_and_swap(&self.0, key, expected, replacement)? {
+                    lock_store::SwapOutcome::Swapped => SwapOutcome::Swapped,
+                    lock_store::SwapOutcome::Conflict(found) => SwapOutcome::Conflict(found),
+                },
+            )
+        }
+    }
+
+    /// The component's context as the native policy's (agent left to the event, as in the
+    /// wasm cases).
+    pub fn context(context: &component::HookContext) -> HookContext {
+        HookContext {
+            workspace: context.workspace.clone(),
+            pid: context.pid,
+            now_ms: context.now_ms,
+            ttl_ms: context.ttl_ms,
+            agent: None,
+            mode: match context.mode {
+                component::Mode::Enforce => Mode::Enforce,
+                component::Mode::Observe => Mode::Observe,
+            },
+        }
+    }
+}
+
+fn sizes(fixture: &Fixture) {
+    let component = fixture.root.path().join("policy.wasm");
+    let written = Command::new(WASM_BINARY)
+        .args(["component", "-o"])
+        .arg(&component)
+        .status()
+        .expect("session-lock component");
+    assert!(written.success());
+    let size = |path: &Path| fs::metadata(path).map_or(0, |m| m.len());
+    println!("sizes (bytes)");
+    println!("  {:<56} {:>9}", WASM_BINARY, size(Path::new(WASM_BINARY)));
+    if let Some(native) = NATIVE_BINARY {
+        println!("  {:<56} {:>9}", native, size(Path::new(native)));
+    }
+    println!(
+        "  {:<56} {:>9}",
+        "component (session-lock component -o x.wasm)",
+        size(&component)
+    );
+}
+
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, lock_dir, event] = args.as_slice()
+        && flag == COLD_PHASES_ARG
+    {
+        return cold_phases_child(lock_dir, event);
+    }
+    let benchmarking = args.iter().any(|a| a == "--bench");
+    let fixture = Fixture::new();
+    let scenarios = scenarios(&fixture.workspace);
+    let events: Vec<PathBuf> = scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| fixture.event_file(i, &s.event))
+        .collect();
+    check_answers(&fixture, &scenarios, &events);
+    if !benchmarking {
+        let checked = if NATIVE_BINARY.is_some() {
+            "the hook and the native baseline answer alike"
+        } else {
+            "the hook answers as the policy says"
+        };
+        println!("hook_latency: {checked}; run `cargo bench` to measure");
+        return;
+    }
+    if NATIVE_BINARY.is_none() {
+        eprintln!(
+            "hook_latency needs the native baseline: \
+             cargo bench -p session-lock --features native-baseline --bench hook_latency"
+        );
+        std::process::exit(2);
+    }
+    println!(
+        "hook_latency on {} ({} cpus)\n",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let cases = run_alternating(&fixture, &scenarios, &events);
+    let all_met = report_whole_process(&scenarios, &cases);
+    cold_phases(&fixture, &scenarios, &events);
+    warm_phases(&fixture, &scenarios);
+    sizes(&fixture);
+    println!(
+        "\nall targets {}",
+        if all_met {
+            "met"
+        } else {
+            "not met (see above)"
+        }
+    );
+}

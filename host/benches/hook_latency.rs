@@ -848,62 +848,14 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     });
     #[cfg(feature = "native-baseline")]
     {
-        let mut store = native::Store(store());
-        let context = native::context(&context);
+        let mut store = session_lock::native::NativeStore(store());
+        let context = session_lock::native::native_context(&context);
         warm_case("native: hook::handle (own lock)", iterations, || {
             fixture.set_lock(own_lock.lock_before);
             timed(|| session_lock_policy::hook::handle(&mut store, &own_lock.event, &context)).1
         });
     }
     println!();
-}
-
-/// The policy called natively, as `session-lock-native` calls it: for the warm phases.
-#[cfg(feature = "native-baseline")]
-mod native {
-    use session_lock::component::{self, lock_store};
-    use session_lock::fs_store::FsLockStore;
-    use session_lock_policy::hook::{HookContext, Mode};
-    use session_lock_policy::store::{LockStore, SwapOutcome};
-
-    /// The host's filesystem store as the policy's store (the baseline binary's adapter).
-    pub struct Store(pub FsLockStore);
-
-    impl LockStore for Store {
-        fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
-            FsLockStore::read(&self.0, key)
-        }
-
-        fn compare_and_swap(
-            &mut self,
-            key: &str,
-            expected: Option<&[u8]>,
-            replacement: Option<&[u8]>,
-        ) -> Result<SwapOutcome, String> {
-            Ok(
-                match FsLockStore::compare_and_swap(&self.0, key, expected, replacement)? {
-                    lock_store::SwapOutcome::Swapped => SwapOutcome::Swapped,
-                    lock_store::SwapOutcome::Conflict(found) => SwapOutcome::Conflict(found),
-                },
-            )
-        }
-    }
-
-    /// The component's context as the native policy's (agent left to the event, as in the
-    /// wasm cases).
-    pub fn context(context: &component::HookContext) -> HookContext {
-        HookContext {
-            workspace: context.workspace.clone(),
-            pid: context.pid,
-            now_ms: context.now_ms,
-            ttl_ms: context.ttl_ms,
-            agent: None,
-            mode: match context.mode {
-                component::Mode::Enforce => Mode::Enforce,
-                component::Mode::Observe => Mode::Observe,
-            },
-        }
-    }
 }
 
 fn sizes(fixture: &Fixture) {

@@ -9,8 +9,11 @@
 //! - [`workspace`]: resolving a directory to its workspace (symlinks, git work tree).
 //! - [`settings`]: what the environment says (lock directory, ttl, pid, mode).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
-//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs.
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs;
+//!   [`agent_name`]: `--agent` on the command line.
+//! - `native` (feature `native-baseline`): the benchmark's native baseline.
 
+pub mod agent_name;
 pub mod component;
 pub mod demo;
 pub mod engine;
@@ -18,6 +21,8 @@ pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
+#[cfg(feature = "native-baseline")]
+pub mod native;
 pub mod release;
 pub mod settings;
 pub mod status;

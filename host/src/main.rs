@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use session_lock::agent_name::AgentName;
 use session_lock::component::{Agent, COMPONENT, Policy};
 use session_lock::fs_store::FsLockStore;
 use session_lock::install::{Change, Scope};
@@ -97,26 +98,6 @@ impl From<ScopeName> for Scope {
             ScopeName::User => Scope::User,
             ScopeName::Project => Scope::Project,
             ScopeName::Local => Scope::Local,
-        }
-    }
-}
-
-/// Agent names on the command line.
-#[derive(Clone, Copy, ValueEnum)]
-enum AgentName {
-    Claude,
-    Codex,
-    Gemini,
-    Cursor,
-}
-
-impl From<AgentName> for Agent {
-    fn from(name: AgentName) -> Agent {
-        match name {
-            AgentName::Claude => Agent::ClaudeCode,
-            AgentName::Codex => Agent::Codex,
-            AgentName::Gemini => Agent::Gemini,
-            AgentName::Cursor => Agent::Cursor,
         }
     }
 }

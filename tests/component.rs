@@ -681,6 +681,19 @@ mod artifact {
     }
 
     #[test]
+    fn the_fallback_loads_a_copy_with_the_same_exports() {
+        let (engine, component) = session_lock::component::load_copied().unwrap();
+        let (_, shared) = runtime().unwrap();
+        let names = |c: &wasmtime::component::Component| -> Vec<String> {
+            let ty = c.component_type();
+            ty.exports(&engine)
+                .map(|(name, _)| name.to_owned())
+                .collect()
+        };
+        assert_eq!(names(&component), names(shared));
+    }
+
+    #[test]
     fn the_component_imports_the_lock_store_and_nothing_else() {
         let (engine, component) = runtime().unwrap();
         let imports: Vec<String> = component

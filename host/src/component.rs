@@ -104,17 +104,30 @@ pub fn load_component(engine: &Engine) -> wasmtime::Result<Component> {
 }
 
 /// The process's engine and loaded component, made on first use and shared by every
-/// [`Policy`] (each has a store and an instance of its own).
+/// [`Policy`] (each has a store and an instance of its own). Where the system refuses to make
+/// the binary's data executable, the component is loaded from a copy instead: slower, same
+/// policy.
 pub fn runtime() -> wasmtime::Result<&'static (Engine, Component)> {
     static RUNTIME: OnceLock<Result<(Engine, Component), String>> = OnceLock::new();
     let loaded = RUNTIME.get_or_init(|| {
-        let engine = engine().map_err(|e| e.to_string())?;
-        let component = load_component(&engine).map_err(|e| e.to_string())?;
-        Ok((engine, component))
+        let in_place = engine().and_then(|engine| Ok((load_component(&engine)?, engine)));
+        match in_place {
+            Ok((component, engine)) => Ok((engine, component)),
+            Err(_) => load_copied().map_err(|e| e.to_string()),
+        }
     });
     loaded
         .as_ref()
         .map_err(|why| wasmtime::format_err!("cannot load the policy component: {why}"))
+}
+
+/// An engine of [`engine::config`] and the component deserialized into memory of its own (a
+/// copy of the embedded artifact): the fallback of [`runtime`].
+pub fn load_copied() -> wasmtime::Result<(Engine, Component)> {
+    let engine = Engine::new(&engine::config())?;
+    // SAFETY: as in `load_component`; `deserialize` copies the bytes.
+    let component = unsafe { Component::deserialize(&engine, &PRECOMPILED.0) }?;
+    Ok((engine, component))
 }
 
 impl<S: lock_store::Host + Send + 'static> Policy<S> {

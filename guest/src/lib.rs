@@ -18,6 +18,7 @@ pub mod hook;
 pub mod lock;
 pub mod protocol;
 pub mod record;
+pub mod shell;
 pub mod store;
 pub mod workspace;
 

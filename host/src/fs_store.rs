@@ -3,12 +3,18 @@
 //! Lock `key` lives in `<dir>/session-lock-<key>.json`. A swap runs under an exclusive `flock`
 //! on `<dir>/session-lock-<key>.mutex` (held for microseconds, never deleted, so waiters can
 //! never be split across two inodes), compares the record with the expected bytes, and then
-//! publishes the replacement whole: written to `<dir>/.session-lock-<key>.tmp` (mode 0600) and
-//! renamed over the record. Readers take no lock; rename makes them see the old record or the
-//! new one. Only the mutex holder writes the temporary file, so one fixed name per key is
-//! enough, and a process killed mid-write leaves at most that one file, which the next writer
-//! reuses: leftovers can never accumulate. There is no `fsync`: a lock need not outlive the machine, and losing
-//! the last write on power loss only makes the lock look older or free.
+//! publishes the replacement whole: written to `<dir>/.session-lock-<key>.tmp` and renamed over
+//! the record. Readers take no lock; rename makes them see the old record or the new one.
+//!
+//! Only the mutex holder writes the temporary file, so one fixed name per key is enough, and
+//! leftovers can never accumulate. Whatever the writer finds at that name is junk, whether a
+//! process killed mid-write left it or anyone planted it (a FIFO, a directory, a symlink, a
+//! file with other modes): the writer removes it first, never following a symlink (a
+//! directory is removed with its contents, the symlinks among them unlinked, not followed),
+//! then creates the file afresh and exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK`),
+//! mode 0600, so junk there heals at the next write instead of wedging every write after it.
+//! There is no `fsync`: a lock need not outlive the machine, and losing the last write on power
+//! loss only makes the lock look older or free.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
@@ -175,24 +181,42 @@ fn read_record(path: &Path) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Writes `bytes` to `temp` (under the mutex: no other writer uses it) and renames it over
-/// `path`, mode 0600. A symlink planted at `temp` is not followed, and a FIFO there fails at
-/// once instead of blocking until a reader comes.
+/// `path`, mode 0600. Whatever sits at `temp` is removed first (see [`clear`]); the file is
+/// then created exclusively, so a symlink or FIFO planted between the two steps makes the write
+/// fail at once instead of being followed or blocking.
 fn publish(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    clear(temp)?;
     let failed = |e: io::Error| format!("cannot write {}: {e}", path.display());
     let mut file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(temp)
         .map_err(failed)?;
-    // `mode` applies only to a file created here: one left with other modes keeps them.
+    // `mode` is masked by the umask; the record must be exactly 0600 whatever the umask.
     file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(failed)?;
     file.write_all(bytes).map_err(failed)?;
     drop(file);
     fs::rename(temp, path).map_err(failed)
+}
+
+/// Removes whatever is at `temp` without following a symlink: a file, FIFO or symlink is
+/// unlinked (a symlink's target is never touched), a directory removed with its contents
+/// (`remove_dir_all` unlinks the symlinks inside rather than following them).
+fn clear(temp: &Path) -> Result<(), String> {
+    let removed = match fs::symlink_metadata(temp) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(temp),
+        Ok(_) => fs::remove_file(temp),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", temp.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn remove(path: &Path) -> Result<(), String> {

@@ -5,9 +5,13 @@
 // - a swap runs under an exclusive `flock` on `<dir>/session-lock-<key>.mutex` (0600, never
 //   deleted), compares the record with the expected bytes, and publishes the replacement whole:
 //   written to `<dir>/.session-lock-<key>.tmp` (0600) and renamed over the record;
+// - whatever the writer finds at that temporary path is junk (left by a writer killed mid-write,
+//   or planted: a FIFO, a directory, a symlink, a file with other modes); it removes it first,
+//   never following a symlink, then creates the file afresh and exclusively, so junk there heals
+//   at the next write;
 // - readers take no lock: rename makes them see the old record or the new one;
-// - no path is opened through a symlink (O_NOFOLLOW), a FIFO never blocks (O_NONBLOCK), and a
-//   record over 64 KiB is refused unread.
+// - no path is opened through a symlink (O_NOFOLLOW), a FIFO never blocks (O_NONBLOCK), a
+//   record over 64 KiB is refused unread, and a replacement over 64 KiB is refused unwritten.
 //
 // Every call is synchronous: the component calls its imports synchronously.
 
@@ -22,7 +26,7 @@ export const MAX_RECORD_BYTES = 64 * 1024;
 /** How long a swap waits for another process's swap to finish before it gives up. */
 export const MUTEX_WAIT_MS = 500;
 
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /**
  * A `lock-store` failure. The component's bindings turn a thrown value with a `payload` into the
@@ -98,12 +102,17 @@ function readRecord(file) {
 
 /**
  * Writes `bytes` to `temp` (under the mutex, so no other writer uses it) and renames it over
- * `file`. A symlink planted at `temp` is not followed.
+ * `file`, mode 0600. Whatever sits at `temp` is removed first (see `clear`); the file is then
+ * created exclusively, so a symlink or FIFO planted between the two steps makes the write fail
+ * at once instead of being followed or blocking. (libuv opens every file O_CLOEXEC.)
  */
 function publish(temp, file, bytes) {
+  clear(temp);
   try {
-    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
+    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
     try {
+      // The mode given to open is masked by the umask; the record must be exactly 0600.
+      fs.fchmodSync(fd, 0o600);
       let written = 0;
       while (written < bytes.length) {
         written += fs.writeSync(fd, bytes, written, bytes.length - written);
@@ -114,6 +123,19 @@ function publish(temp, file, bytes) {
     fs.renameSync(temp, file);
   } catch (error) {
     throw new StoreError(`cannot write ${file}: ${error.message}`);
+  }
+}
+
+/**
+ * Removes whatever is at `temp` without following a symlink: a file, FIFO or symlink is
+ * unlinked (a symlink's target is never touched), a directory removed with its contents, the
+ * symlinks among them unlinked, not followed.
+ */
+function clear(temp) {
+  try {
+    fs.rmSync(temp, { recursive: true, force: true });
+  } catch (error) {
+    throw new StoreError(`cannot remove ${temp}: ${error.message}`);
   }
 }
 
@@ -181,10 +203,18 @@ export class FsLockStore {
 
   /**
    * `lock-store.compare-and-swap`: replaces the record of `key` by `replacement` (`undefined`
-   * deletes it) if it holds exactly `expected`, under the mutex.
+   * deletes it) if it holds exactly `expected`, under the mutex. A replacement larger than
+   * MAX_RECORD_BYTES is refused: it could never be read back.
    */
   compareAndSwap(key, expected, replacement) {
     const file = this.recordPath(key);
+    // A record the next read would refuse (an absurdly long session id) would wedge the lock:
+    // nobody, its writer included, could read, release or take it over again.
+    if (replacement !== undefined && replacement.length > MAX_RECORD_BYTES) {
+      throw new StoreError(
+        `refusing to write a lock record of ${replacement.length} bytes: reads stop at ${MAX_RECORD_BYTES}`,
+      );
+    }
     this.createDir();
     const mutex = lockMutex(this.mutexPath(key));
     try {

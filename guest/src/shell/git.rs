@@ -1,0 +1,207 @@
+//! `git`: its global options (where `-C DIR` names a directory) and which subcommands only
+//! read.
+
+use super::rules::{Rule, long_option_in, short_cluster};
+use super::words::Word;
+
+/// A `git` command line, read up to its subcommand.
+pub struct Invocation<'a> {
+    /// The argument of every `-C`, in order.
+    pub directories: Vec<&'a Word>,
+    /// Whether `--no-optional-locks` was given: then `status` and `diff` take no index lock.
+    pub no_optional_locks: bool,
+    /// The first global option that is not known to be harmless (`-c`, `--git-dir`, …).
+    pub unknown_option: Option<&'a str>,
+    /// Whether `--version` came before any subcommand: git prints its version, nothing else.
+    pub version: bool,
+    /// The subcommand and its arguments (empty: `git` alone, or `git --version`).
+    pub rest: &'a [Word],
+}
+
+/// Reads the global options of `git` (`words[0]` is `git`).
+pub fn parse(words: &[Word]) -> Invocation<'_> {
+    let mut invocation = Invocation {
+        directories: Vec::new(),
+        no_optional_locks: false,
+        unknown_option: None,
+        version: false,
+        rest: &[],
+    };
+    let mut i = 1;
+    while let Some(word) = words.get(i) {
+        match word.text.as_str() {
+            "-C" => match words.get(i + 1) {
+                Some(dir) => {
+                    invocation.directories.push(dir);
+                    i += 1;
+                }
+                None => {
+                    invocation.unknown_option.get_or_insert("-C");
+                }
+            },
+            "--no-optional-locks" => invocation.no_optional_locks = true,
+            // Harmless: pagers and pathspec interpretation.
+            "--no-pager" | "-P" | "-p" | "--paginate" | "--literal-pathspecs" => {}
+            // `--version` prints and ignores the rest.
+            "--version" => {
+                invocation.version = true;
+                return invocation;
+            }
+            // Refused, but their value must not be read as the subcommand.
+            "-c" | "--git-dir" | "--work-tree" | "--namespace" | "--config-env"
+            | "--super-prefix" => {
+                invocation.unknown_option.get_or_insert(&word.text);
+                i += 1;
+            }
+            option if option.starts_with('-') => {
+                // Keep reading: a later `-C` still names a directory.
+                invocation.unknown_option.get_or_insert(option);
+            }
+            _ => {
+                invocation.rest = &words[i..];
+                return invocation;
+            }
+        }
+        i += 1;
+    }
+    invocation
+}
+
+/// Whether this `git` command refreshes the index, as `git status` and `git diff` do: they
+/// take `.git/index.lock` for a moment unless optional locks are off.
+pub fn refreshes_index(words: &[Word], assignments: &[Word]) -> bool {
+    let invocation = parse(words);
+    let locks_off = invocation.no_optional_locks
+        || assignments
+            .iter()
+            .any(|a| a.text == "GIT_OPTIONAL_LOCKS=0" && a.is_literal());
+    !locks_off
+        && invocation
+            .rest
+            .first()
+            .is_some_and(|sub| sub.text == "status" || sub.text == "diff")
+}
+
+/// Long options no subcommand may have: they write files or run programs. Abbreviations
+/// count, since git accepts any unambiguous prefix.
+const WRITES_OR_RUNS: &[&str] = &["output", "ext-diff", "textconv", "exec"];
+
+/// Whether this `git` command (`words[0]` is `git`) only reads.
+pub fn check(words: &[Word]) -> Rule {
+    let invocation = parse(words);
+    if let Some(option) = invocation.unknown_option {
+        return Rule::Mutating(format!(
+            "`git {option}` is not a known read-only global option"
+        ));
+    }
+    let Some((sub, args)) = invocation.rest.split_first() else {
+        return if invocation.version {
+            Rule::ReadOnly("git --version".into())
+        } else {
+            Rule::Mutating("`git` without a subcommand".into())
+        };
+    };
+    let name = sub.text.as_str();
+    for arg in args {
+        if arg.may_hide_an_option() {
+            return Rule::Mutating(format!(
+                "a pattern in an argument of `git {name}` could expand to an option"
+            ));
+        }
+        let text = arg.text.as_str();
+        // `--text` is a diff option of its own, not an abbreviation of `--textconv`.
+        if text != "--text" && long_option_in(text, WRITES_OR_RUNS) {
+            return Rule::Mutating(format!("`git {name} {text}` writes or runs a program"));
+        }
+    }
+    let texts = || args.iter().map(|a| a.text.as_str());
+    let verdict = match name {
+        "status" | "blame" | "rev-parse" | "ls-files" | "ls-tree" | "shortlog" | "version" => {
+            Ok(())
+        }
+        "log" | "show" | "diff" => {
+            if texts().any(|t| t.starts_with("-o")) {
+                Err("`-o` writes a file".to_owned())
+            } else if name == "diff" && texts().any(|t| long_option_in(t, &["no-index"])) {
+                Err("`git diff --no-index` is not accepted".to_owned())
+            } else {
+                Ok(())
+            }
+        }
+        "describe" => match texts().find(|t| long_option_in(t, &["dirty", "broken"])) {
+            // They refresh the index, and may write it.
+            Some(t) => Err(format!("`git describe {t}` refreshes the index")),
+            None => Ok(()),
+        },
+        "grep" => {
+            let pager = |t: &str| {
+                short_cluster(t).is_some_and(|c| c.contains('O'))
+                    || long_option_in(t, &["open-files-in-pager"])
+            };
+            match texts().find(|t| pager(t)) {
+                Some(t) => Err(format!("`git grep {t}` runs a program")),
+                None => Ok(()),
+            }
+        }
+        "branch" => branch(args),
+        "remote" => match args {
+            [] => Ok(()),
+            [only] if only.text == "-v" || only.text == "--verbose" => Ok(()),
+            _ => Err("only `git remote` and `git remote -v` are known to be read-only".into()),
+        },
+        "cat-file" => match args {
+            [mode, _object] if ["-p", "-t", "-s", "-e"].contains(&mode.text.as_str()) => Ok(()),
+            _ => Err("only `git cat-file -p|-t|-s|-e OBJECT` is known to be read-only".into()),
+        },
+        _ => Err(format!("`git {name}` is not a known read-only git command")),
+    };
+    match verdict {
+        Ok(()) => Rule::ReadOnly(format!("git {name}")),
+        Err(why) => Rule::Mutating(why),
+    }
+}
+
+/// `git branch` lists branches only with listing options and, unless it is in list mode,
+/// no name: `git branch NAME` creates one.
+fn branch(args: &[Word]) -> Result<(), String> {
+    let mut list_mode = false;
+    let mut names = Vec::new();
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        let text = arg.text.as_str();
+        let option = text.split_once('=').map_or(text, |(name, _)| name);
+        match option {
+            "--list" | "-l" => list_mode = true,
+            "--all" | "--remotes" | "--verbose" | "--show-current" | "--ignore-case"
+            | "--no-color" | "--color" | "--no-column" | "--column" | "--abbrev"
+            | "--no-abbrev" | "--omit-empty" => {}
+            // Options with a required value, given separately or after `=`.
+            "--sort" | "--format" => {
+                if !text.contains('=') {
+                    i += 1;
+                }
+            }
+            // Filters: they imply list mode, and take a commit (HEAD when absent).
+            "--merged" | "--no-merged" | "--contains" | "--no-contains" | "--points-at" => {
+                list_mode = true;
+                let takes_next = !text.contains('=')
+                    && args.get(i + 1).is_some_and(|a| !a.text.starts_with('-'));
+                if takes_next {
+                    i += 1;
+                }
+            }
+            _ if short_cluster(text).is_some_and(|c| c.chars().all(|c| "arvli".contains(c))) => {
+                list_mode |= text.contains('l');
+            }
+            _ if text.starts_with('-') => {
+                return Err(format!("`git branch {text}` changes branches"));
+            }
+            _ => names.push(text),
+        }
+        i += 1;
+    }
+    match names.first() {
+        Some(name) if !list_mode => Err(format!("`git branch {name}` creates a branch")),
+        _ => Ok(()),
+    }
+}

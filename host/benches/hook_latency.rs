@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use session_lock::artifact::load_component;
 use session_lock::component::{
-    HookContext, HookResponse, MEMORY_LIMIT_BYTES, Mode, Policy, SessionLock, load_component,
+    HookContext, HookResponse, MEMORY_LIMIT_BYTES, Mode, Policy, SessionLock,
 };
 use session_lock::engine;
 use session_lock::fs_store::FsLockStore;
@@ -649,7 +650,7 @@ fn instantiate(
 /// The phases of one hook run in a fresh process, in the order the hook runs them.
 const COLD_PHASES: &[&str] = &[
     "CPU feature detection (first use, in load)",
-    "engine: component::engine()",
+    "engine: artifact::engine()",
     "load: load_component (deserialize)",
     "instantiate: linker, store, instantiate",
     "call workspace_dir",
@@ -674,7 +675,7 @@ fn cold_phases_child(lock_dir: &str, event: &str) {
     let mut marks = vec![Instant::now()];
     detect_cpu_features();
     marks.push(Instant::now());
-    let engine = session_lock::component::engine().unwrap();
+    let engine = session_lock::artifact::engine().unwrap();
     marks.push(Instant::now());
     let component = load_component(&engine).unwrap();
     marks.push(Instant::now());
@@ -810,14 +811,14 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     println!("warm phases: repeated in this process, {iterations} runs each, times in ms\n");
     println!("{:<44} {:>8} {:>8} {:>8}", "phase", "median", "min", "max");
     warm_case(COLD_PHASES[1], iterations, || {
-        timed(|| session_lock::component::engine().unwrap()).1
+        timed(|| session_lock::artifact::engine().unwrap()).1
     });
     warm_case(COLD_PHASES[2], iterations, || {
-        let engine = session_lock::component::engine().unwrap();
+        let engine = session_lock::artifact::engine().unwrap();
         timed(|| load_component(&engine).unwrap()).1
     });
     warm_case(COLD_PHASES[3], iterations, || {
-        let engine = session_lock::component::engine().unwrap();
+        let engine = session_lock::artifact::engine().unwrap();
         let component = load_component(&engine).unwrap();
         timed(|| instantiate(&engine, &component, store())).1
     });

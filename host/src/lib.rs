@@ -3,8 +3,11 @@
 //! The policy (which events do what, staleness, the block message, the answer's form) lives in
 //! the WebAssembly component built from `guest/`; this crate loads it and gives it the world:
 //!
-//! - [`engine`]: the one wasmtime configuration (shared with `build.rs`).
-//! - [`component`]: the embedded, precompiled component, its bindings, and one call into it.
+//! - [`engine`]: the one wasmtime configuration and the fuel (shared with `build.rs`).
+//! - [`artifact`]: the embedded component and its precompiled artifact, loaded once per
+//!   process and run in place.
+//! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
+//!   called within the memory and fuel caps.
 //! - [`fs_store`]: the `lock-store` import on the real filesystem.
 //! - [`workspace`]: resolving a directory to its workspace (symlinks, git work tree).
 //! - [`settings`]: what the environment says (lock directory, ttl, pid, mode).
@@ -14,6 +17,7 @@
 //! - `native` (feature `native-baseline`): the benchmark's native baseline.
 
 pub mod agent_name;
+pub mod artifact;
 pub mod component;
 pub mod demo;
 pub mod engine;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use session_lock::agent_name::AgentName;
-use session_lock::component::{Agent, COMPONENT, Policy};
+use session_lock::artifact::COMPONENT;
+use session_lock::component::{Agent, Policy};
 use session_lock::fs_store::FsLockStore;
 use session_lock::install::{Change, Scope};
 use session_lock::{demo, hook, install, release, status, workspace};

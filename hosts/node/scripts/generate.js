@@ -2,8 +2,10 @@
 // `generated/` (gitignored). Runs before `npm test`; it does the work only when the component or
 // jco changed since the last run, so it is cheap when nothing did.
 //
-// The component comes from `$SESSION_LOCK_BIN component` when SESSION_LOCK_BIN names a built
-// `session-lock` binary, else from `cargo run -p session-lock --bin session-lock -- component`.
+// The component comes from SESSION_LOCK_COMPONENT when it names a component file (one built
+// apart from the shared target directory, say), else from `$SESSION_LOCK_BIN component` when
+// SESSION_LOCK_BIN names a built `session-lock` binary, else from
+// `cargo run -p session-lock --bin session-lock -- component`.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,8 +24,11 @@ const componentPath = path.join(outDir, 'session-lock-policy.wasm');
 const stampPath = path.join(outDir, 'stamp.json');
 
 function writeComponent(target) {
+  const given = process.env.SESSION_LOCK_COMPONENT;
   const binary = process.env.SESSION_LOCK_BIN;
-  if (binary) {
+  if (given) {
+    fs.copyFileSync(given, target);
+  } else if (binary) {
     execFileSync(binary, ['component', '-o', target], { stdio: 'inherit' });
   } else {
     execFileSync(

@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 // `node hosts/node/hook.js [--agent claude|codex|gemini|cursor]`: the Node.js host of the
-// policy component, a drop-in for `session-lock hook`. One agent hook event on stdin through the
-// component; its answer to stdout, stderr and the exit code. The same environment variables
-// (SESSION_LOCK_DIR, SESSION_LOCK_TTL_MS, SESSION_LOCK_MODE, CLAUDE_PID, CLAUDE_PROJECT_DIR),
-// the same workspace resolution and the same lock files as the Rust host. Every fault of this
-// host fails open: exit 0, nothing on stdout, one `session-lock:` line on stderr.
+// policy component, a drop-in for `session-lock hook`. A thin I/O shell, as the Rust host is
+// (`host/src/hook.rs`): it reads one agent hook event from stdin, passes the component the
+// variables it names (`hook.environment-variables`), its working directory and its parent pid,
+// resolves on this filesystem the paths the component names (`hook.targets`), and prints the
+// component's answer (`hook.handle`) to stdout, stderr and the exit code. The component
+// interprets the environment; the host reads only SESSION_LOCK_DIR, where its lock files live
+// (the Rust host's format). Every fault of this host fails open: exit 0, nothing on stdout, one
+// `session-lock:` line on stderr.
 
 import fs from 'node:fs';
 
 import { FsLockStore } from './src/fs-store.js';
-import { loadPolicy } from './src/policy.js';
-import { projectDir, readSettings, sessionPid } from './src/settings.js';
-import { resolveWorkspace } from './src/workspace.js';
+import { componentError, loadPolicy } from './src/policy.js';
+import { LocalProcesses } from './src/processes.js';
+import { environment, lockDir } from './src/settings.js';
+import { resolvePath } from './src/workspace.js';
 
 /** Events larger than this are not read whole (Claude Code's `Write` events carry the file). */
 export const MAX_EVENT_BYTES = 16 << 20;
@@ -22,8 +26,6 @@ export const MAX_EVENT_BYTES = 16 << 20;
  */
 export const DEADLINE_MS = 1000;
 
-const AGENTS = { claude: 'claude-code', codex: 'codex', gemini: 'gemini', cursor: 'cursor' };
-
 /** One line for stderr: control characters (a newline in an OS message) become spaces. */
 function oneLine(text) {
   return String(text).replace(/[\u0000-\u001f\u007f]/g, ' ');
@@ -33,19 +35,28 @@ function write(fd, text) {
   if (text) fs.writeSync(fd, text);
 }
 
-/** The `--agent` option, as `session-lock hook` takes it. */
-function parseAgent(args) {
-  let agent;
+/**
+ * The name `--agent` gives (`--agent NAME` or `--agent=NAME`), as `session-lock hook` takes
+ * it; which names are agents is the component's to say (`hook.agent-named`).
+ */
+function parseAgentName(args) {
+  let name;
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split(/=(.*)/s);
     if (flag !== '--agent') throw new Error(`unexpected argument ${JSON.stringify(args[i])}`);
-    const name = inline ?? args[++i];
-    agent = AGENTS[name];
-    if (!agent) {
-      throw new Error(`--agent takes one of ${Object.keys(AGENTS).join(', ')}, not ${JSON.stringify(name)}`);
-    }
+    name = inline ?? args[++i];
+    if (name === undefined) throw new Error('--agent needs a name');
   }
-  return agent;
+  return name;
+}
+
+/** `f()`, with a trap of the component turned into one line naming it. */
+function call(f) {
+  try {
+    return f();
+  } catch (error) {
+    throw new Error(`policy component failed: ${error.message}`);
+  }
 }
 
 /** Reads the whole event, refusing one larger than MAX_EVENT_BYTES. */
@@ -68,45 +79,44 @@ async function readEvent(stream) {
   return Buffer.concat(chunks);
 }
 
-/** Reads the event, gathers the context and asks the component. */
+/** Reads the event, gathers what only the host can know and asks the component. */
 async function respond(args) {
-  const agent = parseAgent(args);
+  const agentName = parseAgentName(args);
   const event = await readEvent(process.stdin);
-  const settings = readSettings();
+  const dir = lockDir();
   let policy;
   try {
-    policy = await loadPolicy(new FsLockStore(settings.lockDir));
+    policy = await loadPolicy(new FsLockStore(dir), new LocalProcesses());
   } catch (error) {
     throw new Error(`cannot load the policy component: ${error.message}`);
   }
-  let processCwd = '';
+  let agent;
+  if (agentName !== undefined) {
+    try {
+      agent = policy.agentNamed(agentName);
+    } catch (error) {
+      const why = componentError(error);
+      if (typeof why === 'string') throw new Error(why);
+      throw new Error(`policy component failed: ${error.message}`);
+    }
+  }
+  const names = call(() => policy.environmentVariables());
+  const invocation = {
+    agent,
+    environment: environment(names),
+    processCwd: processCwd(),
+    parentPid: process.ppid,
+  };
+  return call(() => policy.answer(event, invocation, resolvePath, Date.now()));
+}
+
+/** The process's working directory (empty when it is gone). */
+function processCwd() {
   try {
-    processCwd = process.cwd();
+    return process.cwd();
   } catch {
-    // A deleted working directory: the event or the project directory must name one.
+    return '';
   }
-  let dir;
-  try {
-    dir = policy.workspaceDir(event, projectDir(), processCwd);
-  } catch (error) {
-    throw new Error(`policy component failed: ${error.message}`);
-  }
-  const workspace = resolveWorkspace(dir);
-  let response;
-  try {
-    response = policy.handle(event, {
-      workspace,
-      pid: sessionPid(),
-      nowMs: Date.now(),
-      ttlMs: settings.ttlMs,
-      agent,
-      mode: settings.mode,
-    });
-  } catch (error) {
-    throw new Error(`policy component failed: ${error.message}`);
-  }
-  const warnings = settings.warnings.map((w) => `${w}\n`).join('');
-  return { ...response, stderr: warnings + response.stderr };
 }
 
 let answered = false;

@@ -10,6 +10,7 @@
 //   never following a symlink, then creates the file afresh and exclusively, so junk there heals
 //   at the next write;
 // - readers take no lock: rename makes them see the old record or the new one;
+// - the keys of the store are the names `session-lock-<12 hex>.json` in the directory;
 // - no path is opened through a symlink (O_NOFOLLOW), a FIFO never blocks (O_NONBLOCK), a
 //   record over 64 KiB is refused unread, and a replacement over 64 KiB is refused unwritten.
 //
@@ -226,6 +227,27 @@ export class FsLockStore {
     } finally {
       fs.closeSync(mutex);
     }
+  }
+
+  /**
+   * `lock-store.keys`: the keys of every record in the directory (the names
+   * `session-lock-<12 hex>.json`), in no particular order; none when the directory does not
+   * exist.
+   */
+  keys() {
+    let names;
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (error) {
+      if (error.code === 'ENOENT') return [];
+      throw new StoreError(`cannot list ${this.dir}: ${error.message}`);
+    }
+    const keys = [];
+    for (const name of names) {
+      const match = /^session-lock-([0-9a-fA-F]{12})\.json$/.exec(name);
+      if (match) keys.push(match[1]);
+    }
+    return keys;
   }
 
   createDir() {

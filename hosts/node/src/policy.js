@@ -1,7 +1,9 @@
 // The policy component, transpiled by jco into `generated/` (see scripts/generate.js), loaded
-// with a lock store of the caller's choosing.
+// over a lock store and a view of the machine's processes of the caller's choosing.
 
 import fs from 'node:fs';
+
+import { LocalProcesses } from './processes.js';
 
 /** Where `npm run generate` puts the transpiled component. */
 export const GENERATED_DIR = new URL('../generated/', import.meta.url);
@@ -19,10 +21,12 @@ function coreModule(name) {
 }
 
 /**
- * Instantiates the component over `store`, an object with the `lock-store` functions `read(key)`
- * and `compareAndSwap(key, expected, replacement)`. Fails when the bindings were not generated.
+ * Instantiates the component over `store`, an object with the `lock-store` functions
+ * `read(key)`, `compareAndSwap(key, expected, replacement)` and `keys()`, and `processes`, an
+ * object with the `processes` function `status(pid)` (this machine's `/proc` by default).
+ * Fails when the bindings were not generated.
  */
-export async function loadPolicy(store) {
+export async function loadPolicy(store, processes = new LocalProcesses()) {
   let bindings;
   try {
     bindings = await import(new URL('policy.js', GENERATED_DIR).href);
@@ -35,38 +39,73 @@ export async function loadPolicy(store) {
     'session-lock:policy/lock-store': {
       read: (key) => store.read(key),
       compareAndSwap: (key, expected, replacement) => store.compareAndSwap(key, expected, replacement),
+      keys: () => store.keys(),
+    },
+    'session-lock:policy/processes': {
+      status: (pid) => processes.status(pid),
     },
   };
-  const { hook, policy } = bindings.instantiate(coreModule, imports);
-  return new Policy(hook, policy);
+  const { hook, policy, setup } = bindings.instantiate(coreModule, imports);
+  return new Policy(hook, policy, setup);
+}
+
+/**
+ * An error the component returned (the `err` of a `result`), as opposed to a trap: jco throws
+ * both, and only the first carries a `payload`.
+ */
+export function componentError(error) {
+  return Object.prototype.hasOwnProperty.call(error ?? {}, 'payload') ? error.payload : undefined;
 }
 
 /** The component's exports, with plain numbers where the WIT says u64. */
 export class Policy {
-  constructor(hook, policy) {
+  constructor(hook, policy, setup) {
     this.hook = hook;
     this.policy = policy;
+    this.setup = setup;
   }
 
   /**
-   * `hook.handle`: one event (bytes) and the host's context in, `{stdout, stderr, exitCode}`
-   * out. `context` has `workspace`, `pid`, `nowMs`, `ttlMs`, `agent` (optional: `claude-code`,
-   * `codex`, `gemini`, `cursor`) and `mode` (`enforce` or `observe`).
+   * `hook.agent-named`: the agent a person names (`claude`, `codex`, `gemini`, `cursor`). Throws
+   * an Error whose `payload` is the component's one line (it lists the names) for any other.
    */
-  handle(event, context) {
-    return this.hook.handle(event, {
-      workspace: context.workspace,
-      pid: context.pid,
-      nowMs: BigInt(context.nowMs),
-      ttlMs: BigInt(context.ttlMs),
-      agent: context.agent ?? undefined,
-      mode: context.mode,
-    });
+  agentNamed(name) {
+    return this.hook.agentNamed(name);
   }
 
-  /** `hook.workspace-dir`: which directory names the event's workspace, before resolution. */
-  workspaceDir(event, projectDir, processCwd) {
-    return this.hook.workspaceDir(event, projectDir ?? undefined, processCwd);
+  /** `hook.environment-variables`: the variables the component reads. */
+  environmentVariables() {
+    return this.hook.environmentVariables();
+  }
+
+  /**
+   * `hook.targets`: the absolute paths to resolve for `event` (bytes), given the `invocation`
+   * (`{agent, environment, processCwd, parentPid}`).
+   */
+  targets(event, invocation) {
+    return this.hook.targets(event, invocation);
+  }
+
+  /**
+   * `hook.handle`: one event (bytes) and `{invocation, resolved, nowMs}` in,
+   * `{stdout, stderr, exitCode}` out.
+   */
+  handle(event, context) {
+    return this.hook.handle(event, { ...context, nowMs: BigInt(context.nowMs) });
+  }
+
+  /**
+   * One event as a host runs it: `targets`, each resolved with `resolve(path)` (a
+   * `resolved-path`, or undefined), then `handle` at `nowMs`.
+   */
+  answer(event, invocation, resolve, nowMs) {
+    const resolved = this.targets(event, invocation).map((target) => resolve(target));
+    return this.handle(event, { invocation, resolved, nowMs });
+  }
+
+  /** `hook.explain`: `{readOnly, why}` for a shell command line. */
+  explain(command) {
+    return this.hook.explain(command);
   }
 
   /** `policy.workspace-hash`: the lock key of a resolved workspace path. */

@@ -1,71 +1,33 @@
-// What the environment says, read as the Rust host reads it (`host/src/settings.rs`): where
-// locks live, their ttl, whose pid to record, the mode, the agent's project directory.
+// What the environment tells the host, read as the Rust host reads it (`host/src/settings.rs`):
+// where lock records live, and the raw values of the variables the component reads. The
+// component interprets those values (the ttl, the mode, each agent's own variables) and warns
+// about the ones it does not understand; the host passes them on untouched.
 
 import os from 'node:os';
 import path from 'node:path';
 
-/** The ttl of records written when `SESSION_LOCK_TTL_MS` is not set: 5 minutes. */
-export const DEFAULT_TTL_MS = 300_000;
-
-const U64_MAX = 2n ** 64n - 1n;
-const U32_MAX = 2n ** 32n - 1n;
-
-/** A whole number as Rust's `str::parse::<uN>()` reads it (an optional `+`, digits), or null. */
-function parseUnsigned(text, max) {
-  if (!/^\+?[0-9]+$/.test(text)) return null;
-  const value = BigInt(text);
-  return value <= max ? value : null;
-}
-
 /**
- * The settings of one run: `{lockDir, ttlMs, mode, warnings}`. `warnings` are lines for stderr
- * about variables that were set but not understood (their defaults apply, so a typo never
- * disables the lock). Throws when no lock directory can be named.
+ * Where lock records live: `SESSION_LOCK_DIR`, else `~/.claude/runtime`. Throws only when no
+ * directory can be named.
  */
-export function readSettings(env = process.env) {
-  const warnings = [];
-  let lockDir = env.SESSION_LOCK_DIR;
-  if (!lockDir) {
-    const home = env.HOME || os.homedir();
-    if (!home) throw new Error('no SESSION_LOCK_DIR and no home directory to put locks in');
-    lockDir = path.join(home, '.claude', 'runtime');
-  }
-  let ttlMs = DEFAULT_TTL_MS;
-  if (env.SESSION_LOCK_TTL_MS !== undefined) {
-    const text = env.SESSION_LOCK_TTL_MS;
-    const value = parseUnsigned(text.trim(), U64_MAX);
-    if (value === null) {
-      warnings.push(
-        `session-lock: SESSION_LOCK_TTL_MS=${JSON.stringify(text)} is not a whole number of ` +
-          `milliseconds; using ${DEFAULT_TTL_MS}`,
-      );
-    } else {
-      ttlMs = value;
+export function lockDir(env = process.env) {
+  if (env.SESSION_LOCK_DIR) return env.SESSION_LOCK_DIR;
+  let home = env.HOME;
+  if (home === undefined) {
+    try {
+      home = os.homedir();
+    } catch {
+      home = '';
     }
   }
-  let mode = 'enforce';
-  const modeText = env.SESSION_LOCK_MODE;
-  if (modeText === 'observe') {
-    mode = 'observe';
-  } else if (modeText !== undefined && modeText !== '' && modeText !== 'enforce') {
-    warnings.push(
-      `session-lock: SESSION_LOCK_MODE=${JSON.stringify(modeText)} is neither enforce nor ` +
-        'observe; enforcing',
-    );
-  }
-  return { lockDir, ttlMs, mode, warnings };
+  if (!home) throw new Error('no SESSION_LOCK_DIR and no home directory to put locks in');
+  return path.join(home, '.claude', 'runtime');
 }
 
 /**
- * The pid recorded in the lock: `CLAUDE_PID` (the agent's own process) if set, else this
- * process's parent (the agent, or the shell it started the hook through).
+ * The variables of `names` that are set, as `[name, value]` pairs (`invocation.environment`).
+ * A variable set to the empty string is set: the component decides what that means.
  */
-export function sessionPid(env = process.env) {
-  const pid = env.CLAUDE_PID === undefined ? null : parseUnsigned(env.CLAUDE_PID.trim(), U32_MAX);
-  return pid === null ? process.ppid : Number(pid);
-}
-
-/** The agent's project directory, if it says: `CLAUDE_PROJECT_DIR`. */
-export function projectDir(env = process.env) {
-  return env.CLAUDE_PROJECT_DIR || undefined;
+export function environment(names, env = process.env) {
+  return names.filter((name) => env[name] !== undefined).map((name) => [name, env[name]]);
 }

@@ -1,6 +1,9 @@
 // The shared conformance suite (`tests/conformance/*.json`, described in its README) run through
 // the Node.js host: the transpiled component over the node:fs lock store, one temporary lock
-// directory per scenario. The Rust host runs the same files in `tests/conformance.rs`.
+// directory per scenario, on the virtual machine each scenario's context describes (its
+// filesystem, environment, working directory, parent pid and processes). Each step runs as a
+// host runs an event: `hook.targets`, every path resolved, then `hook.handle`. The Rust host
+// runs the same files in `tests/conformance.rs`.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -31,8 +34,83 @@ function isDeny(answer) {
   );
 }
 
+/** The virtual filesystem's answer for `file` (README, "Context": `git_tops`). */
+export function resolveVirtual(file, gitTops) {
+  const realPath = file.length > 1 && file.endsWith('/') ? file.slice(0, -1) : file;
+  let gitTop;
+  for (const top of gitTops) {
+    const under = realPath === top || realPath.startsWith(top.endsWith('/') ? top : `${top}/`);
+    if (under && (gitTop === undefined || top.length > gitTop.length)) gitTop = top;
+  }
+  return { realPath, gitTop };
+}
+
+/** The `processes` import the context describes (README, "Context": `machine`, `processes`). */
+function virtualProcesses(context) {
+  const { machine } = context;
+  if (machine === undefined) return { status: () => ({ tag: 'unknown' }) };
+  assert.equal(typeof machine.boot_id, 'string', 'context.machine.boot_id is text');
+  assert.equal(typeof machine.pid_namespace, 'string', 'context.machine.pid_namespace is text');
+  const running = new Map(
+    Object.entries(context.processes ?? {}).map(([pid, start]) => [Number(pid), BigInt(start)]),
+  );
+  const identity = (startTime) => ({
+    bootId: machine.boot_id,
+    pidNamespace: machine.pid_namespace,
+    startTime,
+  });
+  return {
+    status(pid) {
+      const start = running.get(pid);
+      return start === undefined
+        ? { tag: 'gone', val: identity(0n) }
+        : { tag: 'running', val: identity(start) };
+    },
+  };
+}
+
+/** The invocation a host on the context's machine would pass. */
+function invocationOf(context) {
+  assert.ok(['enforce', 'observe'].includes(context.mode), `context.mode is ${context.mode}`);
+  assert.ok(Number.isSafeInteger(context.ttl_ms), 'context.ttl_ms is a whole number');
+  assert.ok(Number.isSafeInteger(context.pid), 'context.pid is a whole number');
+  const environment = [
+    ['SESSION_LOCK_TTL_MS', String(context.ttl_ms)],
+    ['SESSION_LOCK_MODE', context.mode],
+  ];
+  for (const [name, value] of Object.entries(context.env ?? {})) {
+    assert.equal(typeof value, 'string', `context.env.${name} is text`);
+    environment.push([name, value]);
+  }
+  return {
+    agent: context.agent,
+    environment,
+    processCwd: context.cwd ?? context.workspace,
+    parentPid: context.pid,
+  };
+}
+
+/** The stored record of `key` in `lockDir`, or undefined. */
+function storedRecord(lockDir, key) {
+  const file = path.join(lockDir, `session-lock-${key}.json`);
+  return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+}
+
+/** Asserts that the stored bytes are the record `spec` stands for (`null`: no record). */
+function checkRecord(spec, stored, what) {
+  if (spec === null) {
+    assert.equal(stored?.toString(), undefined, `no ${what}`);
+  } else if ('json' in spec) {
+    assert.ok(stored, `a ${what} is stored`);
+    assert.deepEqual(JSON.parse(stored.toString('utf8')), spec.json, what);
+  } else {
+    assert.ok(stored, `a ${what} is stored`);
+    assert.equal(stored.toString('utf8'), recordBytes(spec).toString('utf8'), what);
+  }
+}
+
 /** Asserts one step's answer and the record after it. */
-function checkStep(expect, answer, recordFile) {
+function checkStep(expect, answer, stored) {
   assert.equal(answer.exitCode, 0, 'the exit code is always 0');
   const stdout = answer.stdout === '' ? undefined : JSON.parse(answer.stdout);
   assert.equal(isDeny(stdout) ? 'deny' : 'allow', expect.decision, 'decision');
@@ -46,16 +124,13 @@ function checkStep(expect, answer, recordFile) {
     assert.ok(answer.stderr.endsWith('\n'), 'stderr ends its line');
     assert.equal(answer.stderr.split('\n').length, 2, 'stderr is one line');
   }
-  const stored = fs.existsSync(recordFile) ? fs.readFileSync(recordFile) : undefined;
-  if (expect.record === null) {
-    assert.equal(stored?.toString(), undefined, 'no record');
-  } else if ('json' in expect.record) {
-    assert.ok(stored, 'a record is stored');
-    assert.deepEqual(JSON.parse(stored.toString('utf8')), expect.record.json, 'record');
-  } else {
-    assert.ok(stored, 'a record is stored');
-    assert.equal(stored.toString('utf8'), recordBytes(expect.record).toString('utf8'), 'record');
-  }
+  checkRecord(expect.record, stored, 'record');
+}
+
+/** Writes the record `spec` stands for as lock `key`'s. */
+function storeRecord(lockDir, key, spec) {
+  fs.mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(lockDir, `session-lock-${key}.json`), recordBytes(spec), { mode: 0o600 });
 }
 
 let scenarioCount = 0;
@@ -67,13 +142,14 @@ for (const { file, suite } of conformanceSuite()) {
       const index = scenarioCount;
       test(scenario.name, async () => {
         const lockDir = path.join(scratch, String(index));
-        const policy = await loadPolicy(new FsLockStore(lockDir));
+        // The processes import answers as the step's context says: it is swapped per step.
+        let processes = virtualProcesses({});
+        const policy = await loadPolicy(new FsLockStore(lockDir), { status: (pid) => processes.status(pid) });
         const context = { ...suite.defaults, ...scenario.context };
         const key = policy.workspaceHash(context.workspace);
-        const recordFile = path.join(lockDir, `session-lock-${key}.json`);
-        if (scenario.record) {
-          fs.mkdirSync(lockDir, { recursive: true, mode: 0o700 });
-          fs.writeFileSync(recordFile, recordBytes(scenario.record), { mode: 0o600 });
+        if (scenario.record) storeRecord(lockDir, key, scenario.record);
+        for (const [workspace, spec] of Object.entries(scenario.records ?? {})) {
+          if (spec !== null) storeRecord(lockDir, policy.workspaceHash(workspace), spec);
         }
         assert.ok(scenario.steps.length > 0, 'a scenario has steps');
         scenario.steps.forEach((step, n) => {
@@ -82,16 +158,20 @@ for (const { file, suite } of conformanceSuite()) {
           for (const field of ['decision', 'stdout', 'stderr', 'record']) {
             assert.ok(field in step.expect, `expect.${field} is given`);
           }
-          const answer = policy.handle(Buffer.from(event, 'utf8'), {
-            workspace: c.workspace,
-            pid: c.pid,
-            nowMs: c.now_ms,
-            ttlMs: c.ttl_ms,
-            agent: c.agent,
-            mode: c.mode,
-          });
+          processes = virtualProcesses(c);
+          const gitTops = c.git_tops ?? [c.workspace];
+          const answer = policy.answer(
+            Buffer.from(event, 'utf8'),
+            invocationOf(c),
+            (target) => resolveVirtual(target, gitTops),
+            c.now_ms,
+          );
           try {
-            checkStep(step.expect, answer, recordFile);
+            checkStep(step.expect, answer, storedRecord(lockDir, key));
+            for (const [workspace, spec] of Object.entries(step.expect.records ?? {})) {
+              const stored = storedRecord(lockDir, policy.workspaceHash(workspace));
+              checkRecord(spec, stored, `record of ${workspace}`);
+            }
           } catch (error) {
             error.message = `step ${n + 1}: ${error.message}`;
             throw error;
@@ -106,4 +186,12 @@ test('the suite has scenarios with unique names', () => {
   const names = conformanceSuite().flatMap(({ suite }) => suite.scenarios.map((s) => s.name));
   assert.ok(names.length > 0);
   assert.equal(new Set(names).size, names.length);
+});
+
+test('the virtual filesystem resolves as the README says', () => {
+  const tops = ['/home/u/repo', '/home/u/repo/sub'];
+  assert.deepEqual(resolveVirtual('/home/u/repo/', tops), { realPath: '/home/u/repo', gitTop: '/home/u/repo' });
+  assert.deepEqual(resolveVirtual('/home/u/repo/sub/x', tops), { realPath: '/home/u/repo/sub/x', gitTop: '/home/u/repo/sub' });
+  assert.deepEqual(resolveVirtual('/home/u/repository', tops), { realPath: '/home/u/repository', gitTop: undefined });
+  assert.deepEqual(resolveVirtual('/', tops), { realPath: '/', gitTop: undefined });
 });

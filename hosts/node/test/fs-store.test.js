@@ -1,6 +1,6 @@
 // The node:fs lock store beyond the store-conformance suite (`tests/store-conformance/`, run by
-// `store-conformance.test.js`, which covers its file format, swaps and refusals): a lock
-// directory that cannot be created, and the swap mutex held by another process.
+// `store-conformance.test.js`, which covers its file format, swaps and refusals): listing keys,
+// a lock directory that cannot be created, and the swap mutex held by another process.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -35,6 +35,36 @@ function assertStoreError(f, pattern) {
   });
 }
 
+test('keys lists the records in the directory, and nothing else; a missing directory has none', () => {
+  const store = freshStore();
+  assert.deepEqual(store.keys(), [], 'no directory yet');
+  store.createDir();
+  assert.deepEqual(store.keys(), []);
+  for (const key of [KEY, 'ABCDEF012345', 'fedcba987654']) {
+    assert.deepEqual(store.compareAndSwap(key, undefined, bytes(`record of ${key}`)), { tag: 'swapped' });
+  }
+  // Whatever else lies in the directory is not a record: mutexes, temporary files, strangers.
+  for (const name of [
+    '.session-lock-0123456789ab.tmp',
+    'session-lock-0123456789a.json',
+    'session-lock-0123456789abc.json',
+    'session-lock-0123456789ag.json',
+    'session-lock-0123456789ab.json.bak',
+    'other.json',
+  ]) {
+    fs.writeFileSync(path.join(store.dir, name), '');
+  }
+  assert.deepEqual(store.keys().sort(), ['0123456789ab', 'ABCDEF012345', 'fedcba987654'].sort());
+  assert.deepEqual(store.compareAndSwap(KEY, bytes(`record of ${KEY}`), undefined), { tag: 'swapped' });
+  assert.deepEqual(store.keys().sort(), ['ABCDEF012345', 'fedcba987654']);
+});
+
+test('keys of a lock path that is not a directory is a store error', () => {
+  const blocker = path.join(scratch, 'not-a-dir');
+  fs.writeFileSync(blocker, '');
+  assertStoreError(() => new FsLockStore(blocker).keys(), /^cannot list .*not-a-dir: ENOTDIR/);
+});
+
 test('a lock directory that cannot be created is a store error, and the hook fails open on it', async () => {
   const blocker = path.join(scratch, 'a-file');
   fs.writeFileSync(blocker, '');
@@ -42,10 +72,15 @@ test('a lock directory that cannot be created is a store error, and the hook fai
   assertStoreError(() => store.compareAndSwap(KEY, undefined, bytes('x')), /^cannot create lock directory /);
   const policy = await loadPolicy(store);
   const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Write', cwd: '/w' };
-  const answer = policy.handle(Buffer.from(JSON.stringify(event)), {
-    workspace: '/w', pid: 1, nowMs: 1, ttlMs: 1000, mode: 'enforce',
-  });
-  assert.equal(answer.stdout, '', 'allowed');
+  const invocation = { environment: [], processCwd: '/w', parentPid: 1 };
+  const answer = policy.answer(
+    Buffer.from(JSON.stringify(event)),
+    invocation,
+    (target) => ({ realPath: target, gitTop: '/w' }),
+    1,
+  );
+  assert.equal(answer.exitCode, 0);
+  assert.ok(!answer.stdout.includes('deny'), `allowed: ${answer.stdout}`);
   // The component reads first, so the fault it reports is the read's.
   assert.match(answer.stderr, /^session-lock: lock store failed: cannot open .*: ENOTDIR.*; allowing without the lock\n$/);
 });

@@ -1,5 +1,7 @@
 // `node hosts/node/hook.js` run as an agent runs it: real processes, real events, a real lock
-// directory. It answers as `session-lock hook` does, reads the same environment, and fails open.
+// directory. It answers as `session-lock hook` does: it passes the component the raw variables
+// it names, its working directory and its parent, resolves the paths the component names on this
+// filesystem, and fails open on its own faults.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,10 +18,21 @@ function nodeHook(event, env = {}, options = {}) {
   return runHook('node', event, { lockDir: sandbox.lockDir, env, ...options });
 }
 
-/** Asserts a fail-open answer: exit 0, nothing on stdout, one `session-lock:` line. */
+/** Asserts the host's own fail-open answer: exit 0, nothing on stdout, one `session-lock:` line. */
 function assertFailsOpen(output, pattern) {
   assert.equal(output.status, 0);
   assert.equal(output.stdout, '');
+  assert.match(output.stderr, /^session-lock: [^\n]*; allowing without the lock\n$/);
+  assert.match(output.stderr, pattern);
+}
+
+/**
+ * Asserts the component's fail-open answer: exit 0, no refusal (the agent may be shown a
+ * warning), one `session-lock:` line on stderr.
+ */
+function assertComponentFailsOpen(output, pattern) {
+  assert.equal(output.status, 0);
+  assert.doesNotMatch(output.stdout, /"(permissionDecision|decision|permission)":"deny"/);
   assert.match(output.stderr, /^session-lock: [^\n]*; allowing without the lock\n$/);
   assert.match(output.stderr, pattern);
 }
@@ -33,12 +46,19 @@ test('answers exactly as the Rust host does, event for event, with the same reco
   for (const host of ['node', 'rust']) {
     sandbox = new Sandbox();
     const ws = sandbox.workspace;
-    const run = (event, env = {}) =>
-      runHook(host, event, { lockDir: sandbox.lockDir, env: { CLAUDE_PID: '77', ...env } });
+    // The session's pid is this test process: alive, so both hosts record the same holder.
+    const run = (event, env = {}, options = {}) =>
+      runHook(host, event, {
+        lockDir: sandbox.lockDir,
+        env: { CLAUDE_PID: String(process.pid), ...env },
+        ...options,
+      });
     const events = [
       claudeEvent('PreToolUse', 'A', 'Write', ws),
       claudeEvent('PreToolUse', 'B', 'Edit', ws),
       claudeEvent('PreToolUse', 'B', 'Read', ws),
+      { ...claudeEvent('PreToolUse', 'B', 'Bash', ws), tool_input: { command: 'git status' } },
+      { ...claudeEvent('PreToolUse', 'B', 'Bash', sandbox.root), tool_input: { command: 'cd repo && touch x' } },
       { hook_event_name: 'BeforeTool', session_id: 'G', tool_name: 'write_file', cwd: ws },
       { hook_event_name: 'beforeShellExecution', conversation_id: 'C', workspace_roots: [ws] },
       { hook_event_name: 'afterFileEdit', conversation_id: 'C', workspace_roots: [ws] },
@@ -58,8 +78,9 @@ test('answers exactly as the Rust host does, event for event, with the same reco
     }
     for (const env of [{ SESSION_LOCK_TTL_MS: 'soon' }, { SESSION_LOCK_MODE: 'strict' }]) {
       answers[host].push(await run(claudeEvent('PreToolUse', 'A', 'Write', ws), env));
-      records[host].push(sandbox.record().ttl_ms);
+      records[host].push(sandbox.record()?.ttl_ms);
     }
+    answers[host].push(await run(claudeEvent('PreToolUse', 'A', 'Write', ws), {}, { args: ['--agent', 'cursr'] }));
     sandbox.remove();
   }
   assert.deepEqual(answers.node, answers.rust);
@@ -68,7 +89,7 @@ test('answers exactly as the Rust host does, event for event, with the same reco
   sandbox = undefined;
 });
 
-test('records CLAUDE_PID, else the pid of the process that started the hook', async () => {
+test('passes CLAUDE_PID to the component, which records it, else the pid of the process that started the hook', async () => {
   sandbox = new Sandbox();
   await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), { CLAUDE_PID: ' 4101 ' });
   assert.equal(sandbox.record().pid, 4101);
@@ -76,21 +97,43 @@ test('records CLAUDE_PID, else the pid of the process that started the hook', as
   assert.equal(sandbox.record().pid, process.pid);
 });
 
-test('CLAUDE_PROJECT_DIR names the workspace before the event does', async () => {
+test('records the identity of a session process that runs, from /proc', { skip: !fs.existsSync('/proc/self/stat') }, async () => {
+  sandbox = new Sandbox();
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), { CLAUDE_PID: String(process.pid) });
+  const { holder } = sandbox.record();
+  assert.equal(holder.boot_id, fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.equal(holder.pid_namespace, fs.readlinkSync('/proc/self/ns/pid'));
+  assert.ok(holder.start_time > 0);
+});
+
+test('resolves the paths the event names: through symlinks, and through the nearest existing ancestor', async () => {
   sandbox = new Sandbox();
   const elsewhere = path.join(sandbox.root, 'elsewhere');
   fs.mkdirSync(elsewhere);
-  const env = { CLAUDE_PROJECT_DIR: sandbox.workspace };
-  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', elsewhere), env);
+  fs.symlinkSync(sandbox.workspace, path.join(sandbox.root, 'link'));
+  const event = claudeEvent('PreToolUse', 'A', 'Write', elsewhere);
+  event.tool_input.file_path = path.join(sandbox.root, 'link', 'new', 'dir', 'file.txt');
+  const taken = await nodeHook(event);
+  assert.equal(taken.stderr, '');
   const blocked = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace));
-  assert.match(denyReason(blocked), /held by A /, 'A locked the project, not its cwd');
+  assert.match(denyReason(blocked), /held by A /, "A's file lies in the work tree behind the link");
   const free = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', elsewhere));
-  assert.equal(denyReason(free), undefined);
+  assert.equal(denyReason(free), undefined, 'elsewhere is not locked');
+});
+
+test('passes CLAUDE_PROJECT_DIR to the component: it names the session directory of an event without one', async () => {
+  sandbox = new Sandbox();
+  const elsewhere = path.join(sandbox.root, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'npm test' } };
+  await nodeHook(event, { CLAUDE_PROJECT_DIR: sandbox.workspace }, { cwd: elsewhere });
+  const blocked = await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace));
+  assert.match(denyReason(blocked), /held by A /, 'A locked the project, not the working directory');
 });
 
 test('the working directory names the workspace when the event names none', async () => {
   sandbox = new Sandbox();
-  const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Write' };
+  const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: 'x.txt' } };
   const sub = path.join(sandbox.workspace, 'src');
   fs.mkdirSync(sub);
   await nodeHook(event, {}, { cwd: sub });
@@ -98,7 +141,20 @@ test('the working directory names the workspace when the event names none', asyn
   assert.match(denyReason(blocked), /held by A /);
 });
 
-test('SESSION_LOCK_TTL_MS sets the ttl recorded; one that is not a number warns and uses 5 minutes', async () => {
+test("a Stop releases the session's locks in every workspace of the lock directory", async () => {
+  sandbox = new Sandbox();
+  const other = path.join(sandbox.root, 'other');
+  fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace));
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', other));
+  await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', path.join(sandbox.root)));
+  assert.deepEqual(sandbox.records().map((r) => r.session_id).sort(), ['A', 'A', 'B']);
+  const stopped = await nodeHook(claudeEvent('Stop', 'A', null, sandbox.workspace));
+  assert.equal(stopped.stderr, '');
+  assert.deepEqual(sandbox.records().map((r) => r.session_id), ['B'], "B's lock is not A's to release");
+});
+
+test('SESSION_LOCK_TTL_MS is passed as it is: the component sets the ttl, or warns and uses 5 minutes', async () => {
   sandbox = new Sandbox();
   const event = claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace);
   const set = await nodeHook(event, { SESSION_LOCK_TTL_MS: '1234' });
@@ -123,7 +179,7 @@ test('SESSION_LOCK_MODE=observe never denies, and says what it would have done',
   assert.equal(sandbox.record().session_id, 'A');
 });
 
-test('--agent forces the protocol', async () => {
+test('--agent forces the protocol; the component names the agents', async () => {
   sandbox = new Sandbox();
   const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'apply_patch', cwd: sandbox.workspace };
   assert.equal((await nodeHook(event)).stdout, '');
@@ -132,28 +188,42 @@ test('--agent forces the protocol', async () => {
   assert.equal(forced.stderr, '');
   assert.equal(sandbox.record().session_id, 'A');
   const bad = await nodeHook(event, {}, { args: ['--agent=cursr'] });
-  assertFailsOpen(bad, /--agent takes one of claude, codex, gemini, cursor, not "cursr"/);
+  assertFailsOpen(bad, /^session-lock: unknown agent "cursr": expected one of .*claude.*;/);
+  assertFailsOpen(await nodeHook(event, {}, { args: ['--agnet', 'codex'] }), /unexpected argument "--agnet"/);
+  assertFailsOpen(await nodeHook(event, {}, { args: ['--agent'] }), /--agent needs a name/);
 });
 
 test('its own faults fail open with one line on stderr', async () => {
   sandbox = new Sandbox();
-  const missing = path.join(sandbox.root, 'missing');
   assertFailsOpen(
-    await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', missing)),
-    /^session-lock: cannot resolve workspace .*missing: ENOENT/,
+    await nodeHook('x'.repeat((16 << 20) + 1)),
+    /^session-lock: hook event is larger than 16777216 bytes;/,
   );
-  fs.writeFileSync(path.join(sandbox.root, 'file'), '');
   assertFailsOpen(
+    await runHook('node', claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), {
+      lockDir: '',
+      env: { HOME: '' },
+    }),
+    /^session-lock: no SESSION_LOCK_DIR and no home directory to put locks in;/,
+  );
+  assert.equal(sandbox.record(), undefined);
+});
+
+test("the store's faults reach the component, which fails open", async () => {
+  sandbox = new Sandbox();
+  fs.writeFileSync(path.join(sandbox.root, 'file'), '');
+  assertComponentFailsOpen(
     await runHook('node', claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), {
       lockDir: path.join(sandbox.root, 'file', 'locks'),
     }),
     /^session-lock: lock store failed: /,
   );
-  assertFailsOpen(
-    await nodeHook('x'.repeat((16 << 20) + 1)),
-    /^session-lock: hook event is larger than 16777216 bytes;/,
+  assertComponentFailsOpen(
+    await runHook('node', claudeEvent('Stop', 'A', null, sandbox.workspace), {
+      lockDir: path.join(sandbox.root, 'file'),
+    }),
+    /^session-lock: .*cannot list .*file: ENOTDIR/,
   );
-  assert.equal(sandbox.record(), undefined);
 });
 
 test('an unreadable lock record fails open and is kept', async () => {
@@ -161,7 +231,7 @@ test('an unreadable lock record fails open and is kept', async () => {
   await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace));
   const [name] = fs.readdirSync(sandbox.lockDir).filter((n) => n.endsWith('.json'));
   fs.writeFileSync(path.join(sandbox.lockDir, name), 'garbage');
-  assertFailsOpen(
+  assertComponentFailsOpen(
     await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', sandbox.workspace)),
     /^session-lock: lock record is not valid schema-1 JSON/,
   );

@@ -14,7 +14,9 @@
 //! - [`hook`], [`demo`]: the commands that run events through the component.
 //! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs;
 //!   [`agent_name`]: `--agent` on the command line.
-//! - `native` (feature `native-baseline`): the benchmark's native baseline.
+//!
+//! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
+//! ships none of their code.
 
 pub mod agent_name;
 pub mod artifact;
@@ -25,8 +27,6 @@ pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
-#[cfg(feature = "native-baseline")]
-pub mod native;
 pub mod release;
 pub mod settings;
 pub mod status;

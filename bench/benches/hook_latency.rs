@@ -1,18 +1,20 @@
 //! How long an agent waits for `session-lock hook`, and what the WebAssembly sandbox costs.
 //!
 //! ```sh
-//! cargo bench -p session-lock --features native-baseline --bench hook_latency
+//! cargo bench -p session-lock-bench --bench hook_latency
 //! ```
 //!
 //! 1. Whole process, on one temporary workspace and lock directory, all cases alternating in
-//!    every round (the order reversed every other round): the release `session-lock hook`,
+//!    every round (the order reversed every other round): the release `session-lock hook`
+//!    (built here with the bench's profile by `cargo build -p session-lock`, as it ships),
 //!    `session-lock-native hook` (the same host I/O with the policy linked natively: the
 //!    baseline) and `/bin/true` (the floor of starting any process), for each kind of event an
 //!    agent sends and for the fail-open path; `--version` of both binaries shows what merely
 //!    starting each costs. Each run is timed from spawn to reaping; its CPU time and peak RSS
 //!    come from `wait4`.
 //! 2. Cold phases: this benchmark re-runs itself as a fresh process that loads the component
-//!    from the same public pieces as `Policy::load` and handles one event, timing each phase,
+//!    with the host library's own steps (`session_lock::artifact`, then `Policy::instantiate`:
+//!    what `Policy::load` does) and handles one event, timing each phase,
 //!    so the first-time costs a hook process pays are in the figures.
 //! 3. Warm phases, in this process: the same steps repeated.
 //! 4. The sizes of the binary and the component.
@@ -21,36 +23,74 @@
 //! builds of `session-lock` (paths separated by `:`) to measure in the same rounds, such as the
 //! binary before a change. Without `--bench` (as
 //! `cargo test --benches` runs it) it only checks, once per event, that the hook answers as the
-//! policy says and the native baseline (when built) answers alike, so it stays out of test time.
+//! policy says and the native baseline answers alike, so it stays out of test time.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use session_lock::artifact::load_component;
-use session_lock::component::{
-    HookContext, HookResponse, MEMORY_LIMIT_BYTES, Mode, Policy, SessionLock,
-};
-use session_lock::engine;
+use session_lock::artifact;
+use session_lock::component::{HookContext, HookResponse, Mode, Policy};
 use session_lock::fs_store::FsLockStore;
 use session_lock::settings::{self, DEFAULT_TTL_MS};
 use session_lock::workspace;
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
-/// The hook as shipped.
-const WASM_BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
-/// The native baseline; built only with `--features native-baseline` (cargo names the path
-/// even when the feature is off and the binary is not built, or is left from an older build).
-const NATIVE_BINARY: Option<&str> = if cfg!(feature = "native-baseline") {
-    option_env!("CARGO_BIN_EXE_session-lock-native")
-} else {
-    None
-};
+/// The native baseline, of this package: cargo builds it for the bench and names it here.
+const NATIVE_BINARY: &str = env!("CARGO_BIN_EXE_session-lock-native");
 /// The cost of starting a process that does nothing.
 const TRUE_BINARY: &str = "/bin/true";
+
+/// The hook as shipped: `session-lock`, of another package, so cargo neither builds it for
+/// this bench nor names it. Built (or found fresh) by `cargo build` in the profile this bench
+/// was built with, into the same target directory; cargo says where it put it.
+fn wasm_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // This bench is `<target>/<profile dir>/deps/hook_latency-<hash>`.
+        let this = std::env::current_exe().expect("own path");
+        let profile_dir = this
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .expect("the bench runs from a cargo target directory");
+        // `dev` and `test` build into `debug`; every other profile into its own name (`bench`
+        // inherits `release` unchanged, so the two share artifacts).
+        let profile = if profile_dir == "debug" {
+            "dev"
+        } else {
+            profile_dir
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/Cargo.toml");
+        let output = Command::new(cargo)
+            .args(["build", "--bin", "session-lock", "--profile", profile])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--message-format=json-render-diagnostics")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build -p session-lock");
+        assert!(
+            output.status.success(),
+            "cargo build -p session-lock failed"
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|message| {
+                message["reason"] == "compiler-artifact"
+                    && message["target"]["name"] == "session-lock"
+                    && message["executable"].is_string()
+            })
+            .map(|message| PathBuf::from(message["executable"].as_str().unwrap()))
+            .expect("cargo names the session-lock executable")
+    })
+}
 
 /// Runs per case unless `HOOK_BENCH_ITERATIONS` says otherwise.
 const DEFAULT_ITERATIONS: usize = 200;
@@ -162,7 +202,7 @@ impl Fixture {
         fs::create_dir_all(workspace.join(".git")).unwrap();
         let lock_dir = root.path().join("locks");
         fs::create_dir_all(&lock_dir).unwrap();
-        let hash = Command::new(WASM_BINARY)
+        let hash = Command::new(wasm_binary())
             .arg("hash")
             .arg(&workspace)
             .output()
@@ -218,8 +258,8 @@ impl Fixture {
     /// fixture, run in the workspace.
     fn command(&self, program: Program, scenario: &Scenario) -> Command {
         let mut command = match program {
-            Program::Wasm => Command::new(WASM_BINARY),
-            Program::Native => Command::new(NATIVE_BINARY.expect("native baseline built")),
+            Program::Wasm => Command::new(wasm_binary()),
+            Program::Native => Command::new(NATIVE_BINARY),
             Program::True => Command::new(TRUE_BINARY),
             Program::Also(index) => Command::new(&also_binaries()[index]),
         };
@@ -388,8 +428,8 @@ fn checked_run(
     (output, fixture.holder())
 }
 
-/// The hook answers every scenario as the policy says, and the native baseline (when built)
-/// answers alike; panics otherwise.
+/// The hook answers every scenario as the policy says, and the native baseline answers alike;
+/// panics otherwise.
 fn check_answers(fixture: &Fixture, scenarios: &[Scenario], events: &[PathBuf]) {
     for (scenario, event) in scenarios.iter().zip(events) {
         let name = scenario.name;
@@ -415,9 +455,6 @@ fn check_answers(fixture: &Fixture, scenarios: &[Scenario], events: &[PathBuf]) 
                 assert!(stderr.starts_with("session-lock:"), "{name}: {stderr}");
             }
             Expect::StartupOnly => continue,
-        }
-        if NATIVE_BINARY.is_none() {
-            continue;
         }
         let answer = |o: &Output| (o.status.code(), o.stdout.clone(), o.stderr.clone());
         let others = (0..also_binaries().len()).map(Program::Also);
@@ -620,43 +657,16 @@ fn report_whole_process(scenarios: &[Scenario], cases: &[Case]) -> bool {
     all_met
 }
 
-/// What the bench's store holds: the phases of `Policy::load`, rebuilt from the same public
-/// pieces (its own `State` is private).
-struct BenchState {
-    lock_store: FsLockStore,
-    limits: StoreLimits,
-}
-
-/// Links, creates the store and instantiates, as `Policy::load` does after loading.
-fn instantiate(
-    engine: &Engine,
-    component: &Component,
-    lock_store: FsLockStore,
-) -> (Store<BenchState>, SessionLock) {
-    let mut linker = Linker::<BenchState>::new(engine);
-    SessionLock::add_to_linker::<_, HasSelf<FsLockStore>>(&mut linker, |s| &mut s.lock_store)
-        .unwrap();
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(MEMORY_LIMIT_BYTES)
-        .instances(4)
-        .build();
-    let mut store = Store::new(engine, BenchState { lock_store, limits });
-    store.limiter(|state| &mut state.limits);
-    store.set_fuel(engine::FUEL_PER_CALL).unwrap();
-    let bindings = SessionLock::instantiate(&mut store, component, &linker).unwrap();
-    (store, bindings)
-}
-
 /// The phases of one hook run in a fresh process, in the order the hook runs them.
 const COLD_PHASES: &[&str] = &[
     "CPU feature detection (first use, in load)",
     "engine: artifact::engine()",
-    "load: load_component (deserialize)",
-    "instantiate: linker, store, instantiate",
+    "load: artifact::load_component (deserialize)",
+    "instantiate: Policy::instantiate",
     "call workspace_dir",
     "workspace::resolve (host)",
     "call handle (PreToolUse, own lock)",
-    "drop: store, component, engine",
+    "drop: policy, component, engine",
 ];
 
 /// What the first use of `std`'s CPU feature detection costs: wasmtime's load checks the
@@ -675,16 +685,13 @@ fn cold_phases_child(lock_dir: &str, event: &str) {
     let mut marks = vec![Instant::now()];
     detect_cpu_features();
     marks.push(Instant::now());
-    let engine = session_lock::artifact::engine().unwrap();
+    let engine = artifact::engine().unwrap();
     marks.push(Instant::now());
-    let component = load_component(&engine).unwrap();
+    let component = artifact::load_component(&engine).unwrap();
     marks.push(Instant::now());
-    let (mut store, bindings) = instantiate(&engine, &component, FsLockStore::new(lock_dir));
+    let mut policy = Policy::instantiate(&engine, &component, FsLockStore::new(lock_dir)).unwrap();
     marks.push(Instant::now());
-    let dir = bindings
-        .session_lock_policy_hook()
-        .call_workspace_dir(&mut store, &event, None, &cwd)
-        .unwrap();
+    let dir = policy.workspace_dir(&event, None, &cwd).unwrap();
     marks.push(Instant::now());
     let resolved = workspace::resolve(Path::new(&dir)).unwrap();
     marks.push(Instant::now());
@@ -696,13 +703,9 @@ fn cold_phases_child(lock_dir: &str, event: &str) {
         agent: None,
         mode: Mode::Enforce,
     };
-    store.set_fuel(engine::FUEL_PER_CALL).unwrap();
-    let answer: HookResponse = bindings
-        .session_lock_policy_hook()
-        .call_handle(&mut store, &event, &context)
-        .unwrap();
+    let answer: HookResponse = policy.handle(&event, &context).unwrap();
     marks.push(Instant::now());
-    drop((store, bindings, component, engine));
+    drop((policy, component, engine));
     marks.push(Instant::now());
     assert!(answer.stdout.is_empty(), "{answer:?}");
     let phases: Vec<String> = marks
@@ -811,16 +814,16 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     println!("warm phases: repeated in this process, {iterations} runs each, times in ms\n");
     println!("{:<44} {:>8} {:>8} {:>8}", "phase", "median", "min", "max");
     warm_case(COLD_PHASES[1], iterations, || {
-        timed(|| session_lock::artifact::engine().unwrap()).1
+        timed(|| artifact::engine().unwrap()).1
     });
     warm_case(COLD_PHASES[2], iterations, || {
-        let engine = session_lock::artifact::engine().unwrap();
-        timed(|| load_component(&engine).unwrap()).1
+        let engine = artifact::engine().unwrap();
+        timed(|| artifact::load_component(&engine).unwrap()).1
     });
     warm_case(COLD_PHASES[3], iterations, || {
-        let engine = session_lock::artifact::engine().unwrap();
-        let component = load_component(&engine).unwrap();
-        timed(|| instantiate(&engine, &component, store())).1
+        let engine = artifact::engine().unwrap();
+        let component = artifact::load_component(&engine).unwrap();
+        timed(|| Policy::instantiate(&engine, &component, store()).unwrap()).1
     });
     warm_case("Policy::load (the three above)", iterations, || {
         timed(|| Policy::load(store()).unwrap()).1
@@ -847,21 +850,18 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
         fixture.set_lock(own_lock.lock_before);
         timed(|| policy.handle(&own_lock.event, &context).unwrap()).1
     });
-    #[cfg(feature = "native-baseline")]
-    {
-        let mut store = session_lock::native::NativeStore(store());
-        let context = session_lock::native::native_context(&context);
-        warm_case("native: hook::handle (own lock)", iterations, || {
-            fixture.set_lock(own_lock.lock_before);
-            timed(|| session_lock_policy::hook::handle(&mut store, &own_lock.event, &context)).1
-        });
-    }
+    let mut store = session_lock_bench::NativeStore(store());
+    let context = session_lock_bench::native_context(&context);
+    warm_case("native: hook::handle (own lock)", iterations, || {
+        fixture.set_lock(own_lock.lock_before);
+        timed(|| session_lock_policy::hook::handle(&mut store, &own_lock.event, &context)).1
+    });
     println!();
 }
 
 fn sizes(fixture: &Fixture) {
     let component = fixture.root.path().join("policy.wasm");
-    let written = Command::new(WASM_BINARY)
+    let written = Command::new(wasm_binary())
         .args(["component", "-o"])
         .arg(&component)
         .status()
@@ -869,10 +869,13 @@ fn sizes(fixture: &Fixture) {
     assert!(written.success());
     let size = |path: &Path| fs::metadata(path).map_or(0, |m| m.len());
     println!("sizes (bytes)");
-    println!("  {:<56} {:>9}", WASM_BINARY, size(Path::new(WASM_BINARY)));
-    if let Some(native) = NATIVE_BINARY {
-        println!("  {:<56} {:>9}", native, size(Path::new(native)));
-    }
+    let wasm = wasm_binary();
+    println!("  {:<56} {:>9}", wasm.display(), size(wasm));
+    println!(
+        "  {:<56} {:>9}",
+        NATIVE_BINARY,
+        size(Path::new(NATIVE_BINARY))
+    );
     println!(
         "  {:<56} {:>9}",
         "component (session-lock component -o x.wasm)",
@@ -909,20 +912,11 @@ fn main() {
         .collect();
     check_answers(&fixture, &scenarios, &events);
     if !benchmarking {
-        let checked = if NATIVE_BINARY.is_some() {
-            "the hook and the native baseline answer alike"
-        } else {
-            "the hook answers as the policy says"
-        };
-        println!("hook_latency: {checked}; run `cargo bench` to measure");
-        return;
-    }
-    if NATIVE_BINARY.is_none() {
-        eprintln!(
-            "hook_latency needs the native baseline: \
-             cargo bench -p session-lock --features native-baseline --bench hook_latency"
+        println!(
+            "hook_latency: the hook and the native baseline answer alike; \
+             run `cargo bench` to measure"
         );
-        std::process::exit(2);
+        return;
     }
     println!(
         "hook_latency on {} ({} cpus)\n",

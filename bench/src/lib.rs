@@ -1,12 +1,12 @@
-//! The benchmark's native baseline: the policy crate linked natively, over the same host I/O.
-//! Built only with the `native-baseline` feature; the shipped hook runs the component.
+//! The benchmark's native baseline: the policy crate (`session-lock-policy`) linked natively,
+//! over the host library's I/O. `session-lock-native` is built from it, and the benchmark calls
+//! it in-process to time the policy without wasmtime.
 
+use session_lock::component::{self, lock_store};
+use session_lock::fs_store::FsLockStore;
 use session_lock_policy::hook::{HookContext, Mode};
 use session_lock_policy::protocol::Agent;
 use session_lock_policy::store::{LockStore, SwapOutcome};
-
-use crate::component::{self, lock_store};
-use crate::fs_store::FsLockStore;
 
 /// The host's filesystem store, called directly where the component would import it.
 pub struct NativeStore(pub FsLockStore);

@@ -5,7 +5,7 @@
 //! compiled natively instead of in wasmtime. The difference between the two is what the
 //! WebAssembly sandbox costs.
 //!
-//! Built only with `--features native-baseline`; see `host/benches/hook_latency.rs`.
+//! Built with the benchmark; see `bench/benches/hook_latency.rs`.
 
 use std::process::ExitCode;
 
@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand};
 use session_lock::agent_name::AgentName;
 use session_lock::component::{self, HookResponse};
 use session_lock::fs_store::FsLockStore;
-use session_lock::native::{NativeStore, native_context};
 use session_lock::{hook, settings};
+use session_lock_bench::{NativeStore, native_context};
 
 /// The native build of the session-lock hook (benchmark baseline).
 #[derive(Parser)]

@@ -1,9 +1,10 @@
 // The Node.js host and the Rust host (`target/debug/session-lock`) on one lock directory: a lock
-// taken through either blocks a session going through the other, and their swaps exclude each
-// other through the same flock.
+// taken through either blocks a session going through the other, their swaps exclude each other
+// through the same flock, they list the same keys and see the same process identities. (They
+// need a Rust binary built with the same WIT as the component generated/ holds.)
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, test } from 'node:test';
@@ -70,6 +71,48 @@ test('one session may go through both hosts: each refreshes and releases what th
   assert.equal(denyReason(await hook('node', claudeEvent('Stop', 'A', null, ws))), undefined);
   assert.equal(sandbox.record(), undefined, 'the Node host released it');
 });
+
+for (const first of ['node', 'rust']) {
+  const second = OTHER[first];
+  test(`a session process recorded through the ${first} host is alive to the ${second} host until it ends`, { skip: !fs.existsSync('/proc/self/stat') }, async () => {
+    sandbox = new Sandbox();
+    const ws = sandbox.workspace;
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const ended = new Promise((resolve) => holder.on('exit', resolve));
+    try {
+      const hook = (host, event, pid) =>
+        runHook(host, event, { lockDir: sandbox.lockDir, env: { CLAUDE_PID: String(pid) } });
+      const taken = await hook(first, claudeEvent('PreToolUse', 'session-A', 'Write', ws), holder.pid);
+      assert.equal(denyReason(taken), undefined, taken.stderr);
+      assert.ok(sandbox.record().holder, `the ${first} host recorded the holder's identity`);
+      const blocked = await hook(second, claudeEvent('PreToolUse', 'session-B', 'Write', ws), process.pid);
+      assert.match(denyReason(blocked) ?? '', /^parallel session lock held by session-A /, 'the same identity: alive');
+    } finally {
+      holder.kill();
+    }
+    await ended;
+    const now = await runHook(second, claudeEvent('PreToolUse', 'session-B', 'Write', ws), {
+      lockDir: sandbox.lockDir,
+      env: { CLAUDE_PID: String(process.pid) },
+    });
+    assert.equal(denyReason(now), undefined, `the holder is gone: taken over at once (${now.stderr})`);
+    assert.equal(sandbox.record().session_id, 'session-B');
+  });
+
+  test(`a Stop through the ${second} host releases what the session took through the ${first} host in every workspace`, async () => {
+    sandbox = new Sandbox();
+    const other = path.join(sandbox.root, 'other');
+    fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+    const hook = (host, event) => runHook(host, event, { lockDir: sandbox.lockDir });
+    assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace))), undefined);
+    assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', other))), undefined);
+    assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'B', 'Write', sandbox.root))), undefined);
+    assert.equal(sandbox.records().length, 3);
+    const stopped = await hook(second, claudeEvent('Stop', 'A', null, sandbox.workspace));
+    assert.equal(stopped.stderr, '');
+    assert.deepEqual(sandbox.records().map((r) => r.session_id), ['B']);
+  });
+}
 
 test('both hosts name a workspace, its subdirectories and a symlink to it by one lock hash', async () => {
   sandbox = new Sandbox();

@@ -79,6 +79,7 @@ export class Sandbox {
 const AMBIENT = [
   'CLAUDE_PROJECT_DIR',
   'CLAUDE_PID',
+  'GEMINI_PROJECT_DIR',
   'SESSION_LOCK_DIR',
   'SESSION_LOCK_TTL_MS',
   'SESSION_LOCK_MODE',
@@ -132,7 +133,7 @@ export function runHook(host, event, options = {}) {
   return done;
 }
 
-/** A Claude Code hook event in `cwd`. */
+/** A Claude Code hook event in `cwd` (a file tool writes `cwd/notes.md`; Bash runs `npm test`). */
 export function claudeEvent(name, sessionId, tool, cwd) {
   const event = {
     session_id: sessionId,
@@ -143,7 +144,10 @@ export function claudeEvent(name, sessionId, tool, cwd) {
   };
   if (tool) {
     event.tool_name = tool;
-    event.tool_input = { file_path: path.join(cwd, 'notes.md'), content: 'hello' };
+    event.tool_input =
+      tool === 'Bash'
+        ? { command: 'npm test', description: 'Run tests' }
+        : { file_path: path.join(cwd, 'notes.md'), content: 'hello' };
     event.tool_use_id = 'toolu_01ABC';
   }
   return event;

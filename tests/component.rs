@@ -1,24 +1,22 @@
 //! The policy component, loaded into wasmtime from the binary's own embedded artifact, driven
-//! through its WIT exports with a mocked `lock-store`.
+//! through its WIT exports with mocked imports (`lock-store`, `processes`).
 
 #[path = "support/mock_store.rs"]
 mod mock_store;
+#[path = "support/virtual_host.rs"]
+mod virtual_host;
 
 use mock_store::*;
 use session_lock::component::policy_types::{
     AcquireResult, Decision, ForceReleaseResult, PolicyError, RefreshResult, ReleaseResult,
     Takeover,
 };
-use session_lock::component::{HookContext, Mode, runtime};
+use session_lock::component::{Agent, Scope, runtime};
+use virtual_host::{NOW, VirtualHost};
 
 const TTL: u64 = 300_000;
-const NOW: u64 = 1_800_000_000_000;
 
-fn acquire(
-    policy: &mut session_lock::component::Policy<MockStore>,
-    id: &str,
-    now: u64,
-) -> AcquireResult {
+fn acquire(policy: &mut MockPolicy, id: &str, now: u64) -> AcquireResult {
     policy
         .acquire(KEY, &session(id, 100), now, TTL)
         .unwrap()
@@ -79,6 +77,7 @@ mod acquire {
             AcquireResult::TakenOver(Takeover {
                 taken: lock_record("B", 100, later, later, TTL),
                 previous: lock_record("A", 7, NOW, NOW, TTL),
+                holder_gone: false,
             })
         );
         assert_eq!(policy.lock_store().json(KEY).unwrap()["session_id"], "B");
@@ -218,9 +217,11 @@ mod refresh_and_release {
     use super::*;
 
     #[test]
-    fn refresh_renews_the_own_lock_keeping_its_ttl() {
-        let mut policy = policy_holding(stored_record("A", 7, NOW, Some(NOW), 5_000));
-        let result = policy.refresh(KEY, &session("A", 7), NOW + 4_000).unwrap();
+    fn refresh_renews_the_own_lock_for_the_ttl_given() {
+        let mut policy = policy_holding(stored_record("A", 7, NOW, Some(NOW), 900_000));
+        let result = policy
+            .refresh(KEY, &session("A", 7), NOW + 4_000, 5_000)
+            .unwrap();
         assert_eq!(
             result,
             Ok(RefreshResult::Refreshed(lock_record(
@@ -237,7 +238,7 @@ mod refresh_and_release {
     fn refresh_never_touches_another_sessions_lock() {
         let held = stored_record("A", 7, NOW, Some(NOW), TTL);
         let mut policy = policy_holding(held.clone());
-        let result = policy.refresh(KEY, &session("B", 8), NOW + 1).unwrap();
+        let result = policy.refresh(KEY, &session("B", 8), NOW + 1, TTL).unwrap();
         assert_eq!(
             result,
             Ok(RefreshResult::NotHeld(Some(lock_record(
@@ -250,7 +251,7 @@ mod refresh_and_release {
     #[test]
     fn refresh_of_a_free_lock_does_not_take_it() {
         let mut policy = empty_policy();
-        let result = policy.refresh(KEY, &session("B", 8), NOW).unwrap();
+        let result = policy.refresh(KEY, &session("B", 8), NOW, TTL).unwrap();
         assert_eq!(result, Ok(RefreshResult::NotHeld(None)));
         assert!(policy.lock_store().records.is_empty());
     }
@@ -352,9 +353,13 @@ mod decide {
             "{reason}"
         );
         assert!(
-            reason.contains("held for 1m 05s, expires in 4m 55s"),
+            reason.contains(
+                "held for 1m 05s; it frees when that session's turn ends, at the latest in 4m 55s"
+            ),
             "{reason}"
         );
+        assert!(reason.contains("Read-only commands"), "{reason}");
+        assert!(reason.contains("session-lock release --force"), "{reason}");
     }
 
     #[test]
@@ -371,6 +376,7 @@ mod decide {
             Some(AcquireResult::TakenOver(Takeover {
                 taken: record.clone(),
                 previous: record.clone(),
+                holder_gone: true,
             })),
             None,
         ] {
@@ -441,7 +447,9 @@ mod faults {
         );
         let mut p = failing(Some(held.clone()));
         assert_eq!(
-            p.refresh(KEY, &session("A", 7), NOW).unwrap().map(|_| ()),
+            p.refresh(KEY, &session("A", 7), NOW, TTL)
+                .unwrap()
+                .map(|_| ()),
             expected
         );
         let mut p = failing(Some(held.clone()));
@@ -468,10 +476,9 @@ mod faults {
             let mut store = MockStore::default();
             inject(&mut store);
             let mut policy = policy(store);
-            let answer = policy
-                .handle(&claude_event("PreToolUse", "A", Some("Write")), &context())
-                .unwrap();
-            assert_eq!(answer.stdout, "", "{name}: nothing on stdout means allow");
+            let answer =
+                host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Write")));
+            assert_shown_to_the_person(&answer.stdout, name);
             assert_eq!(answer.exit_code, 0, "{name}");
             assert!(
                 answer.stderr.starts_with("session-lock: "),
@@ -504,21 +511,33 @@ fn claude_event(name: &str, session_id: &str, tool: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap()
 }
 
-fn context() -> HookContext {
-    HookContext {
-        workspace: "/home/u/repo".into(),
-        pid: 100,
-        now_ms: NOW,
-        ttl_ms: TTL,
-        agent: None,
-        mode: Mode::Enforce,
-    }
+/// The host of the hook tests: one git work tree, `/home/u/repo`, and the session's parent 100.
+fn host() -> VirtualHost {
+    let mut host = VirtualHost::in_workspace("/home/u/repo");
+    host.parent_pid = 100;
+    host
+}
+
+/// A fail-open answer allows and tells the person why, in Claude Code's `systemMessage`.
+fn assert_shown_to_the_person(stdout: &str, case: &str) {
+    let answer: serde_json::Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("{case}: stdout is not JSON ({e}): {stdout:?}"));
+    let message = answer["systemMessage"].as_str().unwrap_or_default();
+    assert!(message.starts_with("session-lock: "), "{case}: {stdout}");
+    assert!(
+        message.ends_with("allowing without the lock"),
+        "{case}: {stdout}"
+    );
+    assert!(
+        answer.get("hookSpecificOutput").is_none(),
+        "{case}: never a refusal"
+    );
 }
 
 mod hook {
     use super::*;
 
-    fn hook_key(policy: &mut session_lock::component::Policy<MockStore>) -> String {
+    fn hook_key(policy: &mut MockPolicy) -> String {
         policy.workspace_hash("/home/u/repo").unwrap()
     }
 
@@ -533,9 +552,7 @@ mod hook {
             "PowerShell",
         ] {
             let mut policy = empty_policy();
-            let answer = policy
-                .handle(&claude_event("PreToolUse", "A", Some(tool)), &context())
-                .unwrap();
+            let answer = host().handle(&mut policy, &claude_event("PreToolUse", "A", Some(tool)));
             assert_eq!(
                 (
                     answer.stdout.as_str(),
@@ -556,12 +573,8 @@ mod hook {
     #[test]
     fn a_blocked_pre_tool_use_is_denied_in_the_current_form() {
         let mut policy = empty_policy();
-        policy
-            .handle(&claude_event("PreToolUse", "A", Some("Bash")), &context())
-            .unwrap();
-        let answer = policy
-            .handle(&claude_event("PreToolUse", "B", Some("Edit")), &context())
-            .unwrap();
+        host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Bash")));
+        let answer = host().handle(&mut policy, &claude_event("PreToolUse", "B", Some("Edit")));
         assert_eq!(answer.exit_code, 0);
         let output: serde_json::Value = serde_json::from_str(&answer.stdout).unwrap();
         let specific = &output["hookSpecificOutput"];
@@ -585,7 +598,7 @@ mod hook {
         ];
         for event in events {
             let mut policy = empty_policy();
-            let answer = policy.handle(&event, &context()).unwrap();
+            let answer = host().handle(&mut policy, &event);
             assert_eq!(answer.stdout, "");
             assert!(
                 policy.lock_store().calls.is_empty(),
@@ -598,36 +611,26 @@ mod hook {
     #[test]
     fn post_tool_use_refreshes_and_stop_releases_only_the_own_lock() {
         let mut policy = empty_policy();
-        policy
-            .handle(&claude_event("PreToolUse", "A", Some("Write")), &context())
-            .unwrap();
+        host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Write")));
         let key = hook_key(&mut policy);
-        let later = HookContext {
-            now_ms: NOW + 5_000,
-            ..context()
-        };
+        let mut later = host();
+        later.now_ms = NOW + 5_000;
         for name in ["PostToolUse", "PostToolUseFailure"] {
-            policy
-                .handle(&claude_event(name, "A", Some("Write")), &later)
-                .unwrap();
+            later.handle(&mut policy, &claude_event(name, "A", Some("Write")));
             assert_eq!(
                 policy.lock_store().json(&key).unwrap()["refreshed_at"],
                 NOW + 5_000
             );
         }
         for name in ["Stop", "SessionEnd"] {
-            policy
-                .handle(&claude_event(name, "B", None), &later)
-                .unwrap();
+            later.handle(&mut policy, &claude_event(name, "B", None));
             assert_eq!(
                 policy.lock_store().json(&key).unwrap()["session_id"],
                 "A",
                 "{name} of B"
             );
         }
-        policy
-            .handle(&claude_event("Stop", "A", None), &later)
-            .unwrap();
+        later.handle(&mut policy, &claude_event("Stop", "A", None));
         assert!(policy.lock_store().records.is_empty());
     }
 
@@ -642,8 +645,8 @@ mod hook {
         ];
         for input in inputs {
             let mut policy = empty_policy();
-            let answer = policy.handle(input, &context()).unwrap();
-            assert_eq!(answer.stdout, "");
+            let answer = host().handle(&mut policy, input);
+            assert_shown_to_the_person(&answer.stdout, &String::from_utf8_lossy(input));
             assert_eq!(answer.exit_code, 0);
             assert!(
                 answer.stderr.starts_with("session-lock: "),
@@ -655,20 +658,143 @@ mod hook {
     }
 
     #[test]
-    fn workspace_dir_prefers_project_dir_then_event_cwd_then_process_cwd() {
+    fn targets_name_the_session_directory_then_what_the_tool_touches() {
+        let mut policy = empty_policy();
+        let host = host();
+        let targets = |policy: &mut MockPolicy, host: &VirtualHost, event: serde_json::Value| {
+            let event = serde_json::to_vec(&event).unwrap();
+            policy.targets(&event, &host.invocation()).unwrap()
+        };
+        let bash = |command: &str| {
+            serde_json::json!({"session_id": "A", "cwd": "/home/u/repo", "hook_event_name": "PreToolUse",
+                "tool_name": "Bash", "tool_input": {"command": command}})
+        };
+        assert_eq!(
+            targets(&mut policy, &host, bash("git status")),
+            ["/home/u/repo"]
+        );
+        assert_eq!(
+            targets(&mut policy, &host, bash("cd sub && make")),
+            ["/home/u/repo", "/home/u/repo/sub"]
+        );
+        assert_eq!(
+            targets(&mut policy, &host, bash("git -C ../other commit -m x")),
+            ["/home/u/repo", "/home/u/repo/../other", "/home/u/repo"]
+        );
+        let write = serde_json::json!({"session_id": "A", "cwd": "/home/u/repo",
+            "hook_event_name": "PreToolUse", "tool_name": "Write",
+            "tool_input": {"file_path": "docs/a.md", "content": "x"}});
+        assert_eq!(
+            targets(&mut policy, &host, write.clone()),
+            ["/home/u/repo", "/home/u/repo/docs/a.md"]
+        );
+        let in_project = host.clone().with_env("CLAUDE_PROJECT_DIR", "/proj");
+        assert_eq!(
+            targets(&mut policy, &in_project, write),
+            ["/proj", "/home/u/repo/docs/a.md"]
+        );
+        let unreadable = policy.targets(b"not json", &host.invocation()).unwrap();
+        assert_eq!(unreadable, ["/home/u/repo"]);
+    }
+
+    #[test]
+    fn an_unresolvable_target_fails_open_visibly() {
         let mut policy = empty_policy();
         let event = claude_event("PreToolUse", "A", Some("Write"));
+        let invocation = host().invocation();
+        let targets = policy.targets(&event, &invocation).unwrap();
+        let context = session_lock::component::HookContext {
+            resolved: targets.iter().map(|_| None).collect(),
+            invocation,
+            now_ms: NOW,
+        };
+        let answer = policy.handle(&event, &context).unwrap();
+        assert_shown_to_the_person(&answer.stdout, "unresolvable");
+        assert!(
+            answer.stderr.contains("cannot resolve"),
+            "{}",
+            answer.stderr
+        );
+        assert!(policy.lock_store().records.is_empty());
+    }
+
+    #[test]
+    fn a_dead_holder_is_proven_gone_only_on_its_own_machine() {
+        let mut policy = empty_policy();
+        policy.processes().machine = Some(("boot".into(), "pid:[1]".into()));
+        policy.processes().running.insert(4101, 5000);
+        let mut a = session("A", 4101);
+        a.pid_is_session = true;
+        policy.acquire(KEY, &a, NOW, TTL).unwrap().unwrap();
+        let holder = policy.lock_store().json(KEY).unwrap()["holder"].clone();
         assert_eq!(
+            holder,
+            serde_json::json!({"boot_id": "boot", "pid_namespace": "pid:[1]", "start_time": 5000})
+        );
+        let blocked = policy.acquire(KEY, &session("B", 9), NOW + 1, TTL).unwrap();
+        assert!(matches!(blocked, Ok(AcquireResult::Blocked(_))));
+        policy.processes().machine = Some(("other-boot".into(), "pid:[1]".into()));
+        policy.processes().running.clear();
+        let elsewhere = policy.acquire(KEY, &session("B", 9), NOW + 2, TTL).unwrap();
+        assert!(matches!(elsewhere, Ok(AcquireResult::Blocked(_))));
+        policy.processes().machine = Some(("boot".into(), "pid:[1]".into()));
+        let gone = policy.acquire(KEY, &session("B", 9), NOW + 3, TTL).unwrap();
+        assert!(
+            matches!(
+                gone,
+                Ok(AcquireResult::TakenOver(Takeover {
+                    holder_gone: true,
+                    ..
+                }))
+            ),
+            "{gone:?}"
+        );
+    }
+}
+
+mod setup {
+    use super::*;
+
+    #[test]
+    fn install_and_uninstall_transform_settings_text() {
+        let mut policy = empty_policy();
+        let agent = policy.agent_named("gemini").unwrap().unwrap();
+        assert_eq!(agent, Agent::Gemini);
+        assert!(
             policy
-                .workspace_dir(&event, Some("/proj"), "/proc")
-                .unwrap(),
-            "/proj"
+                .agent_named("vim")
+                .unwrap()
+                .unwrap_err()
+                .contains("claude")
         );
         assert_eq!(
-            policy.workspace_dir(&event, None, "/proc").unwrap(),
-            "/home/u/repo"
+            policy.settings_file(agent, Scope::User).unwrap().unwrap(),
+            ".gemini/settings.json"
         );
-        assert_eq!(policy.workspace_dir(b"{}", None, "/proc").unwrap(), "/proc");
+        assert!(policy.settings_file(agent, Scope::Local).unwrap().is_err());
+        let text = policy
+            .install(agent, r#"{"theme": "dark"}"#, "/opt/session-lock")
+            .unwrap()
+            .unwrap();
+        let settings: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(settings["theme"], "dark");
+        assert_eq!(
+            settings["hooks"]["BeforeTool"][0]["hooks"][0]["command"],
+            "/opt/session-lock hook --agent gemini"
+        );
+        let removed = policy.uninstall(agent, &text).unwrap().unwrap();
+        assert_eq!(removed, "{\n  \"theme\": \"dark\"\n}\n");
+        assert!(policy.install(agent, "[]", "/b").unwrap().is_err());
+    }
+
+    #[test]
+    fn explain_says_why() {
+        let mut policy = empty_policy();
+        let read_only = policy.explain("git status | head").unwrap();
+        assert!(read_only.read_only, "{}", read_only.why);
+        let mutating = policy.explain("git commit -m x").unwrap();
+        assert!(!mutating.read_only);
+        assert!(!mutating.why.is_empty());
     }
 }
 
@@ -694,14 +820,20 @@ mod artifact {
     }
 
     #[test]
-    fn the_component_imports_the_lock_store_and_nothing_else() {
+    fn the_component_imports_the_lock_store_and_process_facts_and_nothing_else() {
         let (engine, component) = runtime().unwrap();
         let imports: Vec<String> = component
             .component_type()
             .imports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
-        assert_eq!(imports, ["session-lock:policy/lock-store@0.1.0"]);
+        assert_eq!(
+            imports,
+            [
+                "session-lock:policy/lock-store@0.2.0",
+                "session-lock:policy/processes@0.2.0"
+            ]
+        );
         let exports: Vec<String> = component
             .component_type()
             .exports(engine)
@@ -710,8 +842,9 @@ mod artifact {
         assert_eq!(
             exports,
             [
-                "session-lock:policy/policy@0.1.0",
-                "session-lock:policy/hook@0.1.0"
+                "session-lock:policy/policy@0.2.0",
+                "session-lock:policy/hook@0.2.0",
+                "session-lock:policy/setup@0.2.0"
             ]
         );
     }

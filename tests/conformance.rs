@@ -5,12 +5,16 @@
 
 #[path = "support/mock_store.rs"]
 mod mock_store;
+#[path = "support/virtual_host.rs"]
+mod virtual_host;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use mock_store::{MockPolicy, MockProcesses};
 use serde_json::{Map, Value};
-use session_lock::component::{Agent, HookContext, HookResponse, Mode};
+use session_lock::component::{Agent, HookResponse};
+use virtual_host::VirtualHost;
 
 /// The suite's directory.
 fn suite_dir() -> PathBuf {
@@ -47,34 +51,99 @@ fn merged(base: &Map<String, Value>, over: Option<&Value>) -> Map<String, Value>
     context
 }
 
-fn hook_context(context: &Map<String, Value>) -> HookContext {
-    let u64_field = |name: &str| {
-        context[name]
+/// What a host would find on the scenario's machine (see the README's "Context").
+struct Machine<'c> {
+    context: &'c Map<String, Value>,
+}
+
+impl Machine<'_> {
+    fn u64_field(&self, name: &str) -> u64 {
+        self.context[name]
             .as_u64()
             .unwrap_or_else(|| panic!("context.{name} is a whole number"))
-    };
-    let agent = context
-        .get("agent")
-        .and_then(Value::as_str)
-        .map(|name| match name {
-            "claude-code" => Agent::ClaudeCode,
-            "codex" => Agent::Codex,
-            "gemini" => Agent::Gemini,
-            "cursor" => Agent::Cursor,
-            other => panic!("unknown agent {other:?}"),
-        });
-    let mode = match context["mode"].as_str() {
-        Some("enforce") => Mode::Enforce,
-        Some("observe") => Mode::Observe,
-        other => panic!("context.mode is enforce or observe, not {other:?}"),
-    };
-    HookContext {
-        workspace: context["workspace"].as_str().unwrap().to_owned(),
-        pid: u32::try_from(u64_field("pid")).unwrap(),
-        now_ms: u64_field("now_ms"),
-        ttl_ms: u64_field("ttl_ms"),
-        agent,
-        mode,
+    }
+
+    fn text(&self, name: &str) -> &str {
+        self.context[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("context.{name} is text"))
+    }
+
+    /// The virtual host of the context: its filesystem, environment, cwd, parent and agent.
+    fn host(&self) -> VirtualHost {
+        let workspace = self.text("workspace");
+        let mut host = VirtualHost::in_workspace(workspace);
+        if let Some(tops) = self.context.get("git_tops") {
+            host.git_tops = tops
+                .as_array()
+                .expect("context.git_tops is a list")
+                .iter()
+                .map(|t| t.as_str().expect("git tops are text").to_owned())
+                .collect();
+        }
+        if let Some(cwd) = self.context.get("cwd") {
+            host.cwd = cwd.as_str().expect("context.cwd is text").to_owned();
+        }
+        host.parent_pid = u32::try_from(self.u64_field("pid")).unwrap();
+        host.now_ms = self.u64_field("now_ms");
+        host.agent = self
+            .context
+            .get("agent")
+            .and_then(Value::as_str)
+            .map(|name| match name {
+                "claude-code" => Agent::ClaudeCode,
+                "codex" => Agent::Codex,
+                "gemini" => Agent::Gemini,
+                "cursor" => Agent::Cursor,
+                other => panic!("unknown agent {other:?}"),
+            });
+        let mode = self.text("mode");
+        assert!(
+            mode == "enforce" || mode == "observe",
+            "context.mode is {mode:?}"
+        );
+        host = host
+            .with_env("SESSION_LOCK_TTL_MS", &self.u64_field("ttl_ms").to_string())
+            .with_env("SESSION_LOCK_MODE", mode);
+        if let Some(env) = self.context.get("env") {
+            for (name, value) in env.as_object().expect("context.env is an object") {
+                host = host.with_env(name, value.as_str().expect("context.env values are text"));
+            }
+        }
+        host
+    }
+
+    /// The `processes` import as the context sets it.
+    fn processes(&self) -> MockProcesses {
+        let Some(machine) = self.context.get("machine") else {
+            return MockProcesses::default();
+        };
+        let field = |name: &str| {
+            machine[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("context.machine.{name} is text"))
+                .to_owned()
+        };
+        let running = self
+            .context
+            .get("processes")
+            .map_or_else(Default::default, |p| {
+                p.as_object()
+                    .expect("context.processes is an object")
+                    .iter()
+                    .map(|(pid, start)| (pid.parse().unwrap(), start.as_u64().unwrap()))
+                    .collect()
+            });
+        MockProcesses {
+            machine: Some((field("boot_id"), field("pid_namespace"))),
+            running,
+        }
+    }
+
+    /// Runs `event` as a host on this machine would.
+    fn handle(&self, policy: &mut MockPolicy, event: &[u8]) -> HookResponse {
+        *policy.processes() = self.processes();
+        self.host().handle(policy, event)
     }
 }
 
@@ -92,6 +161,18 @@ fn is_deny(answer: &Value) -> bool {
     answer["hookSpecificOutput"]["permissionDecision"] == "deny"
         || answer["decision"] == "deny"
         || answer["permission"] == "deny"
+}
+
+/// Whether a stored record is the one `spec` (a record, or `null`) stands for.
+fn record_matches(spec: &Value, record: Option<&Vec<u8>>) -> bool {
+    match (spec, record) {
+        (Value::Null, None) => true,
+        (Value::Null, Some(_)) | (_, None) => false,
+        (spec, Some(bytes)) => match spec.get("json") {
+            Some(json) => serde_json::from_slice::<Value>(bytes).is_ok_and(|r| &r == json),
+            None => *bytes == record_bytes(spec),
+        },
+    }
 }
 
 /// Every way the answer and the record after a step differ from the expectation.
@@ -152,15 +233,7 @@ fn check_step(expect: &Value, answer: &HookResponse, record: Option<&Vec<u8>>) -
             }
         ));
     }
-    let record_ok = match (&expect["record"], record) {
-        (Value::Null, None) => true,
-        (Value::Null, Some(_)) | (_, None) => false,
-        (spec, Some(bytes)) => match spec.get("json") {
-            Some(json) => serde_json::from_slice::<Value>(bytes).is_ok_and(|r| &r == json),
-            None => *bytes == record_bytes(spec),
-        },
-    };
-    if !record_ok {
+    if !record_matches(&expect["record"], record) {
         wrong.push(format!(
             "record {:?}, expected {}",
             record.map(|b| String::from_utf8_lossy(b).into_owned()),
@@ -180,6 +253,10 @@ fn run_scenario(defaults: &Map<String, Value>, scenario: &Value) -> Vec<String> 
         let bytes = record_bytes(spec);
         policy.lock_store().records.insert(key.clone(), bytes);
     }
+    for (path, spec) in other_records(scenario) {
+        let key = policy.workspace_hash(path).unwrap();
+        policy.lock_store().records.insert(key, record_bytes(spec));
+    }
     let steps = scenario["steps"].as_array().expect("steps is a list");
     assert!(!steps.is_empty(), "a scenario has steps");
     let mut failures = Vec::new();
@@ -189,20 +266,41 @@ fn run_scenario(defaults: &Map<String, Value>, scenario: &Value) -> Vec<String> 
             (None, Some(Value::String(text))) => text.clone().into_bytes(),
             _ => panic!("a step has an event or an event_text: {step}"),
         };
-        let context = hook_context(&merged(&scenario_context, step.get("context")));
+        let context = merged(&scenario_context, step.get("context"));
         let expect = &step["expect"];
         for field in ["decision", "stdout", "stderr", "record"] {
             assert!(expect.get(field).is_some(), "expect.{field} is given");
         }
-        let answer = policy
-            .handle(&event, &context)
-            .expect("the component answers");
-        let record = policy.lock_store().records.get(&key);
-        for wrong in check_step(expect, &answer, record) {
+        let answer = Machine { context: &context }.handle(&mut policy, &event);
+        let record = policy.lock_store().records.get(&key).cloned();
+        for wrong in check_step(expect, &answer, record.as_ref()) {
             failures.push(format!("step {}: {wrong}", n + 1));
+        }
+        for (path, spec) in other_records(expect) {
+            let other = policy.workspace_hash(path).unwrap();
+            let record = policy.lock_store().records.get(&other);
+            if !record_matches(spec, record) {
+                failures.push(format!(
+                    "step {}: record of {path} {:?}, expected {spec}",
+                    n + 1,
+                    record.map(|b| String::from_utf8_lossy(b).into_owned())
+                ));
+            }
         }
     }
     failures
+}
+
+/// The `records` of a scenario or an expectation: other workspaces' locks, by path.
+fn other_records(holder: &Value) -> Vec<(&str, &Value)> {
+    holder.get("records").map_or_else(Vec::new, |records| {
+        records
+            .as_object()
+            .expect("records is an object")
+            .iter()
+            .map(|(path, spec)| (path.as_str(), spec))
+            .collect()
+    })
 }
 
 #[test]

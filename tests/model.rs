@@ -15,7 +15,6 @@ use mock_store::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
-use session_lock::component::Policy;
 use session_lock::component::policy_types::{
     AcquireResult, LockRecord, PolicyError, RefreshResult, ReleaseResult, Session, Takeover,
 };
@@ -68,6 +67,7 @@ enum Step {
     },
     Refresh {
         who: usize,
+        ttl: u64,
         rivals: Vec<Rival>,
     },
     Release {
@@ -113,7 +113,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         5 => (who.clone(), prop::sample::select(&TTLS[..]), rivals())
             .prop_map(|(who, ttl, rivals)| Step::Acquire { who, ttl, rivals }),
-        2 => (who.clone(), rivals()).prop_map(|(who, rivals)| Step::Refresh { who, rivals }),
+        2 => (who.clone(), prop::sample::select(&TTLS[..]), rivals())
+            .prop_map(|(who, ttl, rivals)| Step::Refresh { who, ttl, rivals }),
         2 => (who, rivals()).prop_map(|(who, rivals)| Step::Release { who, rivals }),
         1 => rival().prop_map(Step::Outside),
         3 => prop_oneof![0..3u64, 0..200u64, 0..12_000u64].prop_map(Step::Tick),
@@ -159,6 +160,8 @@ fn decode(bytes: &[u8]) -> Option<LockRecord> {
             Some(_) => number("refreshed_at")?,
         },
         ttl_ms: number("ttl_ms")?,
+        // The model's sessions never name their own process.
+        holder: None,
     })
 }
 
@@ -177,7 +180,7 @@ fn pid_of(who: usize) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Acquire { ttl: u64 },
-    Refresh,
+    Refresh { ttl: u64 },
     Release,
 }
 
@@ -216,7 +219,7 @@ impl Outcome {
     fn failed(op: Op, error: PolicyError) -> Outcome {
         match op {
             Op::Acquire { .. } => Outcome::Acquire(Err(error)),
-            Op::Refresh => Outcome::Refresh(Err(error)),
+            Op::Refresh { .. } => Outcome::Refresh(Err(error)),
             Op::Release => Outcome::Release(Err(error)),
         }
     }
@@ -264,20 +267,22 @@ fn decide(lock: &Lock, op: Op, who: usize, now: u64) -> Decision {
             let answer = Outcome::Acquire(Ok(AcquireResult::TakenOver(Takeover {
                 taken: taken.clone(),
                 previous: h.clone(),
+                // Nobody's process is known here: only the ttl frees a lock.
+                holder_gone: false,
             })));
             Decision::Swap(Lock::Held(taken), answer)
         }
         (Op::Acquire { .. }, Lock::Held(h)) => {
             Decision::Answer(Outcome::Acquire(Ok(AcquireResult::Blocked(h.clone()))))
         }
-        (Op::Refresh, Lock::Free) => {
+        (Op::Refresh { .. }, Lock::Free) => {
             Decision::Answer(Outcome::Refresh(Ok(RefreshResult::NotHeld(None))))
         }
-        (Op::Refresh, Lock::Held(h)) if h.session_id != id => Decision::Answer(Outcome::Refresh(
-            Ok(RefreshResult::NotHeld(Some(h.clone()))),
-        )),
-        (Op::Refresh, Lock::Held(h)) => {
-            let renewed = renewed(h, h.ttl_ms);
+        (Op::Refresh { .. }, Lock::Held(h)) if h.session_id != id => Decision::Answer(
+            Outcome::Refresh(Ok(RefreshResult::NotHeld(Some(h.clone())))),
+        ),
+        (Op::Refresh { ttl }, Lock::Held(h)) => {
+            let renewed = renewed(h, ttl);
             let answer = Outcome::Refresh(Ok(RefreshResult::Refreshed(renewed.clone())));
             Decision::Swap(Lock::Held(renewed), answer)
         }
@@ -362,7 +367,7 @@ impl Ledger {
 
 /// The state of one case.
 struct Case<'a> {
-    policy: &'a mut Policy<MockStore>,
+    policy: &'a mut MockPolicy,
     model: Lock,
     ledger: Ledger,
     now: u64,
@@ -380,7 +385,9 @@ impl Case<'_> {
             Step::Acquire { who, ttl, rivals } => {
                 self.operate(Op::Acquire { ttl: *ttl }, *who, rivals)
             }
-            Step::Refresh { who, rivals } => self.operate(Op::Refresh, *who, rivals),
+            Step::Refresh { who, ttl, rivals } => {
+                self.operate(Op::Refresh { ttl: *ttl }, *who, rivals)
+            }
             Step::Release { who, rivals } => self.operate(Op::Release, *who, rivals),
             Step::Outside(rival) => {
                 let written = self.rival_bytes(std::slice::from_ref(rival)).pop();
@@ -518,6 +525,7 @@ impl Case<'_> {
         let session = Session {
             id: SESSIONS[who].to_owned(),
             pid: pid_of(who),
+            pid_is_session: false,
         };
         let trap = |e: wasmtime::Error| fail(format!("the component trapped: {e:?}"));
         let now = self.now;
@@ -525,8 +533,8 @@ impl Case<'_> {
             Op::Acquire { ttl } => Outcome::Acquire(without_reason(
                 self.policy.acquire(KEY, &session, now, ttl).map_err(trap)?,
             )),
-            Op::Refresh => Outcome::Refresh(without_reason(
-                self.policy.refresh(KEY, &session, now).map_err(trap)?,
+            Op::Refresh { ttl } => Outcome::Refresh(without_reason(
+                self.policy.refresh(KEY, &session, now, ttl).map_err(trap)?,
             )),
             Op::Release => Outcome::Release(without_reason(
                 self.policy.release(KEY, &session.id).map_err(trap)?,
@@ -599,7 +607,7 @@ fn audit_swaps(calls: &[Call], op: Op, who: usize, now: u64) -> Result<(), Strin
 fn run_cases<S: Strategy>(
     cases: u32,
     strategy: S,
-    test: impl Fn(&mut Policy<MockStore>, S::Value) -> Result<(), TestCaseError>,
+    test: impl Fn(&mut MockPolicy, S::Value) -> Result<(), TestCaseError>,
 ) -> u32 {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()

@@ -1,14 +1,17 @@
-//! The component's face: the WIT exports wired to the policy, and the `lock-store` import
-//! wrapped as a [`LockStore`]. Only conversions live here; every decision is in the modules.
+//! The component's face: the WIT exports wired to the policy, and the imports wrapped as the
+//! policy's [`LockStore`] and [`Processes`]. Only conversions live here; every decision is in
+//! the modules.
 
+use crate::agents::{Agent, Answer, Scope};
 use crate::decision::{self, Decision};
-use crate::hook::{self, HookContext, Mode};
+use crate::hook::{self, HookContext, Invocation};
 use crate::lock::{self, AcquireResult, ForceReleaseResult, LockState, PolicyError, Session};
 use crate::lock::{RefreshResult, ReleaseResult};
-use crate::protocol::{self, Agent, Answer};
+use crate::processes::{ProcessIdentity, ProcessStatus, Processes};
 use crate::record::LockRecord;
 use crate::store::{LockStore, SwapOutcome};
-use crate::workspace;
+use crate::workspace::Resolved;
+use crate::{install, settings, shell, workspace};
 
 /// The allocator: talc instead of the default dlmalloc, for size. The component is
 /// single-threaded.
@@ -22,7 +25,8 @@ wit_bindgen::generate!({
 
 use exports::session_lock::policy::hook as wit_hook;
 use exports::session_lock::policy::policy as wit;
-use session_lock::policy::lock_store;
+use exports::session_lock::policy::setup as wit_setup;
+use session_lock::policy::{lock_store, processes as wit_processes};
 
 /// The imported `lock-store`, as the policy's store.
 struct ImportedStore;
@@ -44,6 +48,23 @@ impl LockStore for ImportedStore {
                 lock_store::SwapOutcome::Conflict(found) => SwapOutcome::Conflict(found),
             },
         )
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        lock_store::keys()
+    }
+}
+
+/// The imported `processes`, as the policy's view of them.
+struct ImportedProcesses;
+
+impl Processes for ImportedProcesses {
+    fn status(&mut self, pid: u32) -> ProcessStatus {
+        match wit_processes::status(pid) {
+            wit_processes::ProcessStatus::Running(id) => ProcessStatus::Running(id.into()),
+            wit_processes::ProcessStatus::Gone(id) => ProcessStatus::Gone(id.into()),
+            wit_processes::ProcessStatus::Unknown => ProcessStatus::Unknown,
+        }
     }
 }
 
@@ -67,20 +88,35 @@ impl wit::Guest for Component {
         ttl_ms: u64,
     ) -> Result<wit::AcquireResult, wit::PolicyError> {
         let session = Session::from(session);
-        lock::acquire(&mut ImportedStore, &key, &session, now_ms, ttl_ms)
-            .map(Into::into)
-            .map_err(Into::into)
+        lock::acquire(
+            &mut ImportedStore,
+            &mut ImportedProcesses,
+            &key,
+            &session,
+            now_ms,
+            ttl_ms,
+        )
+        .map(Into::into)
+        .map_err(Into::into)
     }
 
     fn refresh(
         key: String,
         session: wit::Session,
         now_ms: u64,
+        ttl_ms: u64,
     ) -> Result<wit::RefreshResult, wit::PolicyError> {
         let session = Session::from(session);
-        lock::refresh(&mut ImportedStore, &key, &session, now_ms)
-            .map(Into::into)
-            .map_err(Into::into)
+        lock::refresh(
+            &mut ImportedStore,
+            &mut ImportedProcesses,
+            &key,
+            &session,
+            now_ms,
+            ttl_ms,
+        )
+        .map(Into::into)
+        .map_err(Into::into)
     }
 
     fn release(key: String, session_id: String) -> Result<wit::ReleaseResult, wit::PolicyError> {
@@ -113,41 +149,95 @@ impl wit::Guest for Component {
 }
 
 impl wit_hook::Guest for Component {
-    fn registrations(agent: wit_hook::Agent) -> Vec<wit_hook::Registration> {
-        protocol::registrations(agent.into())
+    fn agent_named(name: String) -> Result<wit_hook::Agent, String> {
+        Agent::named(&name).map(Into::into)
+    }
+
+    fn environment_variables() -> Vec<String> {
+        settings::variables()
             .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn registrations(agent: wit_hook::Agent) -> Vec<wit_hook::Registration> {
+        Agent::from(agent)
+            .protocol()
+            .registrations()
+            .iter()
             .map(|r| wit_hook::Registration {
                 event: r.event.to_owned(),
-                matcher: r.matcher,
+                matcher: r.matcher.map(str::to_owned),
             })
             .collect()
     }
 
-    fn workspace_dir(event: Vec<u8>, project_dir: Option<String>, process_cwd: String) -> String {
-        workspace::workspace_dir(&event, project_dir.as_deref(), &process_cwd)
+    fn targets(event: Vec<u8>, invocation: wit_hook::Invocation) -> Vec<String> {
+        hook::targets(&event, &invocation.into())
     }
 
     fn handle(event: Vec<u8>, context: wit_hook::HookContext) -> wit_hook::HookResponse {
         let context = HookContext {
-            workspace: context.workspace,
-            pid: context.pid,
+            invocation: context.invocation.into(),
+            resolved: context
+                .resolved
+                .into_iter()
+                .map(|r| {
+                    r.map(|r| Resolved {
+                        real_path: r.real_path,
+                        git_top: r.git_top,
+                    })
+                })
+                .collect(),
             now_ms: context.now_ms,
-            ttl_ms: context.ttl_ms,
-            agent: context.agent.map(Agent::from),
-            mode: match context.mode {
-                wit_hook::Mode::Enforce => Mode::Enforce,
-                wit_hook::Mode::Observe => Mode::Observe,
-            },
         };
         let Answer {
             stdout,
             stderr,
             exit_code,
-        } = hook::handle(&mut ImportedStore, &event, &context);
+        } = hook::handle(&mut ImportedStore, &mut ImportedProcesses, &event, &context);
         wit_hook::HookResponse {
             stdout,
             stderr,
             exit_code,
+        }
+    }
+
+    fn explain(command: String) -> wit_hook::CommandVerdict {
+        let verdict = shell::classify(&command);
+        wit_hook::CommandVerdict {
+            read_only: verdict.read_only,
+            why: verdict.why,
+        }
+    }
+}
+
+impl wit_setup::Guest for Component {
+    fn settings_file(agent: wit_hook::Agent, scope: wit_setup::Scope) -> Result<String, String> {
+        let scope = match scope {
+            wit_setup::Scope::User => Scope::User,
+            wit_setup::Scope::Project => Scope::Project,
+            wit_setup::Scope::Local => Scope::Local,
+        };
+        install::settings_file(agent.into(), scope).map(str::to_owned)
+    }
+
+    fn install(agent: wit_hook::Agent, settings: String, binary: String) -> Result<String, String> {
+        install::install(agent.into(), &settings, &binary)
+    }
+
+    fn uninstall(_agent: wit_hook::Agent, settings: String) -> Result<String, String> {
+        install::uninstall(&settings)
+    }
+}
+
+impl From<wit_hook::Invocation> for Invocation {
+    fn from(i: wit_hook::Invocation) -> Self {
+        Invocation {
+            agent: i.agent.map(Agent::from),
+            environment: i.environment,
+            process_cwd: i.process_cwd,
+            parent_pid: i.parent_pid,
         }
     }
 }
@@ -163,11 +253,43 @@ impl From<wit_hook::Agent> for Agent {
     }
 }
 
+impl From<Agent> for wit_hook::Agent {
+    fn from(agent: Agent) -> Self {
+        match agent {
+            Agent::ClaudeCode => wit_hook::Agent::ClaudeCode,
+            Agent::Codex => wit_hook::Agent::Codex,
+            Agent::Gemini => wit_hook::Agent::Gemini,
+            Agent::Cursor => wit_hook::Agent::Cursor,
+        }
+    }
+}
+
+impl From<wit_processes::ProcessIdentity> for ProcessIdentity {
+    fn from(p: wit_processes::ProcessIdentity) -> Self {
+        ProcessIdentity {
+            boot_id: p.boot_id,
+            pid_namespace: p.pid_namespace,
+            start_time: p.start_time,
+        }
+    }
+}
+
+impl From<ProcessIdentity> for wit_processes::ProcessIdentity {
+    fn from(p: ProcessIdentity) -> Self {
+        wit_processes::ProcessIdentity {
+            boot_id: p.boot_id,
+            pid_namespace: p.pid_namespace,
+            start_time: p.start_time,
+        }
+    }
+}
+
 impl From<wit::Session> for Session {
     fn from(s: wit::Session) -> Self {
         Session {
             id: s.id,
             pid: s.pid,
+            pid_is_session: s.pid_is_session,
         }
     }
 }
@@ -180,6 +302,7 @@ impl From<wit::LockRecord> for LockRecord {
             acquired_at: r.acquired_at,
             refreshed_at: r.refreshed_at,
             ttl_ms: r.ttl_ms,
+            holder: r.holder.map(Into::into),
         }
     }
 }
@@ -192,6 +315,7 @@ impl From<LockRecord> for wit::LockRecord {
             acquired_at: r.acquired_at,
             refreshed_at: r.refreshed_at,
             ttl_ms: r.ttl_ms,
+            holder: r.holder.map(Into::into),
         }
     }
 }
@@ -203,6 +327,7 @@ impl From<wit::AcquireResult> for AcquireResult {
             wit::AcquireResult::TakenOver(t) => AcquireResult::TakenOver {
                 taken: t.taken.into(),
                 previous: t.previous.into(),
+                holder_gone: t.holder_gone,
             },
             wit::AcquireResult::Reacquired(r) => AcquireResult::Reacquired(r.into()),
             wit::AcquireResult::Blocked(r) => AcquireResult::Blocked(r.into()),
@@ -214,12 +339,15 @@ impl From<AcquireResult> for wit::AcquireResult {
     fn from(r: AcquireResult) -> Self {
         match r {
             AcquireResult::Acquired(r) => wit::AcquireResult::Acquired(r.into()),
-            AcquireResult::TakenOver { taken, previous } => {
-                wit::AcquireResult::TakenOver(wit::Takeover {
-                    taken: taken.into(),
-                    previous: previous.into(),
-                })
-            }
+            AcquireResult::TakenOver {
+                taken,
+                previous,
+                holder_gone,
+            } => wit::AcquireResult::TakenOver(wit::Takeover {
+                taken: taken.into(),
+                previous: previous.into(),
+                holder_gone,
+            }),
             AcquireResult::Reacquired(r) => wit::AcquireResult::Reacquired(r.into()),
             AcquireResult::Blocked(r) => wit::AcquireResult::Blocked(r.into()),
         }

@@ -1,105 +1,353 @@
 //! One hook event in, one answer out: the whole of what `session-lock hook` decides.
+//!
+//! A host runs an event in two calls: [`targets`] names the paths the event touches, the host
+//! resolves them, and [`handle`] decides on the resolved paths.
 
-use crate::decision::{decide, printable};
-use crate::lock::{self, AcquireResult, RefreshResult, ReleaseResult, Session};
-use crate::protocol::{self, Action, Agent, Answer, Event};
+use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
+use crate::decision::decide;
+use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
+use crate::message::{one_line, printable};
+use crate::processes::Processes;
+use crate::settings::{self, Mode, Settings};
+use crate::shell;
 use crate::store::LockStore;
-use crate::workspace::workspace_hash;
+use crate::workspace::{self, Kind, Resolved};
 
-/// Whether decisions are enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A blocked session is refused.
-    Enforce,
-    /// Nothing is refused; what would have been is reported on stderr.
-    Observe,
+/// What the host knows before it reads anything on the event's behalf.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invocation {
+    /// The agent, when the host was told; else recognised from the event.
+    pub agent: Option<Agent>,
+    /// The variables [`settings::variables`] names that are set.
+    pub environment: Vec<(String, String)>,
+    /// The hook process's working directory.
+    pub process_cwd: String,
+    /// The hook process's parent.
+    pub parent_pid: u32,
 }
 
 /// Facts about the event that only the host can gather.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookContext {
-    /// The resolved workspace.
-    pub workspace: String,
-    /// The process running the agent session.
-    pub pid: u32,
+    /// What the host knew before reading anything.
+    pub invocation: Invocation,
+    /// The paths [`targets`] named, resolved, in order; `None` where one could not be.
+    pub resolved: Vec<Option<Resolved>>,
     /// Milliseconds since the Unix epoch.
     pub now_ms: u64,
-    /// The ttl of records written for this event.
-    pub ttl_ms: u64,
-    /// The agent, when the host was told; else recognised from the event.
-    pub agent: Option<Agent>,
-    /// Enforce or observe.
-    pub mode: Mode,
 }
 
-/// Handles one hook event. Never fails: a fault of its own answers "allow" and says why on
-/// stderr, so a user is never locked out of their session by this tool.
-pub fn handle(store: &mut impl LockStore, event: &[u8], context: &HookContext) -> Answer {
-    let event = match Event::parse(event) {
-        Ok(event) => event,
-        Err(why) => return fail_open(context.agent.unwrap_or(Agent::ClaudeCode), "", &why),
-    };
-    let agent = context.agent.unwrap_or_else(|| event.agent());
-    let name = event.name();
-    let action = event.action(agent);
-    if action == Action::Nothing {
-        return protocol::allow(agent, name);
+/// An event read: its agent, what it asks, and the paths it touches.
+struct Plan {
+    event: Event,
+    protocol: &'static dyn Protocol,
+    action: Action,
+    /// The session's own directory first, then what the tool touches.
+    targets: Vec<(String, Kind)>,
+}
+
+impl Plan {
+    /// Reads `event`; `Err` carries why it is not an event.
+    fn read(bytes: &[u8], invocation: &Invocation) -> Result<Plan, String> {
+        let event = Event::parse(bytes)?;
+        let agent = invocation.agent.unwrap_or_else(|| Agent::recognise(&event));
+        let protocol = agent.protocol();
+        let environment = &invocation.environment;
+        let session_dir = settings::project_dir(protocol, environment)
+            .or_else(|| protocol.directory(&event))
+            .unwrap_or(&invocation.process_cwd)
+            .to_owned();
+        let here = protocol
+            .directory(&event)
+            .map_or_else(|| session_dir.clone(), str::to_owned);
+        let mut action = protocol.action(&event);
+        let mut targets = vec![(session_dir, Kind::Directory)];
+        if let Action::Acquire(touches) | Action::Refresh(touches) = &action {
+            match touches {
+                Touches::Files(paths) => targets.extend(
+                    paths
+                        .iter()
+                        .map(|path| (workspace::join(&here, path), Kind::File)),
+                ),
+                Touches::Shell { line, workdir, .. } => {
+                    let verdict = shell::classify(line);
+                    if verdict.read_only {
+                        // Reading needs no lock: it is neither taken nor refreshed.
+                        action = Action::Nothing;
+                    } else {
+                        let start = match workdir {
+                            Some(dir) => workspace::join(&here, dir),
+                            None => here,
+                        };
+                        for dir in &verdict.directories {
+                            targets.push((workspace::join(&start, dir), Kind::Directory));
+                        }
+                        if !verdict.leading_cd || verdict.unknown_directory {
+                            targets.push((start, Kind::Directory));
+                        }
+                    }
+                }
+                Touches::Workspace => targets.push((here, Kind::Directory)),
+            }
+        }
+        Ok(Plan {
+            event,
+            protocol,
+            action,
+            targets,
+        })
     }
-    let Some(session_id) = event.session_id(agent) else {
-        return fail_open(agent, name, &format!("{name} event has no session id"));
+}
+
+/// The absolute paths the host must resolve for `event`: the session's own directory first,
+/// then what the event's tool touches. An event that cannot be read names the session's
+/// directory only (`handle` reports it).
+pub fn targets(event: &[u8], invocation: &Invocation) -> Vec<String> {
+    match Plan::read(event, invocation) {
+        Ok(plan) => plan.targets.into_iter().map(|(path, _)| path).collect(),
+        Err(_) => vec![invocation.process_cwd.clone()],
+    }
+}
+
+/// Handles one hook event. Never fails: a fault of its own answers "allow", says why on stderr
+/// and, where the agent shows one, in a warning to the person, so a user is never locked out
+/// of their session by this tool, and never unprotected without knowing it.
+pub fn handle(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    event: &[u8],
+    context: &HookContext,
+) -> Answer {
+    let invocation = &context.invocation;
+    let settings = Settings::read(&invocation.environment);
+    let plan = match Plan::read(event, invocation) {
+        Ok(plan) => plan,
+        Err(why) => {
+            let agent = invocation.agent.unwrap_or(Agent::ClaudeCode);
+            let answer = fail_open(agent.protocol(), &Event::default(), true, &why);
+            return with_warnings(answer, &settings);
+        }
     };
+    let answer = run(store, processes, &plan, context, &settings);
+    with_warnings(answer, &settings)
+}
+
+fn run(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    plan: &Plan,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let Plan {
+        event,
+        protocol,
+        action,
+        ..
+    } = plan;
+    let protocol = *protocol;
+    let acquiring = matches!(action, Action::Acquire(_));
+    if *action == Action::Nothing {
+        return protocol.allow(event);
+    }
+    let Some(session_id) = protocol.session_id(event) else {
+        let why = format!("{} event has no session id", event.name());
+        return fail_open(protocol, event, acquiring, &why);
+    };
+    let workspaces = match workspaces(plan, &context.resolved) {
+        Ok(workspaces) => workspaces,
+        Err(why) => return fail_open(protocol, event, acquiring, &why),
+    };
+    let environment = &context.invocation.environment;
+    let (pid, pid_is_session) =
+        settings::session_pid(protocol, environment, context.invocation.parent_pid);
     let session = Session {
         id: session_id.to_owned(),
-        pid: context.pid,
+        pid,
+        pid_is_session,
     };
-    let key = workspace_hash(&context.workspace);
-    let observed = match action {
-        Action::Acquire => {
-            let result = lock::acquire(store, &key, &session, context.now_ms, context.ttl_ms);
-            match result {
-                Ok(acquired) => return answer_acquire(agent, name, &session, &acquired, context),
+    let now = context.now_ms;
+    let ttl = settings.ttl_ms;
+    let mut lines = Vec::new();
+    let outcome = match action {
+        Action::Acquire(touches) => {
+            let ttl = ttl.saturating_add(time_limit(touches));
+            let keys = keys(&workspaces.touched);
+            match acquire_all(store, processes, &keys, &session, now, ttl) {
+                Ok(result) => {
+                    return answer_acquire(protocol, event, &session, &result, now, settings);
+                }
                 Err(error) => Err(error),
             }
         }
-        Action::Refresh => {
-            lock::refresh(store, &key, &session, context.now_ms).map(|r| describe_refresh(&r))
-        }
-        Action::Release => lock::release(store, &key, &session.id).map(|r| describe_release(&r)),
+        Action::Refresh(_) => keys(&workspaces.touched).iter().try_for_each(|key| {
+            let result = lock::refresh(store, processes, key, &session, now, ttl)?;
+            lines.push(describe_refresh(&result));
+            Ok(())
+        }),
+        Action::Hold => session_keys(store, &workspaces.session, &session.id).and_then(|keys| {
+            keys.iter().try_for_each(|key| {
+                let result = lock::refresh(store, processes, key, &session, now, ttl)?;
+                lines.push(describe_refresh(&result));
+                Ok(())
+            })
+        }),
+        Action::Release => session_keys(store, &workspaces.session, &session.id).and_then(|keys| {
+            keys.iter().try_for_each(|key| {
+                lines.push(describe_release(&lock::release(store, key, &session.id)?));
+                Ok(())
+            })
+        }),
         Action::Nothing => unreachable!("handled above"),
     };
-    match observed {
-        Err(error) => fail_open(agent, name, &error.to_string()),
-        Ok(what) if context.mode == Mode::Observe => with_log(protocol::allow(agent, name), &what),
-        Ok(_) => protocol::allow(agent, name),
+    match outcome {
+        Err(error) => fail_open(protocol, event, acquiring, &error.to_string()),
+        Ok(()) if settings.mode == Mode::Observe => with_log(protocol.allow(event), &lines),
+        Ok(()) => protocol.allow(event),
+    }
+}
+
+/// The workspaces of an event: the session's own, and those its tool touches.
+struct Workspaces {
+    session: String,
+    touched: Vec<String>,
+}
+
+/// Maps the resolved targets to workspaces by the target rule.
+fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, String> {
+    if resolved.len() != plan.targets.len() {
+        return Err(format!(
+            "the host resolved {} paths for {} targets",
+            resolved.len(),
+            plan.targets.len()
+        ));
+    }
+    let found = |i: usize| {
+        resolved[i]
+            .as_ref()
+            .ok_or_else(|| format!("cannot resolve {}", printable(&plan.targets[i].0)))
+    };
+    let session = workspace::of_session(found(0)?);
+    let mut touched = Vec::new();
+    for (i, (_, kind)) in plan.targets.iter().enumerate().skip(1) {
+        touched.push(workspace::of_target(found(i)?, *kind, &session));
+    }
+    if touched.is_empty() {
+        touched.push(session.clone());
+    }
+    Ok(Workspaces { session, touched })
+}
+
+/// The lock keys of `workspaces`, each once, in a fixed order.
+fn keys(workspaces: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = workspaces
+        .iter()
+        .map(|w| workspace::workspace_hash(w))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The locks a session lets go of or keeps when its turn ends: its own workspace's (whose
+/// faults are reported) and every other lock the store shows it holding.
+fn session_keys(
+    store: &mut impl LockStore,
+    session_workspace: &str,
+    session_id: &str,
+) -> Result<Vec<String>, PolicyError> {
+    let mut keys = vec![workspace::workspace_hash(session_workspace)];
+    keys.extend(lock::held_by(store, session_id)?);
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// The extra time a tool keeps its lock fresh: its own time limit, so a long command never
+/// loses the lock while it runs.
+fn time_limit(touches: &Touches) -> u64 {
+    match touches {
+        Touches::Shell {
+            time_limit_ms: Some(limit),
+            ..
+        } => *limit,
+        _ => 0,
+    }
+}
+
+/// Takes every lock of `keys`, or none: when one is held by another session, the locks this
+/// call took are let go again and that holder is reported.
+fn acquire_all(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    keys: &[String],
+    session: &Session,
+    now: u64,
+    ttl: u64,
+) -> Result<Vec<AcquireResult>, PolicyError> {
+    let mut results = Vec::new();
+    for key in keys {
+        let result = lock::acquire(store, processes, key, session, now, ttl);
+        let blocked = matches!(result, Ok(AcquireResult::Blocked(_)) | Err(_));
+        if blocked {
+            undo(store, keys, &results, &session.id);
+            return result.map(|blocked| vec![blocked]);
+        }
+        results.push(result?);
+    }
+    Ok(results)
+}
+
+/// Lets go of the locks an unfinished [`acquire_all`] newly took (never one the session held
+/// before). Best effort: a lock not let go frees by its ttl.
+fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], session_id: &str) {
+    for (key, result) in keys.iter().zip(results) {
+        if matches!(
+            result,
+            AcquireResult::Acquired(_) | AcquireResult::TakenOver { .. }
+        ) {
+            let _ = lock::release(store, key, session_id);
+        }
     }
 }
 
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
 fn answer_acquire(
-    agent: Agent,
-    name: &str,
+    protocol: &dyn Protocol,
+    event: &Event,
     session: &Session,
-    result: &AcquireResult,
-    context: &HookContext,
+    results: &[AcquireResult],
+    now: u64,
+    settings: &Settings,
 ) -> Answer {
-    let decision = decide(Some(result), &session.id, context.now_ms);
-    match (decision.reason, context.mode) {
-        (Some(reason), Mode::Enforce) => protocol::deny(agent, &reason),
+    let blocked = results
+        .iter()
+        .find_map(|r| decide(Some(r), &session.id, now).reason);
+    match (blocked, settings.mode) {
+        (Some(reason), Mode::Enforce) => protocol.deny(event, &reason),
         (Some(reason), Mode::Observe) => with_log(
-            protocol::allow(agent, name),
-            &format!("would deny {}: {reason}", printable(&session.id)),
+            protocol.allow(event),
+            &[format!("would deny {}: {reason}", printable(&session.id))],
         ),
-        (None, Mode::Observe) => with_log(protocol::allow(agent, name), &describe_acquire(result)),
-        (None, Mode::Enforce) => protocol::allow(agent, name),
+        (None, Mode::Observe) => {
+            let lines: Vec<String> = results.iter().map(describe_acquire).collect();
+            with_log(protocol.allow(event), &lines)
+        }
+        (None, Mode::Enforce) => protocol.allow(event),
     }
 }
 
 fn describe_acquire(result: &AcquireResult) -> String {
     match result {
         AcquireResult::Acquired(r) => format!("{} acquired the lock", printable(&r.session_id)),
-        AcquireResult::TakenOver { taken, previous } => format!(
-            "{} took over the stale lock of {}",
+        AcquireResult::TakenOver {
+            taken,
+            previous,
+            holder_gone,
+        } => format!(
+            "{} took over the {} lock of {}",
             printable(&taken.session_id),
+            if *holder_gone { "abandoned" } else { "stale" },
             printable(&previous.session_id)
         ),
         AcquireResult::Reacquired(r) => {
@@ -135,19 +383,33 @@ fn describe_release(result: &ReleaseResult) -> String {
     }
 }
 
-/// Adds one observe-mode line to an answer's stderr.
-fn with_log(mut answer: Answer, what: &str) -> Answer {
-    answer.stderr = format!("session-lock: observe: {what}\n");
+/// Adds one observe-mode line per decision to an answer's stderr.
+fn with_log(mut answer: Answer, lines: &[String]) -> Answer {
+    for line in lines {
+        answer
+            .stderr
+            .push_str(&format!("session-lock: observe: {line}\n"));
+    }
     answer
 }
 
-/// Allows, and says on stderr why the lock could not be checked.
-fn fail_open(agent: Agent, name: &str, why: &str) -> Answer {
-    let mut answer = protocol::allow(agent, name);
-    let why: String = why
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    answer.stderr = format!("session-lock: {why}; allowing without the lock\n");
+/// Puts the settings' warnings before everything else on stderr.
+fn with_warnings(mut answer: Answer, settings: &Settings) -> Answer {
+    for warning in settings.warnings.iter().rev() {
+        answer.stderr.insert_str(0, &format!("{warning}\n"));
+    }
+    answer
+}
+
+/// Allows, and says why the lock could not be checked: on stderr always, and to the person
+/// when the call was one the lock should have guarded (`visible`).
+fn fail_open(protocol: &dyn Protocol, event: &Event, visible: bool, why: &str) -> Answer {
+    let line = format!("session-lock: {}; allowing without the lock", one_line(why));
+    let mut answer = if visible {
+        protocol.warn(event, &line)
+    } else {
+        protocol.allow(event)
+    };
+    answer.stderr = format!("{line}\n");
     answer
 }

@@ -1,23 +1,30 @@
 //! The session-lock policy: every decision of the lock, and no I/O.
 //!
 //! Built for `wasm32-unknown-unknown`, this crate becomes the policy component (see
-//! [`component`], the only wasm-specific part): its one import is the `lock-store` interface of
-//! `wit/`, so time, pids and the workspace arrive as arguments. Built natively, the same code is
-//! the benchmark's native baseline.
+//! [`component`], the only wasm-specific part): its imports are the `lock-store` and
+//! `processes` interfaces of `wit/`, so time, paths and process facts arrive as arguments.
+//! Built natively, the same code is the benchmark's native baseline.
 //!
 //! - [`record`]: the stored lock record and the staleness rule.
-//! - [`store`]: the lock store the policy runs against (the WIT import, as a trait).
+//! - [`store`], [`processes`]: what the policy asks of its host (the WIT imports, as traits).
 //! - [`lock`]: acquire, refresh, release: compare-and-swap loops over the store.
-//! - [`decision`]: block or allow, and the message a blocked session reads.
-//! - [`workspace`]: which directory names a workspace, and its lock key.
-//! - [`protocol`]: the agents' hook events and answers.
+//! - [`message`]: the words people read; [`decision`]: block or allow.
+//! - [`workspace`]: which workspace a path belongs to, and its lock key.
+//! - [`shell`]: whether a shell command is read-only, and where it works.
+//! - [`agents`]: each agent's hook protocol, one module each.
+//! - [`settings`]: what the environment says.
 //! - [`hook`]: one hook event in, one answer out.
+//! - [`install`]: an agent's settings text with the hooks added or removed.
 
+pub mod agents;
 pub mod decision;
 pub mod hook;
+pub mod install;
 pub mod lock;
-pub mod protocol;
+pub mod message;
+pub mod processes;
 pub mod record;
+pub mod settings;
 pub mod shell;
 pub mod store;
 pub mod workspace;

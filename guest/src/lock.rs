@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use crate::decision;
+use crate::message;
+use crate::processes::{ProcessIdentity, ProcessStatus, Processes};
 use crate::record::LockRecord;
 use crate::store::{LockStore, SwapOutcome};
 
@@ -18,6 +19,36 @@ pub struct Session {
     pub id: String,
     /// The process running the session.
     pub pid: u32,
+    /// Whether `pid` is the session's own process (not a guess such as the hook's parent):
+    /// only then is its identity recorded, to prove the session gone once it ends.
+    pub pid_is_session: bool,
+}
+
+impl Session {
+    /// The identity to record for this session's process, when its pid is the session's own
+    /// and the host can tell who it is.
+    fn identity(&self, processes: &mut impl Processes) -> Option<ProcessIdentity> {
+        if !self.pid_is_session {
+            return None;
+        }
+        match processes.status(self.pid) {
+            ProcessStatus::Running(identity) => Some(identity),
+            ProcessStatus::Gone(_) | ProcessStatus::Unknown => None,
+        }
+    }
+
+    /// The identity to keep in `record` when this session writes it again: the recorded one
+    /// while the pid is the same (no need to ask the host again), else a fresh one.
+    fn identity_for(
+        &self,
+        record: &LockRecord,
+        processes: &mut impl Processes,
+    ) -> Option<ProcessIdentity> {
+        match &record.holder {
+            Some(holder) if record.pid == self.pid && self.pid_is_session => Some(holder.clone()),
+            _ => self.identity(processes),
+        }
+    }
 }
 
 /// What [`acquire`] did.
@@ -25,12 +56,14 @@ pub struct Session {
 pub enum AcquireResult {
     /// The lock was free; the session now holds it.
     Acquired(LockRecord),
-    /// The lock was stale; the session took it over from `previous`.
+    /// The lock was stale, or its holder proven gone; the session took it over.
     TakenOver {
         /// The record now stored.
         taken: LockRecord,
-        /// The stale record it replaced.
+        /// The record it replaced.
         previous: LockRecord,
+        /// Whether `previous` was fresh but its holder's process proven gone.
+        holder_gone: bool,
     },
     /// The session already held the lock; it is refreshed.
     Reacquired(LockRecord),
@@ -154,46 +187,83 @@ fn swap<T>(record: &LockRecord, answer: T) -> Result<Step<T>, PolicyError> {
     })
 }
 
-/// Takes lock `key` for `session`: a free lock is taken, a stale one taken over, the session's
-/// own refreshed; another session's fresh lock is reported, untouched.
+/// Takes lock `key` for `session`: a free lock is taken, a stale one or one whose holder is
+/// proven gone taken over, the session's own refreshed; another session's fresh lock is
+/// reported, untouched.
 pub fn acquire(
     store: &mut impl LockStore,
+    processes: &mut impl Processes,
     key: &str,
     session: &Session,
     now: u64,
     ttl_ms: u64,
 ) -> Result<AcquireResult, PolicyError> {
     decide_and_swap(store, key, |current| {
-        let fresh = || LockRecord::new(&session.id, session.pid, now, ttl_ms);
         let Some(bytes) = current else {
-            let taken = fresh();
+            let taken = LockRecord::new(
+                &session.id,
+                session.pid,
+                now,
+                ttl_ms,
+                session.identity(processes),
+            );
             return swap(&taken, AcquireResult::Acquired(taken.clone()));
         };
         let holder = decode(bytes)?;
         if holder.session_id == session.id {
-            let renewed = holder.refreshed(session.pid, now, ttl_ms);
-            swap(&renewed, AcquireResult::Reacquired(renewed.clone()))
-        } else if holder.is_stale(now) {
-            let taken = fresh();
-            swap(
-                &taken,
-                AcquireResult::TakenOver {
-                    taken: taken.clone(),
-                    previous: holder,
-                },
-            )
-        } else {
-            Ok(Step::Answer(AcquireResult::Blocked(holder)))
+            let identity = session.identity_for(&holder, processes);
+            let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
+            return swap(&renewed, AcquireResult::Reacquired(renewed.clone()));
         }
+        let stale = holder.is_stale(now);
+        if !stale && !holder_gone(&holder, processes) {
+            return Ok(Step::Answer(AcquireResult::Blocked(holder)));
+        }
+        let taken = LockRecord::new(
+            &session.id,
+            session.pid,
+            now,
+            ttl_ms,
+            session.identity(processes),
+        );
+        swap(
+            &taken,
+            AcquireResult::TakenOver {
+                taken: taken.clone(),
+                previous: holder,
+                holder_gone: !stale,
+            },
+        )
     })
 }
 
-/// Refreshes `session`'s own lock, keeping its ttl. Never takes a lock it does not hold.
+/// Whether `record`'s holder is proven gone: its record names its process, the host counts
+/// pids in the same machine boot and namespace, and no process with that pid and start time
+/// runs. Anything less (no identity, another machine or namespace, a host that cannot tell)
+/// proves nothing, and the lock frees by its ttl only.
+fn holder_gone(record: &LockRecord, processes: &mut impl Processes) -> bool {
+    let Some(holder) = &record.holder else {
+        return false;
+    };
+    match processes.status(record.pid) {
+        // The pid runs: the holder, unless it is a newer process that reused the pid.
+        ProcessStatus::Running(now) => {
+            now.same_place(holder) && now.start_time != holder.start_time
+        }
+        ProcessStatus::Gone(here) => here.same_place(holder),
+        ProcessStatus::Unknown => false,
+    }
+}
+
+/// Refreshes `session`'s own lock to stay fresh `ttl_ms` from `now`. Never takes a lock it does
+/// not hold.
 pub fn refresh(
     store: &mut impl LockStore,
+    processes: &mut impl Processes,
     key: &str,
     session: &Session,
     now: u64,
+    ttl_ms: u64,
 ) -> Result<RefreshResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
@@ -203,7 +273,8 @@ pub fn refresh(
         if holder.session_id != session.id {
             return Ok(Step::Answer(RefreshResult::NotHeld(Some(holder))));
         }
-        let renewed = holder.refreshed(session.pid, now, holder.ttl_ms);
+        let identity = session.identity_for(&holder, processes);
+        let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
         swap(&renewed, RefreshResult::Refreshed(renewed.clone()))
     })
 }
@@ -229,6 +300,21 @@ pub fn release(
     })
 }
 
+/// The keys of every lock `session_id` holds. A record that cannot be read, or that is gone by
+/// the time it is read, is not the session's.
+pub fn held_by(store: &mut impl LockStore, session_id: &str) -> Result<Vec<String>, PolicyError> {
+    let mut held = Vec::new();
+    for key in store.keys().map_err(PolicyError::Store)? {
+        let Ok(Some(bytes)) = store.read(&key) else {
+            continue;
+        };
+        if LockRecord::decode(&bytes).is_ok_and(|r| r.session_id == session_id) {
+            held.push(key);
+        }
+    }
+    Ok(held)
+}
+
 /// The lock and its state at `now`, without writing.
 pub fn inspect(
     store: &mut impl LockStore,
@@ -243,7 +329,7 @@ pub fn inspect(
         stale: record.is_stale(now),
         held_for_ms: record.held_for_ms(now),
         expires_in_ms: record.expires_in_ms(now),
-        summary: decision::summary(&record, now),
+        summary: message::summary(&record, now),
         record,
     }))
 }

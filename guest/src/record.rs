@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::processes::ProcessIdentity;
+
 /// The `schema_version` this policy reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -18,9 +20,12 @@ pub struct LockRecord {
     pub refreshed_at: u64,
     /// How long after `refreshed_at` the lock stays fresh.
     pub ttl_ms: u64,
+    /// The holder's process, when `pid` is the session's own: its end proves the holder gone.
+    pub holder: Option<ProcessIdentity>,
 }
 
-/// The stored JSON form. Unknown fields are ignored, so newer writers may add fields.
+/// The stored JSON form. Unknown fields are ignored, so newer writers may add fields, and the
+/// fields added since the first version are optional, so older readers keep reading.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     schema_version: u32,
@@ -30,26 +35,50 @@ struct Stored {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refreshed_at: Option<u64>,
     ttl_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    holder: Option<StoredHolder>,
+}
+
+/// [`ProcessIdentity`] as stored.
+#[derive(Serialize, Deserialize)]
+struct StoredHolder {
+    boot_id: String,
+    pid_namespace: String,
+    start_time: u64,
 }
 
 impl LockRecord {
     /// A record for a session taking the lock at `now`.
-    pub fn new(session_id: &str, pid: u32, now: u64, ttl_ms: u64) -> Self {
+    pub fn new(
+        session_id: &str,
+        pid: u32,
+        now: u64,
+        ttl_ms: u64,
+        holder: Option<ProcessIdentity>,
+    ) -> Self {
         LockRecord {
             session_id: session_id.to_owned(),
             pid,
             acquired_at: now,
             refreshed_at: now,
             ttl_ms,
+            holder,
         }
     }
 
-    /// The same holder, refreshed at `now`.
-    pub fn refreshed(&self, pid: u32, now: u64, ttl_ms: u64) -> Self {
+    /// The same holder, refreshed at `now` to stay fresh for `ttl_ms`.
+    pub fn refreshed(
+        &self,
+        pid: u32,
+        now: u64,
+        ttl_ms: u64,
+        holder: Option<ProcessIdentity>,
+    ) -> Self {
         LockRecord {
             pid,
             refreshed_at: now,
             ttl_ms,
+            holder,
             ..self.clone()
         }
     }
@@ -63,6 +92,11 @@ impl LockRecord {
             acquired_at: self.acquired_at,
             refreshed_at: Some(self.refreshed_at),
             ttl_ms: self.ttl_ms,
+            holder: self.holder.as_ref().map(|h| StoredHolder {
+                boot_id: h.boot_id.clone(),
+                pid_namespace: h.pid_namespace.clone(),
+                start_time: h.start_time,
+            }),
         };
         let mut bytes = serde_json::to_vec(&stored).expect("a record always serializes");
         bytes.push(b'\n');
@@ -88,6 +122,11 @@ impl LockRecord {
             pid: stored.pid,
             acquired_at: stored.acquired_at,
             ttl_ms: stored.ttl_ms,
+            holder: stored.holder.map(|h| ProcessIdentity {
+                boot_id: h.boot_id,
+                pid_namespace: h.pid_namespace,
+                start_time: h.start_time,
+            }),
         })
     }
 
@@ -120,12 +159,27 @@ mod tests {
 
     #[test]
     fn encodes_schema_1_and_reads_it_back() {
-        let record = LockRecord::new("abc", 42, 1_000, 300_000);
+        let record = LockRecord::new("abc", 42, 1_000, 300_000, None);
         let text = String::from_utf8(record.encode()).unwrap();
         assert_eq!(
             text,
             "{\"schema_version\":1,\"session_id\":\"abc\",\"pid\":42,\"acquired_at\":1000,\
              \"refreshed_at\":1000,\"ttl_ms\":300000}\n"
+        );
+        assert_eq!(LockRecord::decode(text.as_bytes()), Ok(record));
+    }
+
+    #[test]
+    fn a_holder_identity_is_stored_and_read_back() {
+        let holder = ProcessIdentity {
+            boot_id: "b".into(),
+            pid_namespace: "pid:[1]".into(),
+            start_time: 77,
+        };
+        let record = LockRecord::new("abc", 42, 1_000, 300_000, Some(holder));
+        let text = String::from_utf8(record.encode()).unwrap();
+        assert!(
+            text.contains(r#""holder":{"boot_id":"b","pid_namespace":"pid:[1]","start_time":77}"#)
         );
         assert_eq!(LockRecord::decode(text.as_bytes()), Ok(record));
     }
@@ -153,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_timestamp_further_ahead_than_the_ttl_is_stale() {
-        let record = LockRecord::new("s", 1, 10_000, 1_000);
+        let record = LockRecord::new("s", 1, 10_000, 1_000, None);
         assert!(
             !record.is_stale(9_000),
             "ahead by exactly the ttl is still fresh"
@@ -164,7 +218,7 @@ mod tests {
 
     #[test]
     fn expiry_counts_down_then_goes_negative() {
-        let record = LockRecord::new("s", 1, 1_000, 500);
+        let record = LockRecord::new("s", 1, 1_000, 500, None);
         assert_eq!(record.expires_in_ms(1_200), 300);
         assert_eq!(record.expires_in_ms(1_700), -200);
         assert_eq!(record.held_for_ms(1_700), 700);

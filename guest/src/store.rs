@@ -26,4 +26,7 @@ pub trait LockStore {
         expected: Option<&[u8]>,
         replacement: Option<&[u8]>,
     ) -> Result<SwapOutcome, String>;
+
+    /// The keys of every record in the store.
+    fn keys(&mut self) -> Result<Vec<String>, String>;
 }

@@ -1,8 +1,6 @@
-//! Which directory names a workspace, and the lock key derived from it.
+//! Which workspace a path belongs to, and the lock key of a workspace.
 
 use md5::{Digest, Md5};
-
-use crate::protocol::Event;
 
 /// The lock key of a resolved workspace path: the first 12 hex characters of its MD5.
 pub fn workspace_hash(path: &str) -> String {
@@ -10,21 +8,86 @@ pub fn workspace_hash(path: &str) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The directory that names the event's workspace, before the host resolves it: the agent's
-/// project directory, else the one the event names, else the process's.
-pub fn workspace_dir(event: &[u8], project_dir: Option<&str>, process_cwd: &str) -> String {
-    if let Some(dir) = project_dir.filter(|d| !d.is_empty()) {
-        return dir.to_owned();
+/// A path as the host found it: symlinks resolved, and the git work tree it lies in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The path with symlinks resolved.
+    pub real_path: String,
+    /// The top of its git work tree, if it lies in one.
+    pub git_top: Option<String>,
+}
+
+/// Whether a target is a file a tool changes or a directory a command works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A file (which may not exist yet).
+    File,
+    /// A directory.
+    Directory,
+}
+
+/// The workspace of a session: the top of the git work tree its directory lies in, else that
+/// directory.
+pub fn of_session(session: &Resolved) -> String {
+    session
+        .git_top
+        .clone()
+        .unwrap_or_else(|| session.real_path.clone())
+}
+
+/// The workspace of a target: the top of the git work tree it lies in; outside any, the
+/// session's own workspace when the target lies inside it, else the target's directory.
+pub fn of_target(target: &Resolved, kind: Kind, session_workspace: &str) -> String {
+    if let Some(top) = &target.git_top {
+        return top.clone();
     }
-    Event::parse(event)
-        .ok()
-        .and_then(|e| e.directory().map(str::to_owned))
-        .unwrap_or_else(|| process_cwd.to_owned())
+    if is_within(&target.real_path, session_workspace) {
+        return session_workspace.to_owned();
+    }
+    match kind {
+        Kind::Directory => target.real_path.clone(),
+        Kind::File => parent(&target.real_path).to_owned(),
+    }
+}
+
+/// `path` made absolute against `base` (paths stay as written otherwise: the host resolves
+/// `..` and symlinks).
+pub fn join(base: &str, path: &str) -> String {
+    if path.starts_with('/') || base.is_empty() {
+        path.to_owned()
+    } else if base.ends_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}
+
+fn is_within(path: &str, dir: &str) -> bool {
+    let dir = dir.strip_suffix('/').unwrap_or(dir);
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => path,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resolved(real_path: &str, git_top: Option<&str>) -> Resolved {
+        Resolved {
+            real_path: real_path.into(),
+            git_top: git_top.map(Into::into),
+        }
+    }
 
     #[test]
     fn hash_is_twelve_hex_of_md5() {
@@ -34,12 +97,39 @@ mod tests {
     }
 
     #[test]
-    fn project_dir_wins_then_event_then_process() {
-        let event = br#"{"cwd":"/from/event"}"#;
-        assert_eq!(workspace_dir(event, Some("/proj"), "/proc"), "/proj");
-        assert_eq!(workspace_dir(event, None, "/proc"), "/from/event");
-        assert_eq!(workspace_dir(b"not json", None, "/proc"), "/proc");
-        let cursor = br#"{"conversation_id":"c","workspace_roots":["/w1","/w2"]}"#;
-        assert_eq!(workspace_dir(cursor, None, "/proc"), "/w1");
+    fn a_target_in_a_git_work_tree_belongs_to_its_top() {
+        let target = resolved("/home/u/repoX/c.txt", Some("/home/u/repoX"));
+        assert_eq!(of_target(&target, Kind::File, "/home/u"), "/home/u/repoX");
+    }
+
+    #[test]
+    fn outside_git_a_target_belongs_to_the_session_or_its_directory() {
+        let inside = resolved("/home/u/notes/a.md", None);
+        assert_eq!(
+            of_target(&inside, Kind::File, "/home/u/notes"),
+            "/home/u/notes"
+        );
+        let outside = resolved("/tmp/scratch/a.md", None);
+        assert_eq!(
+            of_target(&outside, Kind::File, "/home/u/notes"),
+            "/tmp/scratch"
+        );
+        assert_eq!(
+            of_target(&outside, Kind::Directory, "/home/u/notes"),
+            "/tmp/scratch/a.md"
+        );
+        let sibling = resolved("/home/u/notes2/a.md", None);
+        assert_eq!(
+            of_target(&sibling, Kind::File, "/home/u/notes"),
+            "/home/u/notes2"
+        );
+        assert_eq!(of_target(&resolved("/a", None), Kind::File, "/home"), "/");
+    }
+
+    #[test]
+    fn relative_paths_join_the_base() {
+        assert_eq!(join("/r", "a/b"), "/r/a/b");
+        assert_eq!(join("/r/", "a"), "/r/a");
+        assert_eq!(join("/r", "/abs"), "/abs");
     }
 }

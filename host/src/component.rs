@@ -6,6 +6,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::engine;
+use crate::processes::LocalProcesses;
 
 /// Where the loading functions lived before [`crate::artifact`] held them; tests still name
 /// them here.
@@ -18,49 +19,96 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::session_lock::policy::hook::{
-    Agent, HookContext, HookResponse, Mode, Registration,
+    Agent, CommandVerdict, HookContext, HookResponse, Invocation, Registration, ResolvedPath,
 };
 pub use self::exports::session_lock::policy::policy as policy_types;
-pub use self::session_lock::policy::lock_store;
+pub use self::exports::session_lock::policy::setup::Scope;
+pub use self::session_lock::policy::{lock_store, processes};
 
 /// The most linear memory the component may use: room for the largest event the host reads
 /// ([`crate::hook::MAX_EVENT_BYTES`]) several times over.
 pub const MEMORY_LIMIT_BYTES: usize = 96 << 20;
 
-/// What a store holds: the lock store the component imports, and the caps.
-pub struct State<S> {
+/// What a store holds: the component's imports (a lock store, process facts), and the caps.
+pub struct State<S, P> {
     lock_store: S,
+    processes: P,
     limits: StoreLimits,
 }
 
-/// A loaded, instantiated policy component whose `lock-store` import is `S`.
-pub struct Policy<S: 'static> {
-    store: Store<State<S>>,
+impl<S: lock_store::Host, P> lock_store::Host for State<S, P> {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        self.lock_store.read(key)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        replacement: Option<Vec<u8>>,
+    ) -> Result<lock_store::SwapOutcome, String> {
+        self.lock_store.compare_and_swap(key, expected, replacement)
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        self.lock_store.keys()
+    }
+}
+
+impl<S, P: processes::Host> processes::Host for State<S, P> {
+    fn status(&mut self, pid: u32) -> processes::ProcessStatus {
+        self.processes.status(pid)
+    }
+}
+
+/// A loaded, instantiated policy component whose imports are the lock store `S` and the
+/// process facts `P` (this machine's, unless a test gives others).
+pub struct Policy<S: 'static, P: 'static = LocalProcesses> {
+    store: Store<State<S, P>>,
     bindings: SessionLock,
 }
 
 impl<S: lock_store::Host + Send + 'static> Policy<S> {
-    /// Instantiates the component over `lock_store` (loading it first, once per process).
+    /// Instantiates the component over `lock_store` and this machine's processes (loading it
+    /// first, once per process).
     pub fn load(lock_store: S) -> wasmtime::Result<Self> {
+        Policy::with_processes(lock_store, LocalProcesses)
+    }
+}
+
+impl<S, P> Policy<S, P>
+where
+    S: lock_store::Host + Send + 'static,
+    P: processes::Host + Send + 'static,
+{
+    /// Instantiates the component over `lock_store` and `processes` (loading it first, once
+    /// per process).
+    pub fn with_processes(lock_store: S, processes: P) -> wasmtime::Result<Self> {
         let (engine, component) = runtime()?;
-        Self::instantiate(engine, component, lock_store)
+        Self::instantiate(engine, component, lock_store, processes)
     }
 
     /// Instantiates `component`, loaded into `engine` (see [`crate::artifact`]), over
-    /// `lock_store`: the step of [`Policy::load`] after loading, public so that the
-    /// benchmark can time it apart from loading.
+    /// `lock_store` and `processes`: the step of [`Policy::load`] after loading, public so
+    /// that the benchmark can time it apart from loading.
     pub fn instantiate(
         engine: &Engine,
         component: &Component,
         lock_store: S,
+        processes: P,
     ) -> wasmtime::Result<Self> {
-        let mut linker = Linker::<State<S>>::new(engine);
-        SessionLock::add_to_linker::<_, HasSelf<S>>(&mut linker, |state| &mut state.lock_store)?;
+        let mut linker = Linker::<State<S, P>>::new(engine);
+        SessionLock::add_to_linker::<_, HasSelf<State<S, P>>>(&mut linker, |state| state)?;
         let limits = StoreLimitsBuilder::new()
             .memory_size(MEMORY_LIMIT_BYTES)
             .instances(4)
             .build();
-        let mut store = Store::new(engine, State { lock_store, limits });
+        let state = State {
+            lock_store,
+            processes,
+            limits,
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_fuel(crate::engine::FUEL_PER_CALL)?;
         let bindings = SessionLock::instantiate(&mut store, component, &linker)?;
@@ -72,10 +120,15 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
         &mut self.store.data_mut().lock_store
     }
 
+    /// The process facts the component is given, to change them between calls.
+    pub fn processes(&mut self) -> &mut P {
+        &mut self.store.data_mut().processes
+    }
+
     /// Calls into the component with a full tank of fuel.
     fn call<R>(
         &mut self,
-        f: impl FnOnce(&SessionLock, &mut Store<State<S>>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&SessionLock, &mut Store<State<S, P>>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         self.call_with_fuel(engine::FUEL_PER_CALL, f)
     }
@@ -84,28 +137,37 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
     fn call_with_fuel<R>(
         &mut self,
         fuel: u64,
-        f: impl FnOnce(&SessionLock, &mut Store<State<S>>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&SessionLock, &mut Store<State<S, P>>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         self.store.set_fuel(fuel)?;
         f(&self.bindings, &mut self.store)
     }
 
-    /// `hook.workspace-dir`.
-    pub fn workspace_dir(
-        &mut self,
-        event: &[u8],
-        project_dir: Option<&str>,
-        process_cwd: &str,
-    ) -> wasmtime::Result<String> {
-        self.call_with_fuel(engine::fuel_for_event(event.len()), |b, s| {
-            b.session_lock_policy_hook()
-                .call_workspace_dir(s, event, project_dir, process_cwd)
-        })
+    /// `hook.agent-named`.
+    pub fn agent_named(&mut self, name: &str) -> wasmtime::Result<Result<Agent, String>> {
+        self.call(|b, s| b.session_lock_policy_hook().call_agent_named(s, name))
+    }
+
+    /// `hook.environment-variables`.
+    pub fn environment_variables(&mut self) -> wasmtime::Result<Vec<String>> {
+        self.call(|b, s| b.session_lock_policy_hook().call_environment_variables(s))
     }
 
     /// `hook.registrations`.
     pub fn registrations(&mut self, agent: Agent) -> wasmtime::Result<Vec<Registration>> {
         self.call(|b, s| b.session_lock_policy_hook().call_registrations(s, agent))
+    }
+
+    /// `hook.targets`.
+    pub fn targets(
+        &mut self,
+        event: &[u8],
+        invocation: &Invocation,
+    ) -> wasmtime::Result<Vec<String>> {
+        self.call_with_fuel(engine::fuel_for_event(event.len()), |b, s| {
+            b.session_lock_policy_hook()
+                .call_targets(s, event, invocation)
+        })
     }
 
     /// `hook.handle`.
@@ -116,6 +178,48 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
     ) -> wasmtime::Result<HookResponse> {
         self.call_with_fuel(engine::fuel_for_event(event.len()), |b, s| {
             b.session_lock_policy_hook().call_handle(s, event, context)
+        })
+    }
+
+    /// `hook.explain`.
+    pub fn explain(&mut self, command: &str) -> wasmtime::Result<CommandVerdict> {
+        self.call(|b, s| b.session_lock_policy_hook().call_explain(s, command))
+    }
+
+    /// `setup.settings-file`.
+    pub fn settings_file(
+        &mut self,
+        agent: Agent,
+        scope: Scope,
+    ) -> wasmtime::Result<Result<String, String>> {
+        self.call(|b, s| {
+            b.session_lock_policy_setup()
+                .call_settings_file(s, agent, scope)
+        })
+    }
+
+    /// `setup.install`.
+    pub fn install(
+        &mut self,
+        agent: Agent,
+        settings: &str,
+        binary: &str,
+    ) -> wasmtime::Result<Result<String, String>> {
+        self.call(|b, s| {
+            b.session_lock_policy_setup()
+                .call_install(s, agent, settings, binary)
+        })
+    }
+
+    /// `setup.uninstall`.
+    pub fn uninstall(
+        &mut self,
+        agent: Agent,
+        settings: &str,
+    ) -> wasmtime::Result<Result<String, String>> {
+        self.call(|b, s| {
+            b.session_lock_policy_setup()
+                .call_uninstall(s, agent, settings)
         })
     }
 
@@ -156,10 +260,11 @@ impl<S: lock_store::Host + Send + 'static> Policy<S> {
         key: &str,
         session: &policy_types::Session,
         now_ms: u64,
+        ttl_ms: u64,
     ) -> wasmtime::Result<Result<policy_types::RefreshResult, policy_types::PolicyError>> {
         self.call(|b, s| {
             b.session_lock_policy_policy()
-                .call_refresh(s, key, session, now_ms)
+                .call_refresh(s, key, session, now_ms, ttl_ms)
         })
     }
 

@@ -5,10 +5,9 @@ use std::fs;
 
 use serde_json::json;
 
-use crate::component::{HookContext, Mode, Policy};
+use crate::component::{Invocation, Policy};
 use crate::fs_store::FsLockStore;
-use crate::settings::{self, DEFAULT_TTL_MS};
-use crate::workspace;
+use crate::{hook, settings, workspace};
 
 /// Runs the demo, printing to stdout.
 pub fn run() -> anyhow::Result<()> {
@@ -43,15 +42,21 @@ pub fn run() -> anyhow::Result<()> {
             event["tool_name"] = json!(tool);
             event["tool_input"] = json!({"file_path": repo.join("notes.md")});
         }
-        let context = HookContext {
-            workspace: workspace.clone(),
-            pid,
-            now_ms: start + 1000 * step as u64,
-            ttl_ms: DEFAULT_TTL_MS,
+        // The demo's sessions are its own: none of the caller's settings apply.
+        let invocation = Invocation {
             agent: None,
-            mode: Mode::Enforce,
+            environment: Vec::new(),
+            process_cwd: workspace.clone(),
+            parent_pid: pid,
         };
-        let answer = policy.handle(event.to_string().as_bytes(), &context)?;
+        let now_ms = start + 1000 * step as u64;
+        let answer = hook::answer(
+            &mut policy,
+            event.to_string().as_bytes(),
+            invocation,
+            now_ms,
+        )
+        .map_err(anyhow::Error::msg)?;
         let what = match tool {
             Some(tool) => format!("{event_name} {tool}"),
             None => event_name.to_owned(),
@@ -62,7 +67,7 @@ pub fn run() -> anyhow::Result<()> {
             format!("answered {}", answer.stdout)
         };
         println!("{}. {session} {what}\n   {told}", step + 1);
-        let lock = match policy.inspect(&key, context.now_ms)? {
+        let lock = match policy.inspect(&key, now_ms)? {
             Ok(Some(state)) => format!("held by {}", state.summary),
             Ok(None) => "free".to_owned(),
             Err(error) => format!("unreadable: {error}"),

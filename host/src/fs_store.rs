@@ -107,6 +107,28 @@ impl FsLockStore {
         Ok(SwapOutcome::Swapped)
     }
 
+    /// The keys of every record in the directory (none when it does not exist).
+    pub fn keys(&self) -> Result<Vec<String>, String> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot list {}: {e}", self.dir.display())),
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", self.dir.display()))?;
+            let name = entry.file_name();
+            let key = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("session-lock-"))
+                .and_then(|n| n.strip_suffix(".json"));
+            if let Some(key) = key.filter(|k| valid_key(k).is_ok()) {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(keys)
+    }
+
     fn create_dir(&self) -> Result<(), String> {
         DirBuilder::new()
             .recursive(true)
@@ -128,6 +150,10 @@ impl lock_store::Host for FsLockStore {
         replacement: Option<Vec<u8>>,
     ) -> Result<SwapOutcome, String> {
         FsLockStore::compare_and_swap(self, &key, expected.as_deref(), replacement.as_deref())
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        FsLockStore::keys(self)
     }
 }
 

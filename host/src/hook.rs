@@ -3,15 +3,15 @@
 //! stdout, one `session-lock:` line on stderr.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::component::{Agent, HookContext, HookResponse, Policy};
+use crate::component::processes;
+use crate::component::{Agent, HookContext, HookResponse, Invocation, Policy, lock_store};
 use crate::fs_store::FsLockStore;
-use crate::settings::{self, Settings};
+use crate::settings;
 use crate::workspace;
 
 /// Events larger than this are not read whole (Claude Code's `Write` events carry the file).
@@ -28,27 +28,76 @@ fn claim_answer() -> bool {
     !ANSWERED.swap(true, Ordering::SeqCst)
 }
 
-/// Runs the hook; the exit code to return.
-pub fn run(agent: Option<Agent>) -> ExitCode {
-    serve(|event, settings| {
-        let mut policy = Policy::load(FsLockStore::new(&settings.lock_dir))
+/// Runs the hook for the agent named `agent` (as `--agent` gave it; recognised from the event
+/// when `None`); the exit code to return.
+pub fn run(agent: Option<&str>) -> ExitCode {
+    serve(|event| {
+        let lock_dir = settings::lock_dir()?;
+        let mut policy = Policy::load(FsLockStore::new(lock_dir))
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
-        let failed = |e: wasmtime::Error| format!("policy component failed: {e}");
-        let project_dir = settings::project_dir();
-        let dir = policy
-            .workspace_dir(event, project_dir.as_deref(), &process_cwd())
-            .map_err(failed)?;
-        let context = context(settings, &dir, agent)?;
-        let response = policy.handle(event, &context).map_err(failed);
+        let agent = match agent {
+            Some(name) => Some(policy.agent_named(name).map_err(failed)??),
+            None => None,
+        };
+        let invocation = invocation(&mut policy, agent)?;
+        let response = answer(&mut policy, event, invocation, settings::now_ms());
         // The process ends right after the answer: tearing the runtime down only costs time.
         std::mem::forget(policy);
         response
     })
 }
 
-/// The hook's frame, whatever answers the event: reads it and the settings, calls `respond`,
-/// and prints the response, all within [`DEADLINE`]. Any error fails open.
-pub fn serve(respond: impl FnOnce(&[u8], &Settings) -> Result<HookResponse, String>) -> ExitCode {
+/// What this process knows before it reads anything: the agent, the variables the component
+/// reads, its working directory and its parent.
+pub fn invocation<S, P>(
+    policy: &mut Policy<S, P>,
+    agent: Option<Agent>,
+) -> Result<Invocation, String>
+where
+    S: lock_store::Host + Send + 'static,
+    P: processes::Host + Send + 'static,
+{
+    let names = policy.environment_variables().map_err(failed)?;
+    Ok(Invocation {
+        agent,
+        environment: settings::environment(&names),
+        process_cwd: process_cwd(),
+        parent_pid: std::os::unix::process::parent_id(),
+    })
+}
+
+/// One event through the component: the paths it names resolved on this filesystem, then
+/// handled at `now_ms`.
+pub fn answer<S, P>(
+    policy: &mut Policy<S, P>,
+    event: &[u8],
+    invocation: Invocation,
+    now_ms: u64,
+) -> Result<HookResponse, String>
+where
+    S: lock_store::Host + Send + 'static,
+    P: processes::Host + Send + 'static,
+{
+    let targets = policy.targets(event, &invocation).map_err(failed)?;
+    let resolved = targets
+        .iter()
+        .map(|target| workspace::resolve_path(target))
+        .collect();
+    let context = HookContext {
+        invocation,
+        resolved,
+        now_ms,
+    };
+    policy.handle(event, &context).map_err(failed)
+}
+
+fn failed(error: wasmtime::Error) -> String {
+    format!("policy component failed: {error}")
+}
+
+/// The hook's frame, whatever answers the event: reads it, calls `respond`, and prints the
+/// response, all within [`DEADLINE`]. Any error fails open.
+pub fn serve(respond: impl FnOnce(&[u8]) -> Result<HookResponse, String>) -> ExitCode {
     thread::spawn(|| {
         thread::sleep(DEADLINE);
         if claim_answer() {
@@ -56,14 +105,7 @@ pub fn serve(respond: impl FnOnce(&[u8], &Settings) -> Result<HookResponse, Stri
             std::process::exit(0);
         }
     });
-    let answer = read_event(io::stdin().lock()).and_then(|event| {
-        let settings = Settings::from_env()?;
-        let mut response = respond(&event, &settings)?;
-        for warning in settings.warnings.iter().rev() {
-            response.stderr.insert_str(0, &format!("{warning}\n"));
-        }
-        Ok(response)
-    });
+    let answer = read_event(io::stdin().lock()).and_then(|event| respond(&event));
     if !claim_answer() {
         // The deadline answered first and is exiting the process.
         thread::park();
@@ -90,24 +132,6 @@ pub fn process_cwd() -> String {
     std::env::current_dir()
         .map(|d| workspace::as_text(&d))
         .unwrap_or_default()
-}
-
-/// The context of an event whose workspace directory is `dir`: the workspace resolved, the
-/// session's pid, the clock, and the settings.
-pub fn context(
-    settings: &Settings,
-    dir: &str,
-    agent: Option<Agent>,
-) -> Result<HookContext, String> {
-    let workspace = workspace::resolve(Path::new(dir))?;
-    Ok(HookContext {
-        workspace: workspace::as_text(&workspace),
-        pid: settings::session_pid(),
-        now_ms: settings::now_ms(),
-        ttl_ms: settings.ttl_ms,
-        agent,
-        mode: settings.mode,
-    })
 }
 
 /// Reads the whole event, refusing one larger than [`MAX_EVENT_BYTES`].

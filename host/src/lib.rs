@@ -9,16 +9,15 @@
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
 //! - [`fs_store`]: the `lock-store` import on the real filesystem.
-//! - [`workspace`]: resolving a directory to its workspace (symlinks, git work tree).
-//! - [`settings`]: what the environment says (lock directory, ttl, pid, mode).
+//! - [`processes`]: the `processes` import on `/proc`.
+//! - [`workspace`]: resolving paths (symlinks, git work tree).
+//! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
-//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs;
-//!   [`agent_name`]: `--agent` on the command line.
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs.
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
 
-pub mod agent_name;
 pub mod artifact;
 pub mod component;
 pub mod demo;
@@ -27,6 +26,7 @@ pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
+pub mod processes;
 pub mod release;
 pub mod settings;
 pub mod status;

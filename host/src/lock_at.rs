@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::component::Policy;
 use crate::fs_store::FsLockStore;
-use crate::settings::Settings;
+use crate::settings;
 use crate::workspace;
 
 /// A workspace, its lock key and file, and the component to ask about it.
@@ -29,8 +29,7 @@ impl LockAt {
             None => std::env::current_dir()?,
         };
         let workspace = workspace::resolve(&dir).map_err(anyhow::Error::msg)?;
-        let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-        let store = FsLockStore::new(&settings.lock_dir);
+        let store = FsLockStore::new(settings::lock_dir().map_err(anyhow::Error::msg)?);
         let mut policy = Policy::load(store.clone())?;
         let key = policy.workspace_hash(&workspace::as_text(&workspace))?;
         let file = store.record_path(&key).map_err(anyhow::Error::msg)?;

@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use session_lock::agent_name::AgentName;
 use session_lock::artifact::COMPONENT;
-use session_lock::component::{Agent, Policy};
+use session_lock::component::{Policy, Scope};
 use session_lock::fs_store::FsLockStore;
-use session_lock::install::{Change, Scope};
+use session_lock::install::Change;
 use session_lock::{demo, hook, install, release, status, workspace};
 
 /// Keeps parallel AI coding agent sessions from mutating one workspace at once.
@@ -24,9 +23,16 @@ struct Cli {
 enum Command {
     /// Handle one agent hook event from stdin (what the agent's settings run).
     Hook {
-        /// The agent sending the event; recognised from the event when not given.
-        #[arg(long, value_enum)]
-        agent: Option<AgentName>,
+        /// The agent sending the event (claude, codex, gemini, cursor); recognised from the
+        /// event when not given.
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+    },
+    /// Say whether a shell command is read-only (needs no lock), and why.
+    Explain {
+        /// The command line, as the agent would run it (quote it, or give it after `--`).
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        command: Vec<String>,
     },
     /// Print the 12-character lock hash of a workspace (default: the current directory).
     Hash {
@@ -78,9 +84,9 @@ struct SettingsTarget {
     /// .claude/settings.local.json (each agent has its own files).
     #[arg(long, value_enum, default_value = "user")]
     scope: ScopeName,
-    /// The agent whose settings to change.
-    #[arg(long, value_enum, default_value = "claude")]
-    agent: AgentName,
+    /// The agent whose settings to change: claude, codex, gemini or cursor.
+    #[arg(long, value_name = "NAME", default_value = "claude")]
+    agent: String,
     /// Print the resulting file instead of writing it.
     #[arg(long)]
     dry_run: bool,
@@ -109,7 +115,8 @@ fn main() -> ExitCode {
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Hook { agent } => return hook::run(agent.map(Agent::from)),
+        Command::Hook { agent } => return hook::run(agent.as_deref()),
+        Command::Explain { command } => explain(&command.join(" ")),
         Command::Hash { dir } => print_hash(dir),
         Command::Demo => demo::run(),
         Command::Component { output } => write_component(output),
@@ -133,7 +140,7 @@ fn main() -> ExitCode {
 
 impl SettingsTarget {
     fn run(&self, change: Change) -> anyhow::Result<()> {
-        install::run(change, self.agent.into(), self.scope.into(), self.dry_run)
+        install::run(change, &self.agent, self.scope.into(), self.dry_run)
     }
 }
 
@@ -145,6 +152,18 @@ fn print_hash(dir: Option<PathBuf>) -> anyhow::Result<()> {
     let resolved = workspace::resolve(&dir).map_err(anyhow::Error::msg)?;
     let mut policy = Policy::load(FsLockStore::new("."))?;
     println!("{}", policy.workspace_hash(&workspace::as_text(&resolved))?);
+    Ok(())
+}
+
+fn explain(command: &str) -> anyhow::Result<()> {
+    let mut policy = Policy::load(FsLockStore::new("."))?;
+    let verdict = policy.explain(command)?;
+    let class = if verdict.read_only {
+        "read-only: runs without the lock"
+    } else {
+        "needs the lock"
+    };
+    println!("{class}\n{}", verdict.why);
     Ok(())
 }
 

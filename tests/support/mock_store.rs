@@ -1,21 +1,24 @@
-//! An in-memory `lock-store` for driving the component: it records every call, and can fail a
-//! call or let a "concurrent writer" change the record just before a swap.
+//! The component's imports, mocked: an in-memory `lock-store` that records every call and can
+//! fail a call or let a "concurrent writer" change the record just before a swap, and a
+//! `processes` whose machine and running processes a test sets.
 
 #![allow(
     dead_code,
     reason = "each test file uses its own part of the shared helpers"
 )]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use session_lock::component::Policy;
 use session_lock::component::lock_store::{Host, SwapOutcome};
 use session_lock::component::policy_types::{LockRecord, Session};
+use session_lock::component::processes::{self, ProcessIdentity, ProcessStatus};
 
 /// One call the component made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Read(String),
+    Keys,
     CompareAndSwap {
         key: String,
         expected: Option<Vec<u8>>,
@@ -68,6 +71,11 @@ impl MockStore {
 }
 
 impl Host for MockStore {
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        self.calls.push(Call::Keys);
+        Ok(self.records.keys().cloned().collect())
+    }
+
     fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::Read(key.clone()));
@@ -122,21 +130,59 @@ impl Host for MockStore {
 /// The lock key used by the tests (any 12 hex characters).
 pub const KEY: &str = "0123456789ab";
 
-/// The component, loaded over `store`.
-pub fn policy(store: MockStore) -> Policy<MockStore> {
-    Policy::load(store).expect("the embedded component loads")
+/// Processes as a test sets them: without a machine, the host cannot tell anything; with one,
+/// the listed pids run (with these start times) and every other pid is gone.
+#[derive(Debug, Clone, Default)]
+pub struct MockProcesses {
+    /// The machine's boot id and pid namespace.
+    pub machine: Option<(String, String)>,
+    /// The running processes: pid to start time.
+    pub running: BTreeMap<u32, u64>,
+}
+
+impl MockProcesses {
+    /// The identity of a process started at `start_time` on this mock's machine.
+    pub fn identity(&self, start_time: u64) -> ProcessIdentity {
+        let (boot_id, pid_namespace) = self.machine.clone().expect("a machine is set");
+        ProcessIdentity {
+            boot_id,
+            pid_namespace,
+            start_time,
+        }
+    }
+}
+
+impl processes::Host for MockProcesses {
+    fn status(&mut self, pid: u32) -> ProcessStatus {
+        if self.machine.is_none() {
+            return ProcessStatus::Unknown;
+        }
+        match self.running.get(&pid) {
+            Some(&start_time) => ProcessStatus::Running(self.identity(start_time)),
+            None => ProcessStatus::Gone(self.identity(0)),
+        }
+    }
+}
+
+/// The component over mocked imports.
+pub type MockPolicy = Policy<MockStore, MockProcesses>;
+
+/// The component, loaded over `store` (and processes nobody can tell anything about).
+pub fn policy(store: MockStore) -> MockPolicy {
+    Policy::with_processes(store, MockProcesses::default()).expect("the embedded component loads")
 }
 
 /// The component over an empty store.
-pub fn empty_policy() -> Policy<MockStore> {
+pub fn empty_policy() -> MockPolicy {
     policy(MockStore::default())
 }
 
-/// A session.
+/// A session whose pid is a guess (the hook's parent), so no process identity is recorded.
 pub fn session(id: &str, pid: u32) -> Session {
     Session {
         id: id.to_owned(),
         pid,
+        pid_is_session: false,
     }
 }
 
@@ -162,7 +208,7 @@ pub fn stored_record(
 }
 
 /// A policy whose store holds `bytes` under [`KEY`].
-pub fn policy_holding(bytes: Vec<u8>) -> Policy<MockStore> {
+pub fn policy_holding(bytes: Vec<u8>) -> MockPolicy {
     let mut store = MockStore::default();
     store.records.insert(KEY.to_owned(), bytes);
     policy(store)
@@ -182,5 +228,6 @@ pub fn lock_record(
         acquired_at,
         refreshed_at,
         ttl_ms,
+        holder: None,
     }
 }

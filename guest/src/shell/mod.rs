@@ -272,7 +272,7 @@ mod tests {
     use serde_json::Value;
 
     /// The shared corpus: every host runs the same file.
-    const CORPUS: &str = include_str!("../../../tests/conformance/commands.json");
+    const CORPUS: &str = include_str!("../../../tests/shell-conformance/commands.json");
 
     #[test]
     fn the_corpus_classifies_as_expected() {

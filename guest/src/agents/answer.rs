@@ -1,0 +1,63 @@
+//! An answer to an agent, and the JSON shapes the agents share.
+
+use serde::Serialize;
+
+/// What to print and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Answer {
+    /// Printed on stdout.
+    pub stdout: String,
+    /// Printed on stderr.
+    pub stderr: String,
+    /// The exit code.
+    pub exit_code: u8,
+}
+
+impl Answer {
+    /// An answer printing `shape` as JSON on stdout, exit 0.
+    pub fn json(shape: &impl Serialize) -> Answer {
+        Answer {
+            stdout: serde_json::to_string(shape).expect("answers always serialize"),
+            ..Answer::default()
+        }
+    }
+}
+
+/// `{"systemMessage": …}`: a line the agent shows the person (Claude Code, Codex, Gemini CLI).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemMessage<'a> {
+    /// The line.
+    pub system_message: &'a str,
+}
+
+/// Claude Code's and Codex's PreToolUse refusal.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookSpecific<'a> {
+    /// The decision.
+    pub hook_specific_output: PermissionDecision<'a>,
+}
+
+/// The decision inside [`HookSpecific`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionDecision<'a> {
+    /// Always `PreToolUse`: only that event refuses.
+    pub hook_event_name: &'a str,
+    /// `deny`.
+    pub permission_decision: &'a str,
+    /// Shown to the model.
+    pub permission_decision_reason: &'a str,
+}
+
+/// Claude Code's and Codex's refusal of a tool call.
+pub fn pre_tool_use_deny(reason: &str) -> Answer {
+    Answer::json(&HookSpecific {
+        hook_specific_output: PermissionDecision {
+            hook_event_name: "PreToolUse",
+            permission_decision: "deny",
+            permission_decision_reason: reason,
+        },
+    })
+}

@@ -1,0 +1,198 @@
+//! Claude Code: `PreToolUse`/`PostToolUse` around its file and shell tools, `Stop` at the end
+//! of every turn. The primary agent: events carry no mark of their own, so an event nobody
+//! else claims is Claude Code's.
+
+use serde_json::{Value, json};
+
+use super::answer::{self, Answer, SystemMessage};
+use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry};
+
+/// Tools that change the workspace, as the settings' matcher names them (`MultiEdit` is
+/// legacy but harmless). The same list is the matcher `install` writes, so the two never
+/// disagree.
+const TOOLS: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
+
+/// The shell on Windows without Git Bash: acted on, but left out of the matcher, since this
+/// tool does not run there.
+const WINDOWS_SHELL: &str = "PowerShell";
+
+/// `Bash`'s time limit when the call gives none (its `timeout`, in milliseconds; at most ten
+/// minutes).
+const BASH_DEFAULT_TIMEOUT_MS: u64 = 120_000;
+
+/// Seconds Claude Code waits for the hook before it lets the tool run without it.
+const HOOK_TIMEOUT_SECONDS: u64 = 3;
+
+static REGISTRATIONS: [Registration; 6] = [
+    Registration::on_tools("PreToolUse", TOOLS),
+    Registration::on_tools("PostToolUse", TOOLS),
+    // Esc during a tool ends the turn here, with no `Stop` after it.
+    Registration::on_tools("PostToolUseFailure", TOOLS),
+    Registration::always("Stop"),
+    // An API error ends the turn here instead of at `Stop`.
+    Registration::always("StopFailure"),
+    Registration::always("SessionEnd"),
+];
+
+/// Claude Code's protocol.
+pub struct ClaudeCode;
+
+impl ClaudeCode {
+    fn touches(event: &Event) -> Touches {
+        let input = &event.tool_input;
+        match event.tool() {
+            "Bash" => Touches::Shell {
+                line: input.command.as_ref().map(|c| c.line()).unwrap_or_default(),
+                workdir: None,
+                time_limit_ms: Some(input.timeout.unwrap_or(BASH_DEFAULT_TIMEOUT_MS)),
+            },
+            "NotebookEdit" => files(input.notebook_path.as_ref()),
+            "Edit" | "Write" | "MultiEdit" => files(input.file_path.as_ref()),
+            // PowerShell is not POSIX shell: nothing it runs is proven read-only.
+            _ => Touches::Workspace,
+        }
+    }
+
+    fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
+        if event.tool_in(TOOLS) || event.tool() == WINDOWS_SHELL {
+            action(Self::touches(event))
+        } else {
+            Action::Nothing
+        }
+    }
+}
+
+/// The file a file tool names, or the workspace when it names none.
+fn files(path: Option<&String>) -> Touches {
+    match path {
+        Some(path) if !path.is_empty() => Touches::Files(vec![path.clone()]),
+        _ => Touches::Workspace,
+    }
+}
+
+impl Protocol for ClaudeCode {
+    fn agent(&self) -> Agent {
+        Agent::ClaudeCode
+    }
+
+    fn name(&self) -> &'static str {
+        "claude"
+    }
+
+    fn sent(&self, _event: &Event) -> bool {
+        true
+    }
+
+    fn action(&self, event: &Event) -> Action {
+        match event.name() {
+            "PreToolUse" => Self::on_tools(event, Action::Acquire),
+            "PostToolUse" => Self::on_tools(event, Action::Refresh),
+            "PostToolUseFailure" if event.is_interrupt == Some(true) => Action::Release,
+            "PostToolUseFailure" => Self::on_tools(event, Action::Refresh),
+            // A subagent or shell still running in the background works on after the turn.
+            "Stop" if event.background_tasks.as_ref().is_some_and(|t| t.count > 0) => Action::Hold,
+            "Stop" | "StopFailure" | "SessionEnd" => Action::Release,
+            _ => Action::Nothing,
+        }
+    }
+
+    fn registrations(&self) -> &'static [Registration] {
+        &REGISTRATIONS
+    }
+
+    fn allow(&self, _event: &Event) -> Answer {
+        Answer::default()
+    }
+
+    fn deny(&self, _event: &Event, reason: &str) -> Answer {
+        answer::pre_tool_use_deny(reason)
+    }
+
+    fn warn(&self, _event: &Event, warning: &str) -> Answer {
+        Answer::json(&SystemMessage {
+            system_message: warning,
+        })
+    }
+
+    fn project_dir_variable(&self) -> Option<&'static str> {
+        Some("CLAUDE_PROJECT_DIR")
+    }
+
+    fn session_pid_variable(&self) -> Option<&'static str> {
+        Some("CLAUDE_PID")
+    }
+
+    fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
+        Ok(match scope {
+            Scope::User | Scope::Project => ".claude/settings.json",
+            Scope::Local => ".claude/settings.local.json",
+        })
+    }
+
+    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
+        let handler =
+            json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS});
+        grouped_entry(registration, handler)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(json: &str) -> Action {
+        ClaudeCode.action(&Event::parse(json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn only_changing_tools_take_the_lock() {
+        let write = action(
+            r#"{"hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{"file_path":"/r/a"}}"#,
+        );
+        assert_eq!(write, Action::Acquire(Touches::Files(vec!["/r/a".into()])));
+        assert_eq!(
+            action(r#"{"hook_event_name":"PreToolUse","tool_name":"Read"}"#),
+            Action::Nothing
+        );
+    }
+
+    #[test]
+    fn a_bash_call_keeps_the_lock_for_its_time_limit() {
+        let bash = |input: &str| {
+            action(&format!(
+                r#"{{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{input}}}"#
+            ))
+        };
+        let limit = |a: Action| match a {
+            Action::Acquire(Touches::Shell { time_limit_ms, .. }) => time_limit_ms,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(limit(bash(r#"{"command":"make"}"#)), Some(120_000));
+        assert_eq!(
+            limit(bash(r#"{"command":"make","timeout":600000}"#)),
+            Some(600_000)
+        );
+    }
+
+    #[test]
+    fn turns_that_end_without_stop_release() {
+        assert_eq!(
+            action(r#"{"hook_event_name":"StopFailure"}"#),
+            Action::Release
+        );
+        assert_eq!(
+            action(
+                r#"{"hook_event_name":"PostToolUseFailure","tool_name":"Bash","is_interrupt":true}"#
+            ),
+            Action::Release
+        );
+        assert_eq!(
+            action(r#"{"hook_event_name":"Stop","background_tasks":[{"id":"t1"}]}"#),
+            Action::Hold
+        );
+        assert_eq!(
+            action(r#"{"hook_event_name":"Stop","background_tasks":[]}"#),
+            Action::Release
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! OpenAI Codex CLI: Claude-like hooks around its shell and `apply_patch`; its events carry a
+//! `turn_id`.
+
+use serde_json::{Value, json};
+
+use super::answer::{self, Answer, SystemMessage};
+use super::grouped_entry;
+use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
+
+/// Tools that change the workspace: its shells and `apply_patch` (which the matchers `Edit` and
+/// `Write` also name).
+const TOOLS: &str = "Bash|apply_patch|Edit|Write|shell|local_shell|exec_command";
+
+/// The shell tools among [`TOOLS`].
+const SHELL_TOOLS: &str = "Bash|shell|local_shell|exec_command";
+
+/// Seconds Codex waits for the hook.
+const HOOK_TIMEOUT_SECONDS: u64 = 3;
+
+static REGISTRATIONS: [Registration; 4] = [
+    Registration::on_tools("PreToolUse", TOOLS),
+    Registration::on_tools("PostToolUse", TOOLS),
+    Registration::always("Stop"),
+    Registration::always("SessionEnd"),
+];
+
+/// Codex's protocol.
+pub struct Codex;
+
+impl Codex {
+    fn touches(event: &Event) -> Touches {
+        let input = &event.tool_input;
+        if event.tool_in(SHELL_TOOLS) {
+            return Touches::Shell {
+                line: input.command.as_ref().map(|c| c.line()).unwrap_or_default(),
+                workdir: input.workdir.clone(),
+                time_limit_ms: input.timeout_ms,
+            };
+        }
+        if let Some(path) = input.file_path.as_ref().filter(|p| !p.is_empty()) {
+            return Touches::Files(vec![path.clone()]);
+        }
+        let patch = input
+            .input
+            .clone()
+            .or_else(|| input.command.as_ref().map(|c| c.line()))
+            .unwrap_or_default();
+        let paths = patch_paths(&patch);
+        if paths.is_empty() {
+            Touches::Workspace
+        } else {
+            Touches::Files(paths)
+        }
+    }
+
+    fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
+        if event.tool_in(TOOLS) {
+            action(Self::touches(event))
+        } else {
+            Action::Nothing
+        }
+    }
+}
+
+/// The files an `apply_patch` patch adds, updates, deletes or moves to.
+fn patch_paths(patch: &str) -> Vec<String> {
+    const HEADERS: [&str; 4] = [
+        "*** Add File: ",
+        "*** Update File: ",
+        "*** Delete File: ",
+        "*** Move to: ",
+    ];
+    patch
+        .lines()
+        .filter_map(|line| HEADERS.iter().find_map(|h| line.strip_prefix(h)))
+        .map(|path| path.trim().to_owned())
+        .filter(|path| !path.is_empty())
+        .collect()
+}
+
+impl Protocol for Codex {
+    fn agent(&self) -> Agent {
+        Agent::Codex
+    }
+
+    fn name(&self) -> &'static str {
+        "codex"
+    }
+
+    fn sent(&self, event: &Event) -> bool {
+        event.turn_id.is_some()
+    }
+
+    fn action(&self, event: &Event) -> Action {
+        match event.name() {
+            "PreToolUse" => Self::on_tools(event, Action::Acquire),
+            "PostToolUse" => Self::on_tools(event, Action::Refresh),
+            "Stop" | "SessionEnd" => Action::Release,
+            _ => Action::Nothing,
+        }
+    }
+
+    fn registrations(&self) -> &'static [Registration] {
+        &REGISTRATIONS
+    }
+
+    fn allow(&self, _event: &Event) -> Answer {
+        Answer::default()
+    }
+
+    /// Codex counts a PreToolUse answer carrying `continue`, `stopReason` or `suppressOutput`
+    /// as a failed hook, so none of them is sent.
+    fn deny(&self, _event: &Event, reason: &str) -> Answer {
+        answer::pre_tool_use_deny(reason)
+    }
+
+    fn warn(&self, _event: &Event, warning: &str) -> Answer {
+        Answer::json(&SystemMessage {
+            system_message: warning,
+        })
+    }
+
+    fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
+        folder_settings(scope, ".codex/hooks.json", "Codex")
+    }
+
+    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
+        let handler =
+            json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS});
+        grouped_entry(registration, handler)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_touches_every_file_it_names() {
+        let patch = "*** Begin Patch\n*** Update File: src/a.rs\n@@\n*** Add File: /r/b.rs\n\
+                     *** Update File: c.rs\n*** Move to: d.rs\n*** End Patch";
+        assert_eq!(patch_paths(patch), ["src/a.rs", "/r/b.rs", "c.rs", "d.rs"]);
+        assert!(patch_paths("*** Begin Patch\n*** End Patch").is_empty());
+    }
+}

@@ -1,0 +1,126 @@
+//! Google Gemini CLI: `BeforeTool`/`AfterTool` around its file and shell tools, `AfterAgent`
+//! at the end of a turn; its events carry a `timestamp`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::answer::{Answer, SystemMessage};
+use super::grouped_entry;
+use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
+
+/// Tools that change the workspace.
+const TOOLS: &str = "write_file|replace|run_shell_command";
+
+/// Event names only Gemini CLI sends.
+const OWN_EVENTS: &[&str] = &[
+    "BeforeTool",
+    "AfterTool",
+    "BeforeAgent",
+    "AfterAgent",
+    "BeforeModel",
+    "AfterModel",
+    "BeforeToolSelection",
+    "PreCompress",
+];
+
+/// Milliseconds Gemini CLI waits for the hook (its timeouts are in milliseconds).
+const HOOK_TIMEOUT_MS: u64 = 3_000;
+
+static REGISTRATIONS: [Registration; 4] = [
+    Registration::on_tools("BeforeTool", TOOLS),
+    Registration::on_tools("AfterTool", TOOLS),
+    Registration::always("AfterAgent"),
+    Registration::always("SessionEnd"),
+];
+
+/// Gemini CLI's refusal.
+#[derive(Serialize)]
+struct Decision<'a> {
+    decision: &'a str,
+    reason: &'a str,
+}
+
+/// Gemini CLI's protocol.
+pub struct Gemini;
+
+impl Gemini {
+    fn touches(event: &Event) -> Touches {
+        let input = &event.tool_input;
+        match event.tool() {
+            "run_shell_command" => Touches::Shell {
+                line: input.command.as_ref().map(|c| c.line()).unwrap_or_default(),
+                workdir: input.dir_path.clone(),
+                time_limit_ms: None,
+            },
+            _ => match input.file_path.as_ref().filter(|p| !p.is_empty()) {
+                Some(path) => Touches::Files(vec![path.clone()]),
+                None => Touches::Workspace,
+            },
+        }
+    }
+
+    fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
+        if event.tool_in(TOOLS) {
+            action(Self::touches(event))
+        } else {
+            Action::Nothing
+        }
+    }
+}
+
+impl Protocol for Gemini {
+    fn agent(&self) -> Agent {
+        Agent::Gemini
+    }
+
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn sent(&self, event: &Event) -> bool {
+        OWN_EVENTS.contains(&event.name()) || event.timestamp.is_some()
+    }
+
+    fn action(&self, event: &Event) -> Action {
+        match event.name() {
+            "BeforeTool" => Self::on_tools(event, Action::Acquire),
+            "AfterTool" => Self::on_tools(event, Action::Refresh),
+            "AfterAgent" | "SessionEnd" => Action::Release,
+            _ => Action::Nothing,
+        }
+    }
+
+    fn registrations(&self) -> &'static [Registration] {
+        &REGISTRATIONS
+    }
+
+    fn allow(&self, _event: &Event) -> Answer {
+        Answer::default()
+    }
+
+    fn deny(&self, _event: &Event, reason: &str) -> Answer {
+        Answer::json(&Decision {
+            decision: "deny",
+            reason,
+        })
+    }
+
+    fn warn(&self, _event: &Event, warning: &str) -> Answer {
+        Answer::json(&SystemMessage {
+            system_message: warning,
+        })
+    }
+
+    fn project_dir_variable(&self) -> Option<&'static str> {
+        Some("GEMINI_PROJECT_DIR")
+    }
+
+    fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
+        folder_settings(scope, ".gemini/settings.json", "Gemini CLI")
+    }
+
+    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
+        let handler = json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_MS});
+        grouped_entry(registration, handler)
+    }
+}

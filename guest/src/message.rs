@@ -1,0 +1,104 @@
+//! The words people read: the refusal a blocked session gets, a lock's summary, and the
+//! pieces both are made of. The one wording of each, for every host.
+
+use crate::record::LockRecord;
+
+/// The reason a session is refused: the holder, how long it has held the lock and when it
+/// frees, what still works meanwhile, and what the person can do. The model that reads it can
+/// neither wait nor close the other session, so it says what it can do instead.
+pub fn block_reason(holder: &LockRecord, now: u64) -> String {
+    format!(
+        "parallel session lock held by {} — wait or close that session first (held for {}; it \
+         frees when that session's turn ends, at the latest in {}). Read-only commands (git \
+         status, git diff, git log, ls, cat, grep) and reading tools still work. To go on now: \
+         `session-lock status` shows the holder, `session-lock release --force` frees the \
+         lock, or work in a separate git worktree, which has its own lock.",
+        holder_name(holder),
+        duration(holder.held_for_ms(now)),
+        duration(holder.expires_in_ms(now).max(0) as u64),
+    )
+}
+
+/// A lock for people: `session-A (pid 4101), held for 2m 05s, expires in 2m 55s`.
+pub fn summary(holder: &LockRecord, now: u64) -> String {
+    let held = duration(holder.held_for_ms(now));
+    let left = holder.expires_in_ms(now);
+    let timing = if holder.is_stale(now) {
+        format!("stale for {}", duration(left.unsigned_abs()))
+    } else {
+        format!("expires in {}", duration(left.max(0) as u64))
+    };
+    format!("{}, held for {held}, {timing}", holder_name(holder))
+}
+
+/// `session-A (pid 4101)`.
+fn holder_name(holder: &LockRecord) -> String {
+    format!("{} (pid {})", printable(&holder.session_id), holder.pid)
+}
+
+/// A session id as shown to people: control characters replaced, long ids cut, so a hostile
+/// record cannot break the one-line answer or flood the agent.
+pub fn printable(session_id: &str) -> String {
+    const MAX_CHARS: usize = 128;
+    let mut shown: String = session_id
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if session_id.chars().nth(MAX_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// A line for stderr or a warning: control characters (a newline in an OS message) become
+/// spaces, so it stays one line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A duration for people: `45s`, `4m 05s`, `2h 03m`.
+pub fn duration(ms: u64) -> String {
+    let seconds = ms / 1000;
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m {:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h {:02}m", seconds / 3600, seconds / 60 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(999), "0s");
+        assert_eq!(duration(45_000), "45s");
+        assert_eq!(duration(245_000), "4m 05s");
+        assert_eq!(duration(7_380_000), "2h 03m");
+    }
+
+    #[test]
+    fn printable_ids_are_one_short_line() {
+        assert_eq!(printable("a\nb"), "a?b");
+        let long = "x".repeat(500);
+        assert_eq!(printable(&long).chars().count(), 129);
+    }
+
+    #[test]
+    fn a_refusal_says_what_still_works_and_what_to_do() {
+        let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
+        let reason = block_reason(&holder, 66_000);
+        assert!(reason.starts_with(
+            "parallel session lock held by A (pid 4101) — wait or close that session first"
+        ));
+        assert!(reason.contains("held for 1m 05s"));
+        assert!(reason.contains("frees when that session's turn ends, at the latest in 3m 55s"));
+        assert!(reason.contains("read-only") || reason.contains("Read-only"));
+        assert!(reason.contains("session-lock release --force"));
+        assert!(reason.contains("worktree"));
+    }
+}

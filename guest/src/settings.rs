@@ -1,0 +1,157 @@
+//! What the environment says: the lock's ttl, the mode, and each agent's own variables (its
+//! project directory, its process). A host passes the raw strings of the variables
+//! [`variables`] names; every one is interpreted here, and a value that is not understood
+//! falls back to its default with a warning, so a typo never turns the lock off.
+
+use crate::agents::{Agent, Protocol};
+
+/// The ttl of records when `SESSION_LOCK_TTL_MS` is not set: 5 minutes.
+pub const DEFAULT_TTL_MS: u64 = 300_000;
+
+const TTL_VARIABLE: &str = "SESSION_LOCK_TTL_MS";
+const MODE_VARIABLE: &str = "SESSION_LOCK_MODE";
+
+/// Whether decisions are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A blocked session is refused.
+    Enforce,
+    /// Nothing is refused; what would have been is reported on stderr.
+    Observe,
+}
+
+/// The settings of one event, and the warnings reading them produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long a record stays fresh after its holder's last activity.
+    pub ttl_ms: u64,
+    /// Enforce or observe.
+    pub mode: Mode,
+    /// One `session-lock:` line for each variable that was set but not understood.
+    pub warnings: Vec<String>,
+}
+
+/// The variables the component reads: its own and every agent's.
+pub fn variables() -> Vec<&'static str> {
+    let mut names = vec![TTL_VARIABLE, MODE_VARIABLE];
+    for agent in Agent::ALL {
+        let protocol = agent.protocol();
+        names.extend(protocol.project_dir_variable());
+        names.extend(protocol.session_pid_variable());
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The value of `name` in `environment`, if set and not empty.
+pub fn lookup<'e>(environment: &'e [(String, String)], name: &str) -> Option<&'e str> {
+    environment
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.as_str())
+        .filter(|value| !value.is_empty())
+}
+
+impl Settings {
+    /// Reads the settings from `environment`.
+    pub fn read(environment: &[(String, String)]) -> Settings {
+        let mut warnings = Vec::new();
+        let ttl_ms = match lookup(environment, TTL_VARIABLE) {
+            None => DEFAULT_TTL_MS,
+            Some(text) => text.trim().parse().unwrap_or_else(|_| {
+                warnings.push(format!(
+                    "session-lock: {TTL_VARIABLE}={text:?} is not a whole number of \
+                     milliseconds; using {DEFAULT_TTL_MS}"
+                ));
+                DEFAULT_TTL_MS
+            }),
+        };
+        let mode = match lookup(environment, MODE_VARIABLE) {
+            None | Some("enforce") => Mode::Enforce,
+            Some("observe") => Mode::Observe,
+            Some(other) => {
+                warnings.push(format!(
+                    "session-lock: {MODE_VARIABLE}={other:?} is neither enforce nor observe; \
+                     enforcing"
+                ));
+                Mode::Enforce
+            }
+        };
+        Settings {
+            ttl_ms,
+            mode,
+            warnings,
+        }
+    }
+}
+
+/// The agent's project directory, if its variable names one.
+pub fn project_dir<'e>(
+    protocol: &dyn Protocol,
+    environment: &'e [(String, String)],
+) -> Option<&'e str> {
+    lookup(environment, protocol.project_dir_variable()?)
+}
+
+/// The session's process: the agent's own pid from its variable (`true`: it is the
+/// session's), else the hook's parent (`false`: the agent, or a shell it ran the hook through).
+pub fn session_pid(
+    protocol: &dyn Protocol,
+    environment: &[(String, String)],
+    parent_pid: u32,
+) -> (u32, bool) {
+    protocol
+        .session_pid_variable()
+        .and_then(|name| lookup(environment, name))
+        .and_then(|pid| pid.trim().parse().ok())
+        .map_or((parent_pid, false), |pid| (pid, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_and_typos_warn() {
+        assert_eq!(
+            Settings::read(&[]),
+            Settings {
+                ttl_ms: DEFAULT_TTL_MS,
+                mode: Mode::Enforce,
+                warnings: vec![]
+            }
+        );
+        let odd = Settings::read(&env(&[
+            ("SESSION_LOCK_TTL_MS", "5m"),
+            ("SESSION_LOCK_MODE", "x"),
+        ]));
+        assert_eq!((odd.ttl_ms, odd.mode), (DEFAULT_TTL_MS, Mode::Enforce));
+        assert_eq!(odd.warnings.len(), 2);
+        let set = Settings::read(&env(&[
+            ("SESSION_LOCK_TTL_MS", "1000"),
+            ("SESSION_LOCK_MODE", "observe"),
+        ]));
+        assert_eq!((set.ttl_ms, set.mode), (1000, Mode::Observe));
+    }
+
+    #[test]
+    fn each_agent_reads_only_its_own_variables() {
+        let environment = env(&[("CLAUDE_PID", "77"), ("CLAUDE_PROJECT_DIR", "/p")]);
+        let claude = Agent::ClaudeCode.protocol();
+        let codex = Agent::Codex.protocol();
+        assert_eq!(session_pid(claude, &environment, 5), (77, true));
+        assert_eq!(session_pid(codex, &environment, 5), (5, false));
+        assert_eq!(project_dir(claude, &environment), Some("/p"));
+        assert_eq!(project_dir(codex, &environment), None);
+        assert!(variables().contains(&"GEMINI_PROJECT_DIR"));
+    }
+}

@@ -1,0 +1,103 @@
+//! A host on a virtual filesystem, for driving the component's hook without a disk: paths
+//! resolve to themselves, in the longest of a few git work trees they lie in. It runs an event
+//! as a real host does: `targets`, each resolved, then `handle`.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses its own part of the shared helpers"
+)]
+
+use session_lock::component::{
+    Agent, HookContext, HookResponse, Invocation, Policy, ResolvedPath, lock_store, processes,
+};
+
+/// 2027-01-15, the time the tests start at.
+pub const NOW: u64 = 1_800_000_000_000;
+
+/// What the virtual host knows.
+#[derive(Debug, Clone)]
+pub struct VirtualHost {
+    /// The tops of the git work trees on the virtual filesystem.
+    pub git_tops: Vec<String>,
+    /// The hook process's working directory.
+    pub cwd: String,
+    /// The hook process's parent.
+    pub parent_pid: u32,
+    /// The time.
+    pub now_ms: u64,
+    /// The environment the component is given.
+    pub environment: Vec<(String, String)>,
+    /// The agent, when the host was told.
+    pub agent: Option<Agent>,
+}
+
+impl VirtualHost {
+    /// A host whose one git work tree is `workspace`, working in it, at [`NOW`], with no
+    /// settings in its environment.
+    pub fn in_workspace(workspace: &str) -> VirtualHost {
+        VirtualHost {
+            git_tops: vec![workspace.to_owned()],
+            cwd: workspace.to_owned(),
+            parent_pid: 200,
+            now_ms: NOW,
+            environment: Vec::new(),
+            agent: None,
+        }
+    }
+
+    /// The same host with the variable `name` set to `value`.
+    pub fn with_env(mut self, name: &str, value: &str) -> VirtualHost {
+        self.environment.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A path as the virtual filesystem resolves it.
+    pub fn resolve(&self, path: &str) -> ResolvedPath {
+        let real_path = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
+            _ => path.to_owned(),
+        };
+        let git_top = self
+            .git_tops
+            .iter()
+            .filter(|top| {
+                real_path == **top
+                    || real_path
+                        .strip_prefix(top.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|top| top.len())
+            .cloned();
+        ResolvedPath { real_path, git_top }
+    }
+
+    /// The invocation a real host would pass.
+    pub fn invocation(&self) -> Invocation {
+        Invocation {
+            agent: self.agent,
+            environment: self.environment.clone(),
+            process_cwd: self.cwd.clone(),
+            parent_pid: self.parent_pid,
+        }
+    }
+
+    /// Runs `event` through the component as a host does.
+    pub fn handle<S, P>(&self, policy: &mut Policy<S, P>, event: &[u8]) -> HookResponse
+    where
+        S: lock_store::Host + Send + 'static,
+        P: processes::Host + Send + 'static,
+    {
+        let invocation = self.invocation();
+        let targets = policy
+            .targets(event, &invocation)
+            .expect("the component answers");
+        let context = HookContext {
+            resolved: targets.iter().map(|t| Some(self.resolve(t))).collect(),
+            invocation,
+            now_ms: self.now_ms,
+        };
+        policy
+            .handle(event, &context)
+            .expect("the component answers")
+    }
+}

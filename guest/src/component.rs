@@ -186,6 +186,7 @@ impl wit_hook::Guest for Component {
                     r.map(|r| Resolved {
                         real_path: r.real_path,
                         git_top: r.git_top,
+                        checkout_id: r.checkout_id,
                     })
                 })
                 .collect(),

@@ -15,6 +15,8 @@ pub struct Resolved {
     pub real_path: String,
     /// The top of its git work tree, if it lies in one.
     pub git_top: Option<String>,
+    /// The work tree's identity wherever it is mounted, when the host gives one.
+    pub checkout_id: Option<String>,
 }
 
 /// Whether a target is a file a tool changes or a directory a command works in.
@@ -29,17 +31,26 @@ pub enum Kind {
 /// The workspace of a session: the top of the git work tree its directory lies in, else that
 /// directory.
 pub fn of_session(session: &Resolved) -> String {
-    session
-        .git_top
-        .clone()
-        .unwrap_or_else(|| session.real_path.clone())
+    match &session.git_top {
+        Some(top) => work_tree(top, session),
+        None => session.real_path.clone(),
+    }
+}
+
+/// The name of the work tree at `top`: its checkout identity when the host gives one (the same
+/// wherever the checkout is mounted), else its path.
+fn work_tree(top: &str, resolved: &Resolved) -> String {
+    match &resolved.checkout_id {
+        Some(id) => format!("checkout:{id}"),
+        None => top.to_owned(),
+    }
 }
 
 /// The workspace of a target: the top of the git work tree it lies in; outside any, the
 /// session's own workspace when the target lies inside it, else the target's directory.
 pub fn of_target(target: &Resolved, kind: Kind, session_workspace: &str) -> String {
     if let Some(top) = &target.git_top {
-        return top.clone();
+        return work_tree(top, target);
     }
     if is_within(&target.real_path, session_workspace) {
         return session_workspace.to_owned();
@@ -86,6 +97,7 @@ mod tests {
         Resolved {
             real_path: real_path.into(),
             git_top: git_top.map(Into::into),
+            checkout_id: None,
         }
     }
 
@@ -100,6 +112,24 @@ mod tests {
     fn a_target_in_a_git_work_tree_belongs_to_its_top() {
         let target = resolved("/home/u/repoX/c.txt", Some("/home/u/repoX"));
         assert_eq!(of_target(&target, Kind::File, "/home/u"), "/home/u/repoX");
+    }
+
+    #[test]
+    fn a_checkout_with_an_identity_is_named_by_it_wherever_it_is_mounted() {
+        let here = Resolved {
+            checkout_id: Some("6f1c".into()),
+            ..resolved("/home/u/repo/a.rs", Some("/home/u/repo"))
+        };
+        let there = Resolved {
+            checkout_id: Some("6f1c".into()),
+            ..resolved("/workspaces/repo/a.rs", Some("/workspaces/repo"))
+        };
+        assert_eq!(of_target(&here, Kind::File, "/"), "checkout:6f1c");
+        assert_eq!(
+            of_target(&there, Kind::File, "/"),
+            of_target(&here, Kind::File, "/")
+        );
+        assert_eq!(of_session(&here), "checkout:6f1c");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub fn resolve_path(path: &str) -> Option<ResolvedPath> {
     Some(ResolvedPath {
         git_top: git_top(&real_path).map(|top| as_text(&top)),
         real_path: as_text(&real_path),
+        checkout_id: None,
     })
 }
 

@@ -68,7 +68,11 @@ impl VirtualHost {
             })
             .max_by_key(|top| top.len())
             .cloned();
-        ResolvedPath { real_path, git_top }
+        ResolvedPath {
+            real_path,
+            git_top,
+            checkout_id: None,
+        }
     }
 
     /// The invocation a real host would pass.

@@ -153,12 +153,17 @@ export function claudeEvent(name, sessionId, tool, cwd) {
   return event;
 }
 
-/** The deny reason of a Claude Code answer, or undefined when it allows (exit 0 either way). */
+/**
+ * The deny reason of a Claude Code answer, or undefined when it allows (exit 0 either way): an
+ * empty answer, or one that only warns the person (`systemMessage`, as a fail-open answer does).
+ */
 export function denyReason(output) {
   if (output.status !== 0) throw new Error(`hook exit code ${output.status}: ${output.stderr}`);
   if (output.stdout === '') return undefined;
   const answer = JSON.parse(output.stdout);
   const specific = answer.hookSpecificOutput;
-  if (specific?.permissionDecision !== 'deny') throw new Error(`not a deny: ${output.stdout}`);
-  return specific.permissionDecisionReason;
+  if (specific?.permissionDecision === 'deny') return specific.permissionDecisionReason;
+  const fields = Object.keys(answer).filter((field) => field !== 'systemMessage');
+  if (fields.length > 0) throw new Error(`neither a deny nor an allow: ${output.stdout}`);
+  return undefined;
 }

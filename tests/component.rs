@@ -707,6 +707,7 @@ mod hook {
             resolved: targets.iter().map(|_| None).collect(),
             invocation,
             now_ms: NOW,
+            waited_ms: 0,
         };
         let answer = policy.handle(&event, &context).unwrap();
         assert_shown_to_the_person(&answer.stdout, "unresolvable");
@@ -773,7 +774,7 @@ mod setup {
         );
         assert!(policy.settings_file(agent, Scope::Local).unwrap().is_err());
         let text = policy
-            .install(agent, r#"{"theme": "dark"}"#, "/opt/session-lock")
+            .install(agent, r#"{"theme": "dark"}"#, "/opt/session-lock", 0)
             .unwrap()
             .unwrap();
         let settings: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -784,7 +785,7 @@ mod setup {
         );
         let removed = policy.uninstall(agent, &text).unwrap().unwrap();
         assert_eq!(removed, "{\n  \"theme\": \"dark\"\n}\n");
-        assert!(policy.install(agent, "[]", "/b").unwrap().is_err());
+        assert!(policy.install(agent, "[]", "/b", 0).unwrap().is_err());
     }
 
     #[test]

@@ -86,6 +86,9 @@ impl Machine<'_> {
         }
         host.parent_pid = u32::try_from(self.u64_field("pid")).unwrap();
         host.now_ms = self.u64_field("now_ms");
+        host.waited_ms = self.context.get("waited_ms").map_or(0, |w| {
+            w.as_u64().expect("context.waited_ms is a whole number")
+        });
         host.agent = self
             .context
             .get("agent")
@@ -231,6 +234,13 @@ fn check_step(expect: &Value, answer: &HookResponse, record: Option<&Vec<u8>>) -
             } else {
                 format!("one line starting {stderr:?}")
             }
+        ));
+    }
+    let retry = expect.get("retry_after_ms").and_then(Value::as_u64);
+    if answer.retry_after_ms != retry {
+        wrong.push(format!(
+            "retry_after_ms {:?}, expected {retry:?}",
+            answer.retry_after_ms
         ));
     }
     if !record_matches(&expect["record"], record) {

@@ -191,16 +191,19 @@ impl wit_hook::Guest for Component {
                 })
                 .collect(),
             now_ms: context.now_ms,
+            waited_ms: context.waited_ms,
         };
         let Answer {
             stdout,
             stderr,
             exit_code,
+            retry_after_ms,
         } = hook::handle(&mut ImportedStore, &mut ImportedProcesses, &event, &context);
         wit_hook::HookResponse {
             stdout,
             stderr,
             exit_code,
+            retry_after_ms,
         }
     }
 
@@ -223,8 +226,13 @@ impl wit_setup::Guest for Component {
         install::settings_file(agent.into(), scope).map(str::to_owned)
     }
 
-    fn install(agent: wit_hook::Agent, settings: String, binary: String) -> Result<String, String> {
-        install::install(agent.into(), &settings, &binary)
+    fn install(
+        agent: wit_hook::Agent,
+        settings: String,
+        binary: String,
+        wait_ms: u64,
+    ) -> Result<String, String> {
+        install::install(agent.into(), &settings, &binary, wait_ms)
     }
 
     fn uninstall(_agent: wit_hook::Agent, settings: String) -> Result<String, String> {

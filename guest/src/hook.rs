@@ -35,7 +35,12 @@ pub struct HookContext {
     pub resolved: Vec<Option<Resolved>>,
     /// Milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// How long the host has already waited for this event's lock.
+    pub waited_ms: u64,
 }
+
+/// How often a waiting session asks for the lock again.
+pub const WAIT_POLL_MS: u64 = 250;
 
 /// An event read: its agent, what it asks, and the paths it touches.
 struct Plan {
@@ -175,7 +180,7 @@ fn run(
             let keys = keys(&workspaces.touched);
             match acquire_all(store, processes, &keys, &session, now, ttl) {
                 Ok(result) => {
-                    return answer_acquire(protocol, event, &session, &result, now, settings);
+                    return answer_acquire(protocol, event, &session, &result, context, settings);
                 }
                 Err(error) => Err(error),
             }
@@ -317,13 +322,22 @@ fn answer_acquire(
     event: &Event,
     session: &Session,
     results: &[AcquireResult],
-    now: u64,
+    context: &HookContext,
     settings: &Settings,
 ) -> Answer {
     let blocked = results
         .iter()
-        .find_map(|r| decide(Some(r), &session.id, now).reason);
+        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason);
     match (blocked, settings.mode) {
+        // Ask again while the wait allows one more poll, so the refusal still comes in time.
+        (Some(_), Mode::Enforce)
+            if context.waited_ms.saturating_add(WAIT_POLL_MS) <= settings.wait_ms =>
+        {
+            Answer {
+                retry_after_ms: Some(WAIT_POLL_MS),
+                ..Answer::default()
+            }
+        }
         (Some(reason), Mode::Enforce) => protocol.deny(event, &reason),
         (Some(reason), Mode::Observe) => with_log(
             protocol.allow(event),

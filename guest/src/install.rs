@@ -7,17 +7,31 @@
 use serde_json::{Map, Value};
 
 use crate::agents::{Agent, Scope};
+use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE};
+
+/// How long an agent must give the hook when it does not wait for the lock: its own 1 s
+/// deadline, with room to spare on a loaded machine.
+const HOOK_TIME_MS: u64 = 3_000;
 
 /// The settings file of `agent` at `scope`, relative to the home (user) or project directory.
 pub fn settings_file(agent: Agent, scope: Scope) -> Result<&'static str, String> {
     agent.protocol().settings_file(scope)
 }
 
-/// `settings` with the hooks of `agent` added, each running `binary`; unchanged where present.
-/// A hook of an earlier install at another path is replaced.
-pub fn install(agent: Agent, settings: &str, binary: &str) -> Result<String, String> {
+/// `settings` with the hooks of `agent` added, each running `binary` (and waiting up to
+/// `wait_ms` for a held lock); unchanged where present. A hook of an earlier install at another
+/// path or with another wait is replaced.
+pub fn install(agent: Agent, settings: &str, binary: &str, wait_ms: u64) -> Result<String, String> {
+    if wait_ms > MAX_WAIT_MS {
+        return Err(format!(
+            "a wait of {wait_ms} ms is longer than the most, {MAX_WAIT_MS} ms"
+        ));
+    }
     let protocol = agent.protocol();
-    let command = hook_command(binary, protocol.name());
+    let command = hook_command(binary, protocol.name(), wait_ms);
+    // The agent lets the tool run when the hook outlives its timeout: the timeout must cover
+    // the whole wait and the hook's own time after it.
+    let timeout_ms = HOOK_TIME_MS + wait_ms;
     let mut settings = parse(settings)?;
     protocol.prepare_settings(&mut settings);
     let hooks = hooks_object(&mut settings)?;
@@ -34,7 +48,7 @@ pub fn install(agent: Agent, settings: &str, binary: &str) -> Result<String, Str
                 ));
             }
         };
-        let wanted = protocol.settings_entry(registration, &command);
+        let wanted = protocol.settings_entry(registration, &command, timeout_ms);
         if !list.contains(&wanted) {
             // A binary that moved: its old entry goes, the new one takes its place at the end.
             list.retain(|entry| !is_our_entry(entry));
@@ -66,20 +80,31 @@ pub fn uninstall(settings: &str) -> Result<String, String> {
     Ok(render(&settings))
 }
 
-/// The command the agent runs: the binary (quoted for `sh -c` when needed), `hook`, and the
-/// agent's name, so the agent is never guessed from the event.
-pub fn hook_command(binary: &str, agent_name: &str) -> String {
+/// The command the agent runs: the wait, if any, the binary (quoted for `sh -c` when needed),
+/// `hook`, and the agent's name, so the agent is never guessed from the event.
+pub fn hook_command(binary: &str, agent_name: &str, wait_ms: u64) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c);
     let binary = if !binary.is_empty() && binary.chars().all(safe) {
         binary.to_owned()
     } else {
         format!("'{}'", binary.replace('\'', r"'\''"))
     };
-    format!("{binary} hook --agent {agent_name}")
+    let wait = if wait_ms > 0 {
+        format!("{WAIT_VARIABLE}={wait_ms} ")
+    } else {
+        String::new()
+    };
+    format!("{wait}{binary} hook --agent {agent_name}")
 }
 
-/// Whether `command` is one an install wrote, for any location of the binary.
+/// Whether `command` is one an install wrote, for any location of the binary and any wait.
 fn is_our_command(command: &str) -> bool {
+    let command = command.trim_start();
+    let command = command
+        .strip_prefix(WAIT_VARIABLE)
+        .and_then(|rest| rest.strip_prefix('='))
+        .and_then(|rest| rest.split_once(' '))
+        .map_or(command, |(_, rest)| rest);
     let mut words: Vec<&str> = command.split_whitespace().collect();
     if words.len() >= 3 && words[words.len() - 2] == "--agent" {
         words.truncate(words.len() - 2);
@@ -139,9 +164,9 @@ mod tests {
     #[test]
     fn install_keeps_other_keys_in_order_and_is_idempotent() {
         let before = r#"{"z": 1, "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "other"}]}]}, "a": 2}"#;
-        let once = install(Agent::ClaudeCode, before, "/opt/bin/session-lock").unwrap();
+        let once = install(Agent::ClaudeCode, before, "/opt/bin/session-lock", 0).unwrap();
         assert_eq!(
-            install(Agent::ClaudeCode, &once, "/opt/bin/session-lock").unwrap(),
+            install(Agent::ClaudeCode, &once, "/opt/bin/session-lock", 0).unwrap(),
             once
         );
         assert!(once.find("\"z\"").unwrap() < once.find("\"a\"").unwrap());
@@ -152,16 +177,35 @@ mod tests {
 
     #[test]
     fn a_moved_binary_replaces_the_old_entry_and_uninstall_removes_any() {
-        let old = install(Agent::Codex, "", "/old/session-lock").unwrap();
-        let new = install(Agent::Codex, &old, "/new place/session-lock").unwrap();
+        let old = install(Agent::Codex, "", "/old/session-lock", 0).unwrap();
+        let new = install(Agent::Codex, &old, "/new place/session-lock", 0).unwrap();
         assert!(!new.contains("/old/session-lock"));
         assert!(new.contains(r"'/new place/session-lock' hook --agent codex"));
         assert_eq!(uninstall(&new).unwrap(), "{}\n");
     }
 
     #[test]
+    fn a_wait_is_set_in_the_command_and_covered_by_the_timeout() {
+        let text = install(Agent::ClaudeCode, "", "/b/session-lock", 30_000).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let handler = &value["hooks"]["PreToolUse"][0]["hooks"][0];
+        assert_eq!(
+            handler["command"],
+            "SESSION_LOCK_WAIT_MS=30000 /b/session-lock hook --agent claude"
+        );
+        assert_eq!(handler["timeout"], 33);
+        let without = install(Agent::ClaudeCode, &text, "/b/session-lock", 0).unwrap();
+        assert!(
+            !without.contains("SESSION_LOCK_WAIT_MS"),
+            "the wait is replaced"
+        );
+        assert_eq!(uninstall(&text).unwrap(), "{}\n");
+        assert!(install(Agent::ClaudeCode, "", "/b", MAX_WAIT_MS + 1).is_err());
+    }
+
+    #[test]
     fn cursor_gets_its_version_and_flat_entries() {
-        let text = install(Agent::Cursor, "", "/b/session-lock").unwrap();
+        let text = install(Agent::Cursor, "", "/b/session-lock", 0).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["version"], 1);
         assert_eq!(
@@ -174,12 +218,12 @@ mod tests {
     #[test]
     fn bad_text_is_refused_in_one_line() {
         assert!(
-            install(Agent::ClaudeCode, "[1]", "/b")
+            install(Agent::ClaudeCode, "[1]", "/b", 0)
                 .unwrap_err()
                 .contains("not a JSON object")
         );
         assert!(uninstall("{").unwrap_err().contains("not valid JSON"));
-        let bad_hooks = install(Agent::ClaudeCode, r#"{"hooks": []}"#, "/b").unwrap_err();
+        let bad_hooks = install(Agent::ClaudeCode, r#"{"hooks": []}"#, "/b", 0).unwrap_err();
         assert!(bad_hooks.contains("not an object"));
     }
 }

@@ -10,6 +10,12 @@ pub const DEFAULT_TTL_MS: u64 = 300_000;
 
 const TTL_VARIABLE: &str = "SESSION_LOCK_TTL_MS";
 const MODE_VARIABLE: &str = "SESSION_LOCK_MODE";
+/// The variable `install --wait` sets in the hook's command.
+pub const WAIT_VARIABLE: &str = "SESSION_LOCK_WAIT_MS";
+
+/// The longest wait a session may be given: Claude Code's own default hook timeout (10
+/// minutes). A longer one is cut to it, with a warning.
+pub const MAX_WAIT_MS: u64 = 600_000;
 
 /// Whether decisions are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +33,15 @@ pub struct Settings {
     pub ttl_ms: u64,
     /// Enforce or observe.
     pub mode: Mode,
+    /// How long a blocked session waits for the lock before it is refused (0: not at all).
+    pub wait_ms: u64,
     /// One `session-lock:` line for each variable that was set but not understood.
     pub warnings: Vec<String>,
 }
 
 /// The variables the component reads: its own and every agent's.
 pub fn variables() -> Vec<&'static str> {
-    let mut names = vec![TTL_VARIABLE, MODE_VARIABLE];
+    let mut names = vec![TTL_VARIABLE, MODE_VARIABLE, WAIT_VARIABLE];
     for agent in Agent::ALL {
         let protocol = agent.protocol();
         names.extend(protocol.project_dir_variable());
@@ -79,9 +87,30 @@ impl Settings {
                 Mode::Enforce
             }
         };
+        let wait_ms = match lookup(environment, WAIT_VARIABLE) {
+            None => 0,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(wait) if wait <= MAX_WAIT_MS => wait,
+                Ok(_) => {
+                    warnings.push(format!(
+                        "session-lock: {WAIT_VARIABLE}={text:?} is longer than {MAX_WAIT_MS}; \
+                         waiting {MAX_WAIT_MS}"
+                    ));
+                    MAX_WAIT_MS
+                }
+                Err(_) => {
+                    warnings.push(format!(
+                        "session-lock: {WAIT_VARIABLE}={text:?} is not a whole number of \
+                         milliseconds; not waiting"
+                    ));
+                    0
+                }
+            },
+        };
         Settings {
             ttl_ms,
             mode,
+            wait_ms,
             warnings,
         }
     }
@@ -127,6 +156,7 @@ mod tests {
             Settings {
                 ttl_ms: DEFAULT_TTL_MS,
                 mode: Mode::Enforce,
+                wait_ms: 0,
                 warnings: vec![]
             }
         );

@@ -204,10 +204,11 @@ where
         agent: Agent,
         settings: &str,
         binary: &str,
+        wait_ms: u64,
     ) -> wasmtime::Result<Result<String, String>> {
         self.call(|b, s| {
             b.session_lock_policy_setup()
-                .call_install(s, agent, settings, binary)
+                .call_install(s, agent, settings, binary, wait_ms)
         })
     }
 

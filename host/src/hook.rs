@@ -4,9 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::component::processes;
 use crate::component::{Agent, HookContext, HookResponse, Invocation, Policy, lock_store};
@@ -21,8 +21,16 @@ pub const MAX_EVENT_BYTES: u64 = 16 << 20;
 /// Claude Code's SessionEnd hooks share 1.5 s).
 pub const DEADLINE: Duration = Duration::from_millis(1000);
 
+/// The longest the hook sleeps for a lock, whatever the component asks: a safety net only (the
+/// component's own limit is far below it).
+pub const MAX_WAIT: Duration = Duration::from_secs(900);
+
 /// Set by whichever answers first: the hook, or the deadline.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
+
+/// How long the hook has slept waiting for a lock: the deadline covers the hook's own work,
+/// so it moves by this much.
+static WAITED_MS: AtomicU64 = AtomicU64::new(0);
 
 fn claim_answer() -> bool {
     !ANSWERED.swap(true, Ordering::SeqCst)
@@ -83,12 +91,27 @@ where
         .iter()
         .map(|target| workspace::resolve_path(target))
         .collect();
-    let context = HookContext {
+    let mut context = HookContext {
         invocation,
         resolved,
         now_ms,
+        waited_ms: 0,
     };
-    policy.handle(event, &context).map_err(failed)
+    loop {
+        let response = policy.handle(event, &context).map_err(failed)?;
+        let Some(pause) = response.retry_after_ms else {
+            return Ok(response);
+        };
+        // The session waits for the lock (`SESSION_LOCK_WAIT_MS`): sleep, then ask again.
+        let pause = Duration::from_millis(pause);
+        if Duration::from_millis(context.waited_ms) + pause > MAX_WAIT {
+            return Err(format!("the policy asked to wait longer than {MAX_WAIT:?}"));
+        }
+        WAITED_MS.fetch_add(pause.as_millis() as u64, Ordering::SeqCst);
+        thread::sleep(pause);
+        context.waited_ms += pause.as_millis() as u64;
+        context.now_ms = settings::now_ms();
+    }
 }
 
 fn failed(error: wasmtime::Error) -> String {
@@ -99,7 +122,15 @@ fn failed(error: wasmtime::Error) -> String {
 /// response, all within [`DEADLINE`]. Any error fails open.
 pub fn serve(respond: impl FnOnce(&[u8]) -> Result<HookResponse, String>) -> ExitCode {
     thread::spawn(|| {
-        thread::sleep(DEADLINE);
+        let started = Instant::now();
+        loop {
+            let due = DEADLINE + Duration::from_millis(WAITED_MS.load(Ordering::SeqCst));
+            let elapsed = started.elapsed();
+            if elapsed >= due {
+                break;
+            }
+            thread::sleep(due - elapsed);
+        }
         if claim_answer() {
             eprintln!("session-lock: no answer within {DEADLINE:?}; allowing without the lock");
             std::process::exit(0);

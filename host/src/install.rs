@@ -21,9 +21,29 @@ pub enum Change {
     Uninstall,
 }
 
-/// Installs or uninstalls the hooks of the agent named `agent` at `scope`, for the project the
-/// current directory lies in; with `dry_run`, prints the resulting file instead of writing it.
-pub fn run(change: Change, agent: &str, scope: Scope, dry_run: bool) -> Result<()> {
+/// What `install` and `uninstall` change: which agent's settings, which of its files, how long a
+/// blocked call waits for the lock, and whether to only show the result.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The agent, as a person names it (`claude`, `codex`, `gemini`, `cursor`).
+    pub agent: String,
+    /// Which of its settings files.
+    pub scope: Scope,
+    /// How long a blocked call waits for the lock, in milliseconds (0: it is refused at once).
+    pub wait_ms: u64,
+    /// Print the resulting file instead of writing it.
+    pub dry_run: bool,
+}
+
+/// Installs or uninstalls the hooks of `target`, for the project the current directory lies in.
+pub fn run(change: Change, target: &Target) -> Result<()> {
+    let Target {
+        agent,
+        scope,
+        wait_ms,
+        dry_run,
+    } = target;
+    let (scope, wait_ms, dry_run) = (*scope, *wait_ms, *dry_run);
     let home = std::env::home_dir().context("no home directory")?;
     let project =
         crate::workspace::resolve(&std::env::current_dir()?).map_err(anyhow::Error::msg)?;
@@ -42,7 +62,7 @@ pub fn run(change: Change, agent: &str, scope: Scope, dry_run: bool) -> Result<(
     let updated = match change {
         Change::Install => {
             let binary = std::env::current_exe()?.canonicalize()?;
-            policy.install(agent, &text, &binary.to_string_lossy())?
+            policy.install(agent, &text, &binary.to_string_lossy(), wait_ms)?
         }
         Change::Uninstall => policy.uninstall(agent, &text)?,
     }

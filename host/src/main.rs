@@ -87,6 +87,10 @@ struct SettingsTarget {
     /// The agent whose settings to change: claude, codex, gemini or cursor.
     #[arg(long, value_name = "NAME", default_value = "claude")]
     agent: String,
+    /// Let a blocked call wait up to this many seconds for the lock before it is refused
+    /// (install only; the registered timeout grows to cover it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    wait: u64,
     /// Print the resulting file instead of writing it.
     #[arg(long)]
     dry_run: bool,
@@ -140,7 +144,13 @@ fn main() -> ExitCode {
 
 impl SettingsTarget {
     fn run(&self, change: Change) -> anyhow::Result<()> {
-        install::run(change, &self.agent, self.scope.into(), self.dry_run)
+        let target = install::Target {
+            agent: self.agent.clone(),
+            scope: self.scope.into(),
+            wait_ms: self.wait.saturating_mul(1000),
+            dry_run: self.dry_run,
+        };
+        install::run(change, &target)
     }
 }
 

@@ -29,6 +29,8 @@ pub struct VirtualHost {
     pub environment: Vec<(String, String)>,
     /// The agent, when the host was told.
     pub agent: Option<Agent>,
+    /// How long the host has already waited for the event's lock.
+    pub waited_ms: u64,
 }
 
 impl VirtualHost {
@@ -42,6 +44,7 @@ impl VirtualHost {
             now_ms: NOW,
             environment: Vec::new(),
             agent: None,
+            waited_ms: 0,
         }
     }
 
@@ -99,6 +102,7 @@ impl VirtualHost {
             resolved: targets.iter().map(|t| Some(self.resolve(t))).collect(),
             invocation,
             now_ms: self.now_ms,
+            waited_ms: self.waited_ms,
         };
         policy
             .handle(event, &context)

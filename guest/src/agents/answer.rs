@@ -11,6 +11,8 @@ pub struct Answer {
     pub stderr: String,
     /// The exit code.
     pub exit_code: u8,
+    /// Ask again after this long instead of answering (the session waits for the lock).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Answer {

@@ -20,9 +20,6 @@ const WINDOWS_SHELL: &str = "PowerShell";
 /// minutes).
 const BASH_DEFAULT_TIMEOUT_MS: u64 = 120_000;
 
-/// Seconds Claude Code waits for the hook before it lets the tool run without it.
-const HOOK_TIMEOUT_SECONDS: u64 = 3;
-
 static REGISTRATIONS: [Registration; 6] = [
     Registration::on_tools("PreToolUse", TOOLS),
     Registration::on_tools("PostToolUse", TOOLS),
@@ -129,9 +126,10 @@ impl Protocol for ClaudeCode {
         })
     }
 
-    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
-        let handler =
-            json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS});
+    /// Its `timeout` is in seconds.
+    fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value {
+        let timeout = timeout_ms.div_ceil(1000);
+        let handler = json!({"type": "command", "command": command, "timeout": timeout});
         grouped_entry(registration, handler)
     }
 }

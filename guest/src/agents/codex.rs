@@ -14,9 +14,6 @@ const TOOLS: &str = "Bash|apply_patch|Edit|Write|shell|local_shell|exec_command"
 /// The shell tools among [`TOOLS`].
 const SHELL_TOOLS: &str = "Bash|shell|local_shell|exec_command";
 
-/// Seconds Codex waits for the hook.
-const HOOK_TIMEOUT_SECONDS: u64 = 3;
-
 static REGISTRATIONS: [Registration; 4] = [
     Registration::on_tools("PreToolUse", TOOLS),
     Registration::on_tools("PostToolUse", TOOLS),
@@ -124,9 +121,10 @@ impl Protocol for Codex {
         folder_settings(scope, ".codex/hooks.json", "Codex")
     }
 
-    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
-        let handler =
-            json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_SECONDS});
+    /// Its `timeout` is in seconds.
+    fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value {
+        let timeout = timeout_ms.div_ceil(1000);
+        let handler = json!({"type": "command", "command": command, "timeout": timeout});
         grouped_entry(registration, handler)
     }
 }

@@ -135,7 +135,13 @@ impl Protocol for Cursor {
         folder_settings(scope, ".cursor/hooks.json", "Cursor")
     }
 
-    fn settings_entry(&self, _registration: &Registration, command: &str) -> Value {
+    /// Cursor's entries take no timeout that its pages document.
+    fn settings_entry(
+        &self,
+        _registration: &Registration,
+        command: &str,
+        _timeout_ms: u64,
+    ) -> Value {
         json!({ "command": command })
     }
 

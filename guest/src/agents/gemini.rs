@@ -23,9 +23,6 @@ const OWN_EVENTS: &[&str] = &[
     "PreCompress",
 ];
 
-/// Milliseconds Gemini CLI waits for the hook (its timeouts are in milliseconds).
-const HOOK_TIMEOUT_MS: u64 = 3_000;
-
 static REGISTRATIONS: [Registration; 4] = [
     Registration::on_tools("BeforeTool", TOOLS),
     Registration::on_tools("AfterTool", TOOLS),
@@ -119,8 +116,9 @@ impl Protocol for Gemini {
         folder_settings(scope, ".gemini/settings.json", "Gemini CLI")
     }
 
-    fn settings_entry(&self, registration: &Registration, command: &str) -> Value {
-        let handler = json!({"type": "command", "command": command, "timeout": HOOK_TIMEOUT_MS});
+    /// Its `timeout` is in milliseconds.
+    fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value {
+        let handler = json!({"type": "command", "command": command, "timeout": timeout_ms});
         grouped_entry(registration, handler)
     }
 }

@@ -194,8 +194,9 @@ pub trait Protocol: Sync {
     /// directory.
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String>;
 
-    /// One entry of an event's hook list, running `command`.
-    fn settings_entry(&self, registration: &Registration, command: &str) -> Value;
+    /// One entry of an event's hook list, running `command`, which the agent must give
+    /// `timeout_ms` before it gives up on it.
+    fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value;
 
     /// Keys the settings file needs besides the hooks (Cursor's `version`).
     fn prepare_settings(&self, _settings: &mut Map<String, Value>) {}

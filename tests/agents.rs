@@ -2,11 +2,16 @@
 //! through the component with a mocked store, and through the binary contending with Claude
 //! Code for one workspace.
 
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/mock_store.rs"]
 mod mock_store;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
+use events::*;
 use mock_store::*;
 use sandbox::*;
 use serde_json::{Value, json};
@@ -303,7 +308,7 @@ fn the_agent_flag_forces_the_protocol_and_observe_mode_never_blocks() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut child| {
-            feed(&mut child, &event);
+            feed(&mut child, event.to_string().as_bytes());
             child.wait_with_output()
         })
         .unwrap();
@@ -316,8 +321,8 @@ fn the_agent_flag_forces_the_protocol_and_observe_mode_never_blocks() {
     );
     assert_eq!(deny_reason(&observed), None);
     assert!(
-        stderr(&observed).contains("would deny claude-2"),
+        stderr_text(&observed).contains("would deny claude-2"),
         "{}",
-        stderr(&observed)
+        stderr_text(&observed)
     );
 }

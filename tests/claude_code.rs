@@ -9,6 +9,10 @@
 //! `Write` one file, and records the `tool_result` the client sends back: that is where a
 //! refusal by the hook shows, as the model would see it.
 
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/messages_api.rs"]
 mod messages_api;
 #[path = "support/sandbox.rs"]
@@ -23,8 +27,9 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use events::{claude_event, deny_reason};
 use messages_api::{Conversation, MessagesApi, ToolResult};
-use sandbox::{BINARY, Sandbox, claude_event, deny_reason};
+use sandbox::{BINARY, Sandbox};
 use serde_json::Value;
 
 /// The pinned npm install of the client, `tests/claude-code/` beside `host/`.

@@ -6,6 +6,8 @@
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/events.rs"]
+mod events;
 
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
@@ -13,7 +15,8 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use arena::{Answer, Arena, answer, check_record, claude_event, feed, now_ms, stderr_text};
+use arena::{Arena, check_record, now_ms};
+use events::{Answer, answer, feed, stderr_text};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
 
@@ -53,21 +56,20 @@ const OLD: &str = "old-session";
 
 /// Puts the lock in the state `operation` starts from; the event that performs it.
 fn set_up(arena: &Arena, operation: Operation, session: &str) -> Vec<u8> {
-    let ws = &arena.workspace;
     arena.clear_record();
     match operation {
-        Operation::Acquire => claude_event("PreToolUse", session, Some("Edit"), ws),
+        Operation::Acquire => arena.claude_event("PreToolUse", session, Some("Edit")),
         Operation::TakeOver => {
             arena.write_record(OLD, now_ms() - 10 * TTL_MS, TTL_MS);
-            claude_event("PreToolUse", session, Some("Edit"), ws)
+            arena.claude_event("PreToolUse", session, Some("Edit"))
         }
         Operation::Refresh => {
             arena.write_record(session, now_ms() - 1, TTL_MS);
-            claude_event("PostToolUse", session, Some("Edit"), ws)
+            arena.claude_event("PostToolUse", session, Some("Edit"))
         }
         Operation::Release => {
             arena.write_record(session, now_ms() - 1, TTL_MS);
-            claude_event("Stop", session, None, ws)
+            arena.claude_event("Stop", session, None)
         }
     }
 }
@@ -245,10 +247,7 @@ fn a_temporary_file_left_mid_write_is_reused_and_never_read_as_the_lock() {
         Answer::Deny("A".into()),
         "the lock is A's record"
     );
-    let refreshed = arena.run(
-        &claude_event("PostToolUse", "A", Some("Write"), &arena.workspace),
-        &[],
-    );
+    let refreshed = arena.run(&arena.claude_event("PostToolUse", "A", Some("Write")), &[]);
     assert!(refreshed.stderr.is_empty(), "{}", stderr_text(&refreshed));
     assert_eq!(arena.holder().as_deref(), Some("A"));
     assert!(

@@ -1,12 +1,17 @@
 //! The `session-lock` binary, run as an agent runs it: real processes, real hook event JSON,
 //! a real lock directory.
 
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
+use events::*;
 use sandbox::*;
 
 #[test]
@@ -24,7 +29,7 @@ fn two_sessions_take_turns_on_one_workspace() {
         deny_reason(&a_pre),
         None,
         "A takes the free lock: {}",
-        stderr(&a_pre)
+        stderr_text(&a_pre)
     );
     assert_eq!(sandbox.lock_record().unwrap()["pid"], 4101);
 
@@ -73,7 +78,7 @@ fn exactly_one_of_many_simultaneous_sessions_wins_a_free_lock() {
             Some("Bash"),
             &sandbox.workspace,
         );
-        feed(child, &event);
+        feed(child, event.to_string().as_bytes());
     }
     let outputs: Vec<_> = children
         .into_iter()
@@ -87,7 +92,7 @@ fn exactly_one_of_many_simultaneous_sessions_wins_a_free_lock() {
         assert!(
             output.stderr.is_empty(),
             "no process errs: {}",
-            stderr(output)
+            stderr_text(output)
         );
     }
     assert_eq!(sandbox.holder(), Some(format!("racer-{}", winners[0])));
@@ -102,7 +107,7 @@ fn a_stale_lock_is_taken_over_and_the_ttl_comes_from_the_environment() {
     assert_eq!(sandbox.lock_record().unwrap()["ttl_ms"], 1);
     std::thread::sleep(std::time::Duration::from_millis(5));
     let b = sandbox.hook(&claude_event("PreToolUse", "B", Some("Bash"), ws), &[]);
-    assert_eq!(deny_reason(&b), None, "{}", stderr(&b));
+    assert_eq!(deny_reason(&b), None, "{}", stderr_text(&b));
     let record = sandbox.lock_record().unwrap();
     assert_eq!(
         (record["session_id"].as_str(), record["ttl_ms"].as_u64()),
@@ -196,7 +201,7 @@ fn faults_fail_open_with_one_line_on_stderr() {
     for (name, output) in cases {
         assert!(output.status.success(), "{name}: {:?}", output.status);
         assert!(output.stdout.is_empty(), "{name}: stdout must be empty");
-        let err = stderr(&output);
+        let err = stderr_text(&output);
         assert!(err.starts_with("session-lock: "), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
     }
@@ -227,7 +232,7 @@ fn hash_names_the_workspace_not_the_subdirectory() {
             .command(&["hash", dir.to_str().unwrap()])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(output.status.success(), "{}", stderr_text(&output));
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     };
     let top = hash(&sandbox.workspace);
@@ -247,7 +252,7 @@ fn hash_names_the_workspace_not_the_subdirectory() {
 fn demo_shows_a_block_and_a_handover() {
     let sandbox = Sandbox::new();
     let output = sandbox.command(&["demo"]).output().unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", stderr_text(&output));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
         text.contains("parallel session lock held by session-A"),

@@ -5,16 +5,16 @@
 //! one `session-lock:` line); a deny only ever names a holder the store really showed; and no
 //! swap deletes or overwrites a record the component did not read as its own or as stale.
 
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/mock_store.rs"]
 mod mock_store;
 
+use events::{NOW, TTL, WORKSPACE, context};
 use mock_store::*;
 use serde_json::Value;
-use session_lock::component::{HookContext, HookResponse, Mode, Policy};
+use session_lock::component::{HookResponse, Policy};
 
-const TTL: u64 = 300_000;
-const NOW: u64 = 1_800_000_000_000;
-const WORKSPACE: &str = "/home/u/repo";
 /// The session sending every event.
 const ME: &str = "A";
 
@@ -117,17 +117,6 @@ fn events() -> [(&'static str, Vec<u8>); 3] {
         ("PostToolUse", event("PostToolUse", Some("Write"))),
         ("Stop", event("Stop", None)),
     ]
-}
-
-fn context() -> HookContext {
-    HookContext {
-        workspace: WORKSPACE.into(),
-        pid: 7,
-        now_ms: NOW,
-        ttl_ms: TTL,
-        agent: None,
-        mode: Mode::Enforce,
-    }
 }
 
 /// The session a valid record names, and whether it is stale at [`NOW`] (by the README's rule).

@@ -6,6 +6,8 @@
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/events.rs"]
+mod events;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -15,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use arena::{Answer, Arena, answer, claude_event, now_ms, stderr_text};
+use arena::{Arena, now_ms};
+use events::{Answer, answer, stderr_text};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
 
@@ -56,8 +59,8 @@ mod odd_things_at_the_lock_path {
         let dangling = arena.root().join("never-created");
         for event in [
             arena.pre_tool_use("A"),
-            claude_event("PostToolUse", "A", Some("Write"), &arena.workspace),
-            claude_event("Stop", "A", None, &arena.workspace),
+            arena.claude_event("PostToolUse", "A", Some("Write")),
+            arena.claude_event("Stop", "A", None),
         ] {
             let (output, _) = run(&arena, &mut arena.command(), &event);
             assert_fails_open(&output, "is a symlink; not followed");
@@ -266,7 +269,7 @@ mod the_lock_directory {
         };
         for event in [
             arena.pre_tool_use("A"),
-            claude_event("PostToolUse", "A", Some("Write"), &arena.workspace),
+            arena.claude_event("PostToolUse", "A", Some("Write")),
         ] {
             let (output, _) = run(&arena, &mut with_umask_0(), &event);
             assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
@@ -349,7 +352,7 @@ fn a_full_disk_fails_open_keeps_the_record_whole_and_still_blocks_and_releases()
         Err(e) => panic!("cannot mount a tmpfs as root: {e}"),
     };
     let hook = |event: &[u8]| run(&arena, &mut arena.command(), event).0;
-    let refresh = claude_event("PostToolUse", "A", Some("Write"), &arena.workspace);
+    let refresh = arena.claude_event("PostToolUse", "A", Some("Write"));
 
     // The record takes the disk's one page.
     assert_eq!(answer(&hook(&arena.pre_tool_use("A"))), Answer::Allow);
@@ -364,7 +367,7 @@ fn a_full_disk_fails_open_keeps_the_record_whole_and_still_blocks_and_releases()
         answer(&hook(&arena.pre_tool_use("B"))),
         Answer::Deny("A".into())
     );
-    let stop = hook(&claude_event("Stop", "A", None, &arena.workspace));
+    let stop = hook(&arena.claude_event("Stop", "A", None));
     assert!(stop.stderr.is_empty(), "{}", stderr_text(&stop));
     assert_eq!(arena.record_bytes(), None);
     // The released page lets the next session in, over the empty temporary file.
@@ -487,7 +490,7 @@ mod sandbox {
                 stderr_text(&output)
             );
             assert_eq!(arena.holder().as_ref(), Some(id), "the id is kept verbatim");
-            let stop = claude_event("Stop", id, None, &arena.workspace);
+            let stop = arena.claude_event("Stop", id, None);
             let (output, _) = run(&arena, &mut in_cwd(), &stop);
             assert!(output.stderr.is_empty(), "{id:?}: {}", stderr_text(&output));
             assert_eq!(arena.holder(), None, "{id:?} released");

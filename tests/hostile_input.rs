@@ -5,6 +5,8 @@
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/mock_store.rs"]
 mod mock_store;
 
@@ -15,14 +17,12 @@ use mock_store::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
-use session_lock::component::{HookContext, HookResponse, Mode, Policy};
+use session_lock::component::{HookResponse, Policy};
 
-use arena::{Answer, Arena, answer, stderr_text};
+use arena::Arena;
+use events::{Answer, NOW, TTL, WORKSPACE, answer, context, stderr_text};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
-const TTL: u64 = 300_000;
-const NOW: u64 = 1_800_000_000_000;
-const WORKSPACE: &str = "/home/u/repo";
 /// The session holding the lock in the component cases.
 const HOLDER: &str = "B";
 
@@ -31,17 +31,6 @@ const CASES: u32 = 4_096;
 /// The longest one call into the component may take on any input here. Debug builds are slow
 /// and CI machines shared: this bounds a runaway, not the speed.
 const CALL_LIMIT: Duration = Duration::from_secs(2);
-
-fn context() -> HookContext {
-    HookContext {
-        workspace: WORKSPACE.into(),
-        pid: 7,
-        now_ms: NOW,
-        ttl_ms: TTL,
-        agent: None,
-        mode: Mode::Enforce,
-    }
-}
 
 fn held_by_holder() -> Vec<u8> {
     stored_record(HOLDER, 8, NOW - 1_000, Some(NOW - 1_000), TTL)
@@ -602,7 +591,7 @@ mod real_binary {
     fn a_10_mb_event_is_answered_quickly_normally_and_in_bounded_memory() {
         let _turn = turn();
         let arena = Arena::new(BINARY, &["hook"]);
-        let event = arena::claude_event("PreToolUse", "Z", Some("Write"), &arena.workspace);
+        let event = arena.claude_event("PreToolUse", "Z", Some("Write"));
         let mut event: Value = serde_json::from_slice(&event).unwrap();
         event["tool_input"]["content"] = json!("x".repeat(10 << 20));
         let (output, took, peak_kib) = hook_measured(&arena, serde_json::to_vec(&event).unwrap());

@@ -1,5 +1,9 @@
 //! `session-lock install` and `uninstall` on temporary homes and projects.
 
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
@@ -7,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use events::*;
 use sandbox::*;
 use serde_json::{Value, json};
 
@@ -39,7 +44,11 @@ impl Setup {
 
     fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
-        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            stderr_text(&output)
+        );
         String::from_utf8(output.stdout).unwrap()
     }
 }
@@ -133,7 +142,7 @@ fn a_settings_file_that_is_not_json_is_refused_and_left_untouched() {
     for command in ["install", "uninstall"] {
         let output = setup.run(&[command, "--scope", "project"]);
         assert!(!output.status.success(), "{command} must refuse");
-        let err = stderr(&output);
+        let err = stderr_text(&output);
         assert!(
             err.contains("not valid JSON") && err.contains("left untouched"),
             "{err}"
@@ -239,16 +248,14 @@ fn installed_hooks_run_the_binary_that_protects_the_workspace() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        feed(
-            &mut child,
-            &claude_event("PreToolUse", session, Some("Write"), ws),
-        );
+        let event = claude_event("PreToolUse", session, Some("Write"), ws);
+        feed(&mut child, event.to_string().as_bytes());
         let output = child.wait_with_output().unwrap();
         assert_eq!(
             deny_reason(&output).is_some(),
             expect_deny,
             "{session}: {}",
-            stderr(&output)
+            stderr_text(&output)
         );
     }
 }

@@ -7,6 +7,8 @@
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/race.rs"]
 mod race;
 

@@ -1,11 +1,16 @@
 //! `session-lock status` and `session-lock release --force`: what a blocked person uses.
 
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
 use std::fs;
 use std::process::Output;
 
+use events::*;
 use sandbox::*;
 use serde_json::Value;
 
@@ -19,7 +24,7 @@ fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
 fn hold(sandbox: &Sandbox, session: &str, env: &[(&str, &str)]) {
     let event = claude_event("PreToolUse", session, Some("Bash"), &sandbox.workspace);
     let output = sandbox.hook(&event, env);
-    assert_eq!(deny_reason(&output), None, "{}", stderr(&output));
+    assert_eq!(deny_reason(&output), None, "{}", stderr_text(&output));
 }
 
 #[test]
@@ -78,7 +83,7 @@ fn release_without_force_refuses_and_keeps_the_lock() {
     hold(&sandbox, "session-A", &[]);
     let output = run(&sandbox, &["release"]);
     assert!(!output.status.success());
-    let err = stderr(&output);
+    let err = stderr_text(&output);
     assert!(
         err.contains("--force") && err.contains("session-A"),
         "{err}"
@@ -91,7 +96,7 @@ fn release_force_removes_any_holders_lock_and_says_whose() {
     let sandbox = Sandbox::new();
     hold(&sandbox, "session-A", &[("CLAUDE_PID", "77")]);
     let output = run(&sandbox, &["release", "--force"]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", stderr_text(&output));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("session-A (pid 77)"), "{text}");
     assert_eq!(sandbox.holder(), None);
@@ -119,9 +124,9 @@ fn release_force_clears_an_unreadable_lock_file() {
     );
     assert_eq!(deny_reason(&blocked), None, "an unreadable lock fails open");
     assert!(
-        stderr(&blocked).contains("release --force"),
+        stderr_text(&blocked).contains("release --force"),
         "{}",
-        stderr(&blocked)
+        stderr_text(&blocked)
     );
     assert_eq!(
         fs::read_to_string(&file).unwrap(),

@@ -12,6 +12,8 @@
 
 #[path = "../../tests/support/arena.rs"]
 mod arena;
+#[path = "../../tests/support/events.rs"]
+mod events;
 #[path = "../../tests/support/race.rs"]
 mod race;
 

@@ -1,12 +1,13 @@
 //! A temporary git workspace and lock directory driven through a `session-lock hook` program,
 //! with the lock's file names known: the ground the race, crash and filesystem tests and the
-//! soak example stand on. It names no binary itself, so the soak example can bring its own.
+//! soak example stand on. It names no binary itself, so the soak example can bring its own
+//! ([`crate::sandbox::Sandbox`] is this arena over the real binary). Events and answers are in
+//! [`crate::events`], which every user of this file declares too.
 
 // Each test binary and the soak example use a different part of this file.
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,6 +16,8 @@ use serde_json::{Value, json};
 use session_lock::component::Policy;
 use session_lock::fs_store::FsLockStore;
 use tempfile::TempDir;
+
+use crate::events::{claude_event, feed};
 
 /// A workspace (`repo/`, holding `.git`) and a lock directory (`locks/`) in a temporary folder.
 pub struct Arena {
@@ -126,9 +129,16 @@ impl Arena {
         (output, started.elapsed())
     }
 
+    /// [`claude_event`] in the workspace, as the bytes a hook reads.
+    pub fn claude_event(&self, name: &str, session: &str, tool: Option<&str>) -> Vec<u8> {
+        claude_event(name, session, tool, &self.workspace)
+            .to_string()
+            .into_bytes()
+    }
+
     /// A PreToolUse of `Write` by `session` in the workspace.
     pub fn pre_tool_use(&self, session: &str) -> Vec<u8> {
-        claude_event("PreToolUse", session, Some("Write"), &self.workspace)
+        self.claude_event("PreToolUse", session, Some("Write"))
     }
 
     /// Writes a schema-1 record directly (as a setup step, with no hook running).
@@ -226,30 +236,6 @@ pub fn check_record(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// A Claude Code hook event in `cwd`, as bytes.
-pub fn claude_event(name: &str, session: &str, tool: Option<&str>, cwd: &Path) -> Vec<u8> {
-    let mut event = json!({
-        "session_id": session,
-        "transcript_path": format!("/home/u/.claude/projects/p/{session}.jsonl"),
-        "cwd": cwd,
-        "permission_mode": "default",
-        "hook_event_name": name,
-    });
-    if let Some(tool) = tool {
-        event["tool_name"] = json!(tool);
-        event["tool_input"] = json!({"file_path": cwd.join("notes.md"), "content": "hello"});
-        event["tool_use_id"] = json!("toolu_01ABC");
-    }
-    serde_json::to_vec(&event).unwrap()
-}
-
-/// Writes `event` to the child's stdin and closes it. A child that already exited is not an
-/// error here: its output tells what happened.
-pub fn feed(child: &mut Child, event: &[u8]) {
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let _ = stdin.write_all(event);
-}
-
 /// Waits for `child`, killing it once `limit` has passed.
 pub fn wait_within(mut child: Child, limit: Duration) -> Output {
     let started = Instant::now();
@@ -265,42 +251,4 @@ pub fn wait_within(mut child: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(2));
     }
     child.wait_with_output().unwrap()
-}
-
-/// How a Claude Code hook answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Exit 0, nothing on stdout.
-    Allow,
-    /// Exit 0, a PreToolUse deny naming this holder.
-    Deny(String),
-    /// Anything else (a failed process, an answer that is not the Claude Code form).
-    Invalid(String),
-}
-
-/// Reads a Claude Code hook's answer.
-pub fn answer(output: &Output) -> Answer {
-    if !output.status.success() {
-        return Answer::Invalid(format!("exit status {:?}", output.status));
-    }
-    if output.stdout.is_empty() {
-        return Answer::Allow;
-    }
-    let parsed: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-    let specific = parsed.as_ref().map(|v| &v["hookSpecificOutput"]);
-    let reason = specific
-        .filter(|s| s["permissionDecision"] == "deny")
-        .and_then(|s| s["permissionDecisionReason"].as_str());
-    let holder = reason
-        .and_then(|r| r.strip_prefix("parallel session lock held by "))
-        .and_then(|r| r.split(" (pid ").next());
-    match holder {
-        Some(holder) => Answer::Deny(holder.to_owned()),
-        None => Answer::Invalid(String::from_utf8_lossy(&output.stdout).into_owned()),
-    }
-}
-
-/// stderr as text.
-pub fn stderr_text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }

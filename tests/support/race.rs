@@ -8,7 +8,8 @@
 use std::fmt;
 use std::process::Child;
 
-use crate::arena::{Answer, Arena, answer, check_record, claude_event, feed, now_ms};
+use crate::arena::{Arena, check_record, now_ms};
+use crate::events::{Answer, answer, feed};
 
 /// The lock when the racers start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,12 +114,12 @@ pub fn run_round(
         .collect();
     let mut events: Vec<Vec<u8>> = racer_ids
         .iter()
-        .map(|id| claude_event("PreToolUse", id, Some("Bash"), &arena.workspace))
+        .map(|id| arena.claude_event("PreToolUse", id, Some("Bash")))
         .collect();
     let stop_at = (scenario == Scenario::Released).then(|| {
         let at = rng.usize(..=racers);
         let holder = previous_holder.as_deref().unwrap();
-        events.insert(at, claude_event("Stop", holder, None, &arena.workspace));
+        events.insert(at, arena.claude_event("Stop", holder, None));
         at
     });
     // The barrier: every process exists and waits on stdin before any gets its event.

@@ -1,4 +1,8 @@
-//! Running the real `session-lock` binary against a temporary workspace and lock directory.
+//! The real `session-lock` binary against a temporary workspace and lock directory: an
+//! [`Arena`] whose hook is `session-lock hook`, plus the binary's other commands, run in the
+//! caller's environment (`install` needs `HOME`, the real Claude Code client `PATH`) with only
+//! the variables that would steer the binary taken out. Users declare [`crate::arena`] and
+//! [`crate::events`] too.
 
 #![allow(
     dead_code,
@@ -6,12 +10,13 @@
 )]
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::ops::Deref;
+use std::process::{Child, Command, Output};
 
-use serde_json::{Value, json};
-use tempfile::TempDir;
+use serde_json::Value;
+
+use crate::arena::Arena;
+use crate::events::feed;
 
 /// The binary under test.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
@@ -26,35 +31,30 @@ const AMBIENT: &[&str] = &[
     "SESSION_LOCK_MODE",
 ];
 
-/// A temporary git workspace and lock directory.
+/// A temporary git workspace and lock directory for the real binary: the arena's workspace,
+/// lock directory and paths through [`Deref`].
 pub struct Sandbox {
-    _root: TempDir,
-    /// The workspace (holds `.git`), resolved.
-    pub workspace: PathBuf,
-    /// The lock directory (not created in advance).
-    pub lock_dir: PathBuf,
+    arena: Arena,
+}
+
+impl Deref for Sandbox {
+    type Target = Arena;
+
+    fn deref(&self) -> &Arena {
+        &self.arena
+    }
 }
 
 impl Sandbox {
     /// A fresh sandbox.
     pub fn new() -> Sandbox {
-        let root = tempfile::tempdir().unwrap();
-        let workspace = root.path().canonicalize().unwrap().join("repo");
-        fs::create_dir_all(workspace.join(".git")).unwrap();
-        let lock_dir = root.path().join("locks");
         Sandbox {
-            _root: root,
-            workspace,
-            lock_dir,
+            arena: Arena::new(BINARY, &["hook"]),
         }
     }
 
-    /// The root folder, for extra directories.
-    pub fn root(&self) -> &Path {
-        self._root.path()
-    }
-
-    /// `session-lock ARGS` with a clean environment pointing at this sandbox's lock directory.
+    /// `session-lock ARGS` with the caller's environment but for [`AMBIENT`], pointing at this
+    /// sandbox's lock directory. (Unlike [`Arena::command`], which empties the environment.)
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
         for name in AMBIENT {
@@ -67,24 +67,17 @@ impl Sandbox {
     /// Starts `session-lock hook` with `env`, its stdin open, so that many can be released
     /// together.
     pub fn spawn_hook(&self, env: &[(&str, &str)]) -> Child {
-        let mut command = self.command(&["hook"]);
-        command.envs(env.iter().copied());
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.spawn_command(self.command(&["hook"]).envs(env.iter().copied()))
     }
 
     /// Runs `session-lock hook` on `event` with `env`.
     pub fn hook(&self, event: &Value, env: &[(&str, &str)]) -> Output {
         let mut child = self.spawn_hook(env);
-        feed(&mut child, event);
+        feed(&mut child, event.to_string().as_bytes());
         child.wait_with_output().unwrap()
     }
 
-    /// The lock record of this sandbox's workspace, if any.
+    /// The lock record in the lock directory, if any; asserts there is at most one.
     pub fn lock_record(&self) -> Option<Value> {
         let mut files = fs::read_dir(&self.lock_dir).ok()?.filter_map(|e| {
             let path = e.ok()?.path();
@@ -96,52 +89,9 @@ impl Sandbox {
         Some(serde_json::from_slice(&fs::read(path).unwrap()).unwrap())
     }
 
-    /// The holder named by the lock record, if any.
+    /// The holder named by the lock record, if any. (Unlike [`Arena::holder`], it does not
+    /// check the rest of the record.)
     pub fn holder(&self) -> Option<String> {
         Some(self.lock_record()?["session_id"].as_str()?.to_owned())
     }
-}
-
-/// Writes `event` to the child's stdin and closes it.
-pub fn feed(child: &mut Child, event: &Value) {
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(event.to_string().as_bytes()).unwrap();
-}
-
-/// A Claude Code hook event in `cwd`.
-pub fn claude_event(name: &str, session_id: &str, tool: Option<&str>, cwd: &Path) -> Value {
-    let mut event = json!({
-        "session_id": session_id,
-        "transcript_path": format!("/home/u/.claude/projects/p/{session_id}.jsonl"),
-        "cwd": cwd,
-        "permission_mode": "default",
-        "hook_event_name": name,
-    });
-    if let Some(tool) = tool {
-        event["tool_name"] = json!(tool);
-        event["tool_input"] = json!({"file_path": cwd.join("notes.md"), "content": "hello"});
-        event["tool_use_id"] = json!("toolu_01ABC");
-    }
-    event
-}
-
-/// The deny reason in a Claude Code answer, or `None` when the answer allows.
-pub fn deny_reason(output: &Output) -> Option<String> {
-    assert!(
-        output.status.success(),
-        "hook exit code: {:?}",
-        output.status
-    );
-    if output.stdout.is_empty() {
-        return None;
-    }
-    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let specific = &answer["hookSpecificOutput"];
-    assert_eq!(specific["permissionDecision"], "deny", "{answer}");
-    Some(specific["permissionDecisionReason"].as_str()?.to_owned())
-}
-
-/// stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }

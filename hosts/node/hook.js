@@ -22,9 +22,16 @@ export const MAX_EVENT_BYTES = 16 << 20;
 
 /**
  * Whatever happens while waiting (stdin never closing, a slow load), the hook answers within
- * this time. The component call itself is synchronous and cannot be cut short.
+ * this time, plus however long it slept because the component asked it to wait for the lock.
+ * The component call itself is synchronous and cannot be cut short.
  */
 export const DEADLINE_MS = 1000;
+
+/**
+ * The longest the hook sleeps for a lock, whatever the component asks: a safety net only (the
+ * component's own limit is far below it).
+ */
+export const MAX_WAIT_MS = 900_000;
 
 /** One line for stderr: control characters (a newline in an OS message) become spaces. */
 function oneLine(text) {
@@ -107,7 +114,21 @@ async function respond(args) {
     processCwd: processCwd(),
     parentPid: process.ppid,
   };
-  return call(() => policy.answer(event, invocation, resolvePath, Date.now()));
+  const resolved = call(() => policy.targets(event, invocation)).map((target) => resolvePath(target));
+  const context = { invocation, resolved, nowMs: Date.now(), waitedMs: 0 };
+  for (;;) {
+    const response = call(() => policy.handle(event, context));
+    const pause = response.retryAfterMs;
+    if (pause === undefined) return response;
+    // The session waits for the lock (`SESSION_LOCK_WAIT_MS`): sleep, then ask again.
+    if (context.waitedMs + pause > MAX_WAIT_MS) {
+      throw new Error(`the policy asked to wait longer than ${MAX_WAIT_MS / 1000}s`);
+    }
+    extendDeadline(pause);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    context.waitedMs += pause;
+    context.nowMs = Date.now();
+  }
 }
 
 /** The process's working directory (empty when it is gone). */
@@ -128,11 +149,27 @@ function claimAnswer() {
   return first;
 }
 
-const deadline = setTimeout(() => {
-  if (!claimAnswer()) return;
-  write(2, `session-lock: no answer within ${DEADLINE_MS / 1000}s; allowing without the lock\n`);
-  process.exit(0);
-}, DEADLINE_MS);
+const started = performance.now();
+let due = DEADLINE_MS;
+let deadline;
+
+/** Answers for the hook once the deadline has passed, if it has not answered yet. */
+function armDeadline() {
+  clearTimeout(deadline);
+  deadline = setTimeout(() => {
+    if (!claimAnswer()) return;
+    write(2, `session-lock: no answer within ${DEADLINE_MS / 1000}s; allowing without the lock\n`);
+    process.exit(0);
+  }, Math.max(0, due - (performance.now() - started)));
+}
+
+/** Moves the deadline by `ms` the hook is about to sleep waiting for the lock. */
+function extendDeadline(ms) {
+  due += ms;
+  armDeadline();
+}
+
+armDeadline();
 
 let response;
 try {

@@ -87,20 +87,27 @@ export class Policy {
   }
 
   /**
-   * `hook.handle`: one event (bytes) and `{invocation, resolved, nowMs}` in,
-   * `{stdout, stderr, exitCode}` out.
+   * `hook.handle`: one event (bytes) and `{invocation, resolved, nowMs, waitedMs}` in (times as
+   * numbers; `waitedMs` 0 when omitted), `{stdout, stderr, exitCode, retryAfterMs}` out
+   * (`retryAfterMs` a number, or undefined when the answer is final).
    */
   handle(event, context) {
-    return this.hook.handle(event, { ...context, nowMs: BigInt(context.nowMs) });
+    const response = this.hook.handle(event, {
+      ...context,
+      nowMs: BigInt(context.nowMs),
+      waitedMs: BigInt(context.waitedMs ?? 0),
+    });
+    const retry = response.retryAfterMs;
+    return { ...response, retryAfterMs: retry === undefined ? undefined : Number(retry) };
   }
 
   /**
-   * One event as a host runs it: `targets`, each resolved with `resolve(path)` (a
-   * `resolved-path`, or undefined), then `handle` at `nowMs`.
+   * One event as a host runs it, once: `targets`, each resolved with `resolve(path)` (a
+   * `resolved-path`, or undefined), then `handle` at `nowMs`, having waited `waitedMs`.
    */
-  answer(event, invocation, resolve, nowMs) {
+  answer(event, invocation, resolve, nowMs, waitedMs = 0) {
     const resolved = this.targets(event, invocation).map((target) => resolve(target));
-    return this.handle(event, { invocation, resolved, nowMs });
+    return this.handle(event, { invocation, resolved, nowMs, waitedMs });
   }
 
   /** `hook.explain`: `{readOnly, why}` for a shell command line. */

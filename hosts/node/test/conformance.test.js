@@ -165,9 +165,11 @@ for (const { file, suite } of conformanceSuite()) {
             invocationOf(c),
             (target) => resolveVirtual(target, gitTops),
             c.now_ms,
+            c.waited_ms ?? 0,
           );
           try {
             checkStep(step.expect, answer, storedRecord(lockDir, key));
+            assert.equal(answer.retryAfterMs, step.expect.retry_after_ms, 'retry_after_ms');
             for (const [workspace, spec] of Object.entries(step.expect.records ?? {})) {
               const stored = storedRecord(lockDir, policy.workspaceHash(workspace));
               checkRecord(spec, stored, `record of ${workspace}`);

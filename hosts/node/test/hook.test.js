@@ -238,6 +238,24 @@ test('an unreadable lock record fails open and is kept', async () => {
   assert.equal(fs.readFileSync(path.join(sandbox.lockDir, name), 'utf8'), 'garbage');
 });
 
+test('SESSION_LOCK_WAIT_MS: a blocked call sleeps as the component asks, past the 1 s deadline, and takes the lock once freed', async () => {
+  sandbox = new Sandbox();
+  const ws = sandbox.workspace;
+  await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', ws));
+  const started = performance.now();
+  const waiting = nodeHook(claudeEvent('PreToolUse', 'B', 'Write', ws), { SESSION_LOCK_WAIT_MS: '5000' });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await nodeHook(claudeEvent('Stop', 'A', null, ws));
+  const output = await waiting;
+  assert.ok(performance.now() - started >= 1500, 'B waited');
+  assert.equal(output.stderr, '');
+  assert.equal(denyReason(output), undefined);
+  assert.equal(sandbox.record().session_id, 'B');
+  const refused = await nodeHook(claudeEvent('PreToolUse', 'C', 'Write', ws), { SESSION_LOCK_WAIT_MS: '1500' });
+  assert.match(denyReason(refused) ?? '', /^parallel session lock held by B /, 'refused before its wait ran out');
+  assert.equal(refused.stderr, '');
+});
+
 test('answers within the deadline when stdin never closes', async () => {
   sandbox = new Sandbox();
   const started = performance.now();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::component::processes;
 use crate::component::{Agent, HookContext, HookResponse, Invocation, Policy, lock_store};
-use crate::fs_store::FsLockStore;
 use crate::settings;
+use crate::stores::AnyStore;
 use crate::workspace;
 
 /// Events larger than this are not read whole (Claude Code's `Write` events carry the file).
@@ -40,8 +40,7 @@ fn claim_answer() -> bool {
 /// when `None`); the exit code to return.
 pub fn run(agent: Option<&str>) -> ExitCode {
     serve(|event| {
-        let lock_dir = settings::lock_dir()?;
-        let mut policy = Policy::load(FsLockStore::new(lock_dir))
+        let mut policy = Policy::load(AnyStore::open()?)
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
         let agent = match agent {
             Some(name) => Some(policy.agent_named(name).map_err(failed)??),

@@ -8,7 +8,8 @@
 //!   process and run in place.
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
-//! - [`fs_store`]: the `lock-store` import on the real filesystem.
+//! - [`fs_store`]: the `lock-store` import on the real filesystem; [`etcd_store`]: on an etcd
+//!   cluster; [`stores`]: the one `SESSION_LOCK_STORE` chooses.
 //! - [`processes`]: the `processes` import on `/proc`.
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
@@ -22,6 +23,7 @@ pub mod artifact;
 pub mod component;
 pub mod demo;
 pub mod engine;
+pub mod etcd_store;
 pub mod fs_store;
 pub mod hook;
 pub mod install;
@@ -30,4 +32,5 @@ pub mod processes;
 pub mod release;
 pub mod settings;
 pub mod status;
+pub mod stores;
 pub mod workspace;

@@ -5,34 +5,39 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::component::Policy;
-use crate::fs_store::FsLockStore;
-use crate::settings;
+use crate::stores::AnyStore;
 use crate::workspace;
 
-/// A workspace, its lock key and file, and the component to ask about it.
+/// A workspace, its lock key and where its record lives, and the component to ask about it.
 pub struct LockAt {
     /// The resolved workspace.
     pub workspace: PathBuf,
-    /// Its lock key (the workspace hash).
+    /// Its lock key (the hash of the workspace's name: its path, or `checkout:<id>`).
     pub key: String,
-    /// The lock record's file.
+    /// Where the lock record lives: its file, or with `SESSION_LOCK_STORE=etcd` its etcd key
+    /// (`session-lock/<key>`, what `etcdctl get` takes).
     pub file: PathBuf,
-    /// The component, over the filesystem store.
-    pub policy: Policy<FsLockStore>,
+    /// The component, over the store `SESSION_LOCK_STORE` names.
+    pub policy: Policy<AnyStore>,
 }
 
 impl LockAt {
-    /// The lock of the workspace `dir` lies in (default: the current directory).
+    /// The lock of the workspace `dir` lies in (default: the current directory), named as the
+    /// hook names it.
     pub fn open(dir: Option<&Path>) -> Result<LockAt> {
         let dir = match dir {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir()?,
         };
-        let workspace = workspace::resolve(&dir).map_err(anyhow::Error::msg)?;
-        let store = FsLockStore::new(settings::lock_dir().map_err(anyhow::Error::msg)?);
-        let mut policy = Policy::load(store.clone())?;
-        let key = policy.workspace_hash(&workspace::as_text(&workspace))?;
-        let file = store.record_path(&key).map_err(anyhow::Error::msg)?;
+        let (workspace, name) = workspace::lock_name(&dir).map_err(anyhow::Error::msg)?;
+        let mut policy = Policy::load(AnyStore::open().map_err(anyhow::Error::msg)?)?;
+        let key = policy.workspace_hash(&name)?;
+        let file = PathBuf::from(
+            policy
+                .lock_store()
+                .location(&key)
+                .map_err(anyhow::Error::msg)?,
+        );
         Ok(LockAt {
             workspace,
             key,

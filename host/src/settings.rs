@@ -1,5 +1,6 @@
-//! What the environment tells the host: where lock records live, and the raw values of the
-//! variables the component reads (it interprets them; the host passes them on untouched).
+//! What the environment tells the host: where lock records live (which store, which directory),
+//! how checkouts are named, and the raw values of the variables the component reads (it
+//! interprets them; the host passes them on untouched).
 
 use std::env;
 use std::path::PathBuf;
@@ -35,4 +36,56 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Where lock records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Files in [`lock_dir`] (this machine only).
+    Files,
+    /// An etcd cluster (`SESSION_LOCK_ETCD_ENDPOINTS`), shared by every machine pointed at it.
+    Etcd,
+}
+
+/// `SESSION_LOCK_STORE`: `files` (the default) or `etcd`.
+pub fn store_kind() -> Result<StoreKind, String> {
+    match env::var("SESSION_LOCK_STORE").as_deref() {
+        Err(env::VarError::NotPresent) | Ok("") | Ok("files") => Ok(StoreKind::Files),
+        Ok("etcd") => Ok(StoreKind::Etcd),
+        Ok(other) => Err(format!(
+            "SESSION_LOCK_STORE={other:?} is not a lock store (files or etcd)"
+        )),
+        Err(env::VarError::NotUnicode(_)) => {
+            Err("SESSION_LOCK_STORE is not UTF-8 (files or etcd)".into())
+        }
+    }
+}
+
+/// How a git work tree is named for its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// By its path: the same checkout mounted at two paths has two locks.
+    Path,
+    /// By a random id kept in its git directory (`<gitdir>/session-lock-id`): one checkout has
+    /// one lock wherever it is mounted, and each clone its own.
+    Checkout,
+}
+
+/// `SESSION_LOCK_IDENTITY`: `path` or `checkout`; the default is `checkout` when the store is
+/// etcd (sessions on several machines), else `path`.
+pub fn identity() -> Result<Identity, String> {
+    match env::var("SESSION_LOCK_IDENTITY").as_deref() {
+        Ok("path") => Ok(Identity::Path),
+        Ok("checkout") => Ok(Identity::Checkout),
+        Err(env::VarError::NotPresent) | Ok("") => Ok(match store_kind()? {
+            StoreKind::Etcd => Identity::Checkout,
+            StoreKind::Files => Identity::Path,
+        }),
+        Ok(other) => Err(format!(
+            "SESSION_LOCK_IDENTITY={other:?} is not a way to name checkouts (path or checkout)"
+        )),
+        Err(env::VarError::NotUnicode(_)) => {
+            Err("SESSION_LOCK_IDENTITY is not UTF-8 (path or checkout)".into())
+        }
+    }
 }

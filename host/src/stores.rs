@@ -1,0 +1,75 @@
+//! The lock store a process uses, as `SESSION_LOCK_STORE` chooses it: files in one directory
+//! (this machine), or an etcd cluster (every machine pointed at it). The policy is the same
+//! over either.
+
+use crate::component::lock_store::{self, SwapOutcome};
+use crate::etcd_store::EtcdStore;
+use crate::fs_store::FsLockStore;
+use crate::settings::{self, StoreKind};
+
+/// One of the stores.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// Files in [`settings::lock_dir`].
+    Files(FsLockStore),
+    /// An etcd cluster.
+    Etcd(EtcdStore),
+}
+
+impl AnyStore {
+    /// The store the environment names: `SESSION_LOCK_STORE` `files` (the default, in
+    /// `SESSION_LOCK_DIR`) or `etcd` (at `SESSION_LOCK_ETCD_ENDPOINTS`). Fails with one line on
+    /// a value it does not know, or a setting the store needs that is missing or wrong. Nothing
+    /// is connected to or created here.
+    pub fn open() -> Result<AnyStore, String> {
+        // Checked here so that a misspelt identity fails the hook visibly before any lock is
+        // named (resolving paths falls back to `path` on its own).
+        settings::identity()?;
+        match settings::store_kind()? {
+            StoreKind::Files => Ok(AnyStore::Files(FsLockStore::new(settings::lock_dir()?))),
+            StoreKind::Etcd => Ok(AnyStore::Etcd(EtcdStore::from_env()?)),
+        }
+    }
+
+    /// Where the record of `key` lives, for people: the file's path, or the etcd key (what
+    /// `etcdctl get` takes).
+    pub fn location(&self, key: &str) -> Result<String, String> {
+        match self {
+            AnyStore::Files(store) => Ok(store.record_path(key)?.to_string_lossy().into_owned()),
+            AnyStore::Etcd(store) => store.etcd_key(key),
+        }
+    }
+}
+
+impl lock_store::Host for AnyStore {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            AnyStore::Files(store) => FsLockStore::read(store, &key),
+            AnyStore::Etcd(store) => EtcdStore::read(store, &key),
+        }
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        replacement: Option<Vec<u8>>,
+    ) -> Result<SwapOutcome, String> {
+        let (expected, replacement) = (expected.as_deref(), replacement.as_deref());
+        match self {
+            AnyStore::Files(store) => {
+                FsLockStore::compare_and_swap(store, &key, expected, replacement)
+            }
+            AnyStore::Etcd(store) => {
+                EtcdStore::compare_and_swap(store, &key, expected, replacement)
+            }
+        }
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        match self {
+            AnyStore::Files(store) => FsLockStore::keys(store),
+            AnyStore::Etcd(store) => EtcdStore::keys(store),
+        }
+    }
+}

@@ -10,15 +10,24 @@ mod events;
 mod mock_store;
 #[path = "support/sandbox.rs"]
 mod sandbox;
+#[path = "support/virtual_host.rs"]
+mod virtual_host;
 
 use events::*;
 use mock_store::*;
 use sandbox::*;
 use serde_json::{Value, json};
-use session_lock::component::{Agent, HookContext, HookResponse, Mode, Policy};
+use session_lock::component::{Agent, HookResponse};
+use virtual_host::VirtualHost;
 
 const WS: &str = "/home/u/repo";
-const NOW: u64 = 1_800_000_000_000;
+
+/// Whether decisions are enforced (`SESSION_LOCK_MODE`).
+#[derive(Clone, Copy)]
+enum Mode {
+    Enforce,
+    Observe,
+}
 
 /// Codex: `turn_id` and `model` on every event; `apply_patch` edits files.
 fn codex_event(name: &str, session: &str, tool: Option<&str>, cwd: &str) -> Value {
@@ -48,25 +57,25 @@ fn cursor_event(name: &str, conversation: &str, root: &str) -> Value {
         "workspace_roots": [root], "command": "git push", "cwd": root})
 }
 
-fn handle(policy: &mut Policy<MockStore>, event: &Value, mode: Mode) -> HookResponse {
-    let context = HookContext {
-        workspace: WS.into(),
-        pid: 1,
-        now_ms: NOW,
-        ttl_ms: 300_000,
-        agent: None,
-        mode,
-    };
-    policy
-        .handle(event.to_string().as_bytes(), &context)
-        .unwrap()
+/// The host of the component cases: one work tree, [`WS`], the session's parent pid 1.
+fn host(mode: Mode) -> VirtualHost {
+    let mut host = VirtualHost::in_workspace(WS);
+    host.parent_pid = 1;
+    match mode {
+        Mode::Enforce => host,
+        Mode::Observe => host.with_env("SESSION_LOCK_MODE", "observe"),
+    }
+}
+
+fn handle(policy: &mut MockPolicy, event: &Value, mode: Mode) -> HookResponse {
+    host(mode).handle(policy, event.to_string().as_bytes())
 }
 
 fn stdout_json(response: &HookResponse) -> Value {
     serde_json::from_str(&response.stdout).unwrap()
 }
 
-fn holder(policy: &mut Policy<MockStore>) -> Option<String> {
+fn holder(policy: &mut MockPolicy) -> Option<String> {
     let key = policy.workspace_hash(WS).unwrap();
     policy
         .lock_store()
@@ -196,26 +205,22 @@ fn cursor_gets_json_on_every_path() {
         &cursor_event("beforeShellExecution", "cur-3", WS),
         Mode::Enforce,
     );
-    assert_eq!(stdout_json(&failed_open), json!({"permission": "allow"}));
+    // Allowed, and the person is told why the lock could not be checked.
+    let answer = stdout_json(&failed_open);
+    assert_eq!(answer["permission"], "allow");
+    let shown = answer["user_message"].as_str().unwrap();
+    assert!(shown.starts_with("session-lock: ") && shown.ends_with("allowing without the lock"));
     assert!(failed_open.stderr.starts_with("session-lock: "));
 }
 
 #[test]
 fn a_forced_agent_overrides_recognition() {
     let mut policy = empty_policy();
-    let context = HookContext {
-        workspace: WS.into(),
-        pid: 1,
-        now_ms: NOW,
-        ttl_ms: 300_000,
-        agent: Some(Agent::Gemini),
-        mode: Mode::Enforce,
-    };
+    let mut gemini = host(Mode::Enforce);
+    gemini.agent = Some(Agent::Gemini);
     // A Gemini tool name in an event that carries no Gemini marker.
     let event = json!({"session_id": "s", "cwd": WS, "hook_event_name": "BeforeTool", "tool_name": "write_file"});
-    policy
-        .handle(event.to_string().as_bytes(), &context)
-        .unwrap();
+    gemini.handle(&mut policy, event.to_string().as_bytes());
     assert_eq!(holder(&mut policy).as_deref(), Some("s"));
 }
 

@@ -57,26 +57,29 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn our_command() -> String {
+/// The command `install` registers for `agent`: this binary, `hook`, and the agent's name.
+fn our_command(agent: &str) -> String {
     format!(
-        "{} hook",
+        "{} hook --agent {agent}",
         Path::new(BINARY).canonicalize().unwrap().display()
     )
 }
 
 #[test]
-fn a_fresh_project_gets_the_four_claude_code_hooks() {
+fn a_fresh_project_gets_the_six_claude_code_hooks() {
     let setup = Setup::new();
     setup.ok(&["install", "--scope", "project"]);
     let settings = read_json(&setup.project().join(".claude/settings.json"));
-    let handler = json!([{"type": "command", "command": our_command(), "timeout": 3}]);
+    let handler = json!([{"type": "command", "command": our_command("claude"), "timeout": 3}]);
     let matcher = "Edit|Write|MultiEdit|NotebookEdit|Bash";
     assert_eq!(
         settings,
         json!({"hooks": {
             "PreToolUse": [{"matcher": matcher, "hooks": handler}],
             "PostToolUse": [{"matcher": matcher, "hooks": handler}],
+            "PostToolUseFailure": [{"matcher": matcher, "hooks": handler}],
             "Stop": [{"hooks": handler}],
+            "StopFailure": [{"hooks": handler}],
             "SessionEnd": [{"hooks": handler}],
         }})
     );
@@ -113,7 +116,7 @@ fn existing_settings_are_kept_install_is_idempotent_and_uninstall_restores_them(
         pre[0]["hooks"][0]["command"], "./audit.sh",
         "the user's hook comes first, kept"
     );
-    assert_eq!(pre[1]["hooks"][0]["command"], our_command());
+    assert_eq!(pre[1]["hooks"][0]["command"], our_command("claude"));
     assert_eq!(
         settings["hooks"]["Notification"][0]["hooks"][0]["command"],
         "notify-send hi"
@@ -169,7 +172,7 @@ fn dry_run_prints_the_file_and_writes_nothing() {
     let printed: Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(
         printed["hooks"]["Stop"][0]["hooks"][0]["command"],
-        our_command()
+        our_command("claude")
     );
     assert!(!setup.project().join(".claude").exists());
 }
@@ -206,7 +209,7 @@ fn each_agent_gets_its_own_file_and_shape() {
             "{settings}"
         );
         let command = entry["hooks"][0]["command"].as_str().unwrap();
-        assert_eq!(command, format!("{} --agent {agent}", our_command()));
+        assert_eq!(command, our_command(agent));
         assert!(settings["hooks"][stop].is_array(), "{settings}");
     }
     let gemini = read_json(&setup.project().join(".gemini/settings.json"));
@@ -220,7 +223,7 @@ fn each_agent_gets_its_own_file_and_shape() {
     assert_eq!(cursor["version"], 1);
     assert_eq!(
         cursor["hooks"]["beforeShellExecution"],
-        json!([{"command": format!("{} --agent cursor", our_command())}])
+        json!([{"command": our_command("cursor")}])
     );
     setup.ok(&["uninstall", "--scope", "project", "--agent", "cursor"]);
     assert_eq!(

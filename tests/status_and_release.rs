@@ -22,7 +22,7 @@ fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
 }
 
 fn hold(sandbox: &Sandbox, session: &str, env: &[(&str, &str)]) {
-    let event = claude_event("PreToolUse", session, Some("Bash"), &sandbox.workspace);
+    let event = claude_event("PreToolUse", session, Some("Write"), &sandbox.workspace);
     let output = sandbox.hook(&event, env);
     assert_eq!(deny_reason(&output), None, "{}", stderr_text(&output));
 }

@@ -190,19 +190,15 @@ fn run(
             lines.push(describe_refresh(&result));
             Ok(())
         }),
-        Action::Hold => session_keys(store, &workspaces.session, &session.id).and_then(|keys| {
-            keys.iter().try_for_each(|key| {
-                let result = lock::refresh(store, processes, key, &session, now, ttl)?;
-                lines.push(describe_refresh(&result));
-                Ok(())
-            })
-        }),
-        Action::Release => session_keys(store, &workspaces.session, &session.id).and_then(|keys| {
-            keys.iter().try_for_each(|key| {
-                lines.push(describe_release(&lock::release(store, key, &session.id)?));
-                Ok(())
-            })
-        }),
+        Action::Hold => sweep(store, &workspaces.session, &session.id, |store, key| {
+            let result = lock::refresh(store, processes, key, &session, now, ttl)?;
+            Ok(describe_refresh(&result))
+        })
+        .map(|done| lines.extend(done)),
+        Action::Release => sweep(store, &workspaces.session, &session.id, |store, key| {
+            Ok(describe_release(&lock::release(store, key, &session.id)?))
+        })
+        .map(|done| lines.extend(done)),
         Action::Nothing => unreachable!("handled above"),
     };
     match outcome {
@@ -254,18 +250,31 @@ fn keys(workspaces: &[String]) -> Vec<String> {
     keys
 }
 
-/// The locks a session lets go of or keeps when its turn ends: its own workspace's (whose
-/// faults are reported) and every other lock the store shows it holding.
-fn session_keys(
-    store: &mut impl LockStore,
+/// Applies `step` to every lock a session lets go of or keeps when its turn ends: its own
+/// workspace's and every other lock the store shows it holding. One failure does not stop the
+/// others; the first is reported once every lock was tried.
+fn sweep<S: LockStore>(
+    store: &mut S,
     session_workspace: &str,
     session_id: &str,
+    mut step: impl FnMut(&mut S, &str) -> Result<String, PolicyError>,
 ) -> Result<Vec<String>, PolicyError> {
-    let mut keys = vec![workspace::workspace_hash(session_workspace)];
-    keys.extend(lock::held_by(store, session_id)?);
+    let holdings = lock::held_by(store, session_id)?;
+    let mut keys = holdings.keys;
+    keys.push(workspace::workspace_hash(session_workspace));
     keys.sort_unstable();
     keys.dedup();
-    Ok(keys)
+    let mut first_error = holdings.error;
+    let mut lines = Vec::new();
+    for key in &keys {
+        match step(store, key) {
+            Ok(line) => lines.push(line),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(lines), Err)
 }
 
 /// The extra time a tool keeps its lock fresh: its own time limit, so a long command never

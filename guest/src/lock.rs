@@ -300,19 +300,42 @@ pub fn release(
     })
 }
 
-/// The keys of every lock `session_id` holds. A record that cannot be read, or that is gone by
-/// the time it is read, is not the session's.
-pub fn held_by(store: &mut impl LockStore, session_id: &str) -> Result<Vec<String>, PolicyError> {
-    let mut held = Vec::new();
+/// The locks a session may hold, as a listing of the store found them.
+#[derive(Debug, Default)]
+pub struct Holdings {
+    /// The keys whose record names the session, and those whose record could not be read or
+    /// decoded (they may be the session's: the caller tries them, and meets the error again if
+    /// it stays).
+    pub keys: Vec<String>,
+    /// The first read that failed, to report.
+    pub error: Option<PolicyError>,
+}
+
+/// The locks `session_id` holds, by listing the store. A record that is gone by the time it
+/// is read, or that is not a lock record, is not the session's.
+pub fn held_by(store: &mut impl LockStore, session_id: &str) -> Result<Holdings, PolicyError> {
+    let mut holdings = Holdings::default();
     for key in store.keys().map_err(PolicyError::Store)? {
-        let Ok(Some(bytes)) = store.read(&key) else {
-            continue;
-        };
-        if LockRecord::decode(&bytes).is_ok_and(|r| r.session_id == session_id) {
-            held.push(key);
+        match store.read(&key) {
+            Ok(Some(bytes)) => match LockRecord::decode(&bytes) {
+                Ok(record) if record.session_id == session_id => holdings.keys.push(key),
+                Ok(_) => {}
+                // Torn, perhaps mid-write of the session's own record: tried, and reported.
+                Err(why) => {
+                    holdings
+                        .error
+                        .get_or_insert(PolicyError::UnreadableRecord(why));
+                    holdings.keys.push(key);
+                }
+            },
+            Ok(None) => {}
+            Err(why) => {
+                holdings.error.get_or_insert(PolicyError::Store(why));
+                holdings.keys.push(key);
+            }
         }
     }
-    Ok(held)
+    Ok(holdings)
 }
 
 /// The lock and its state at `now`, without writing.

@@ -11,15 +11,6 @@ use std::path::Path;
 use std::process::{Child, Output};
 
 use serde_json::{Value, json};
-use session_lock::component::{HookContext, Mode};
-
-/// The clock of the component-level tests' [`context`]: a fixed instant, so records' ages are
-/// exact.
-pub const NOW: u64 = 1_800_000_000_000;
-/// The lock's time to live in [`context`] (the default).
-pub const TTL: u64 = 300_000;
-/// The workspace of [`context`]; no such directory needs to exist (the component does no I/O).
-pub const WORKSPACE: &str = "/home/u/repo";
 
 /// A Claude Code hook event in `cwd`; with a `tool`, a `Write` of `notes.md` as its input.
 pub fn claude_event(name: &str, session: &str, tool: Option<&str>, cwd: &Path) -> Value {
@@ -36,19 +27,6 @@ pub fn claude_event(name: &str, session: &str, tool: Option<&str>, cwd: &Path) -
         event["tool_use_id"] = json!("toolu_01ABC");
     }
     event
-}
-
-/// The context a component-level test calls `hook.handle` with: [`WORKSPACE`] at [`NOW`],
-/// pid 7, ttl [`TTL`], the agent recognised from the event, enforcing.
-pub fn context() -> HookContext {
-    HookContext {
-        workspace: WORKSPACE.into(),
-        pid: 7,
-        now_ms: NOW,
-        ttl_ms: TTL,
-        agent: None,
-        mode: Mode::Enforce,
-    }
 }
 
 /// Writes `event` to the child's stdin and closes it. A child that already exited is not an
@@ -75,6 +53,10 @@ pub fn deny_reason(output: &Output) -> Option<String> {
         return None;
     }
     let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Allowed without the lock, with a warning for the person.
+    if answer["systemMessage"].is_string() {
+        return None;
+    }
     let specific = &answer["hookSpecificOutput"];
     assert_eq!(specific["permissionDecision"], "deny", "{answer}");
     Some(specific["permissionDecisionReason"].as_str()?.to_owned())
@@ -85,6 +67,8 @@ pub fn deny_reason(output: &Output) -> Option<String> {
 pub enum Answer {
     /// Exit 0, nothing on stdout.
     Allow,
+    /// Exit 0, allowed without the lock, with this warning shown to the person.
+    FailedOpen(String),
     /// Exit 0, a PreToolUse deny naming this holder.
     Deny(String),
     /// Anything else (a failed process, an answer that is not the Claude Code form).
@@ -100,6 +84,9 @@ pub fn answer(output: &Output) -> Answer {
         return Answer::Allow;
     }
     let parsed: Option<Value> = serde_json::from_slice(&output.stdout).ok();
+    if let Some(warning) = parsed.as_ref().and_then(|v| v["systemMessage"].as_str()) {
+        return Answer::FailedOpen(warning.to_owned());
+    }
     let specific = parsed.as_ref().map(|v| &v["hookSpecificOutput"]);
     let reason = specific
         .filter(|s| s["permissionDecision"] == "deny")

@@ -72,8 +72,14 @@ impl MockStore {
 
 impl Host for MockStore {
     fn keys(&mut self) -> Result<Vec<String>, String> {
+        let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::Keys);
-        Ok(self.records.keys().cloned().collect())
+        match fault {
+            Some(Fault::Error(why)) => Err(why),
+            // A listing that missed every record (one taken after it was made, say).
+            Some(Fault::Value(_)) => Ok(Vec::new()),
+            None => Ok(self.records.keys().cloned().collect()),
+        }
     }
 
     fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {

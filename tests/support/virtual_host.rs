@@ -11,8 +11,13 @@ use session_lock::component::{
     Agent, HookContext, HookResponse, Invocation, Policy, ResolvedPath, lock_store, processes,
 };
 
-/// 2027-01-15, the time the tests start at.
+/// 2027-01-15, the time the tests start at: a fixed instant, so records' ages are exact.
 pub const NOW: u64 = 1_800_000_000_000;
+/// The lock's time to live when the environment sets none.
+pub const TTL: u64 = 300_000;
+/// The workspace of [`VirtualHost::standard`]; nothing exists there (the component does no
+/// I/O).
+pub const WORKSPACE: &str = "/home/u/repo";
 
 /// What the virtual host knows.
 #[derive(Debug, Clone)]
@@ -46,6 +51,14 @@ impl VirtualHost {
             agent: None,
             waited_ms: 0,
         }
+    }
+
+    /// The host most tests use: [`WORKSPACE`] at [`NOW`], the session's parent pid 7, no
+    /// settings (so the ttl is [`TTL`]), the agent recognised from the event.
+    pub fn standard() -> VirtualHost {
+        let mut host = VirtualHost::in_workspace(WORKSPACE);
+        host.parent_pid = 7;
+        host
     }
 
     /// The same host with the variable `name` set to `value`.
@@ -94,18 +107,28 @@ impl VirtualHost {
         S: lock_store::Host + Send + 'static,
         P: processes::Host + Send + 'static,
     {
+        self.try_handle(policy, event)
+            .expect("the component answers")
+    }
+
+    /// Runs `event` through the component as a host does; `Err` when the component traps.
+    pub fn try_handle<S, P>(
+        &self,
+        policy: &mut Policy<S, P>,
+        event: &[u8],
+    ) -> wasmtime::Result<HookResponse>
+    where
+        S: lock_store::Host + Send + 'static,
+        P: processes::Host + Send + 'static,
+    {
         let invocation = self.invocation();
-        let targets = policy
-            .targets(event, &invocation)
-            .expect("the component answers");
+        let targets = policy.targets(event, &invocation)?;
         let context = HookContext {
             resolved: targets.iter().map(|t| Some(self.resolve(t))).collect(),
             invocation,
             now_ms: self.now_ms,
             waited_ms: self.waited_ms,
         };
-        policy
-            .handle(event, &context)
-            .expect("the component answers")
+        policy.handle(event, &context)
     }
 }

@@ -2,10 +2,12 @@
 //! run against the filesystem lock store, `FsLockStore`, called directly. The Node store runs
 //! the same files in `hosts/node/test/store-conformance.test.js`.
 
+#[path = "support/store_cases.rs"]
+mod store_cases;
+
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt, symlink};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -15,103 +17,34 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use session_lock::component::lock_store::SwapOutcome;
 use session_lock::fs_store::FsLockStore;
-
-/// The key of every step that names none, and the one the places belong to.
-const KEY: &str = "0123456789ab";
+use store_cases::{
+    CaseStore, KEY, assert_bytes, bytes_of, check_outcome, only_fields, perform, step_context,
+};
 
 /// How long a step may take before the runner wakes it from a FIFO and calls it blocked.
 const BLOCKED: Duration = Duration::from_secs(2);
 
-fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/store-conformance")
-}
-
 #[test]
 fn every_store_conformance_case_passes() {
-    let mut files: Vec<PathBuf> = fs::read_dir(suite_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no cases in {}", suite_dir().display());
-    let mut cases = 0;
-    let mut failed = Vec::new();
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let suite: Value = serde_json::from_slice(&fs::read(file).unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        only_fields(&suite, &["description", "cases"], &name);
-        for case in suite["cases"].as_array().expect("cases") {
-            let title = format!("{name}: {}", case["name"].as_str().expect("a name"));
-            // Every case runs; each failure is printed by the panic hook as it happens.
-            if panic::catch_unwind(AssertUnwindSafe(|| run_case(case, &title))).is_err() {
-                failed.push(title);
-            }
-            cases += 1;
-        }
-    }
-    println!("{cases} store-conformance cases in {} files", files.len());
-    assert!(
-        failed.is_empty(),
-        "{} of {cases} cases failed: {failed:#?}",
-        failed.len()
-    );
+    store_cases::run_every_case(|case, title| {
+        run_case(case, title);
+        true
+    });
 }
 
-/// Panics unless `object` has only the `allowed` fields: a misspelt field would check nothing.
-fn only_fields(object: &Value, allowed: &[&str], context: &str) {
-    let object = object
-        .as_object()
-        .unwrap_or_else(|| panic!("{context}: not an object"));
-    for field in object.keys() {
-        assert!(
-            allowed.contains(&field.as_str()),
-            "{context}: unknown field {field:?}"
-        );
+impl CaseStore for FsLockStore {
+    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        FsLockStore::read(self, key)
     }
-}
 
-/// The bytes of a content value (`null`: none).
-fn bytes_of(content: &Value) -> Option<Vec<u8>> {
-    if content.is_null() {
-        return None;
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        replacement: Option<&[u8]>,
+    ) -> Result<SwapOutcome, String> {
+        FsLockStore::compare_and_swap(self, key, expected, replacement)
     }
-    only_fields(content, &["text", "hex", "repeat", "times"], "content");
-    if let Some(text) = content["text"].as_str() {
-        Some(text.as_bytes().to_vec())
-    } else if let Some(hex) = content["hex"].as_str() {
-        assert!(hex.len().is_multiple_of(2), "odd hex {hex:?}");
-        Some(
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-                .collect(),
-        )
-    } else if let Some(unit) = content["repeat"].as_str() {
-        let times = content["times"].as_u64().expect("times") as usize;
-        Some(unit.repeat(times).into_bytes())
-    } else {
-        panic!("not a content value: {content}")
-    }
-}
-
-/// Bytes for a failure message: short ones as text, long ones by length.
-fn shown(bytes: Option<&[u8]>) -> String {
-    match bytes {
-        None => "none".into(),
-        Some(bytes) if bytes.len() > 200 => format!("{} bytes", bytes.len()),
-        Some(bytes) => format!("{:?}", String::from_utf8_lossy(bytes)),
-    }
-}
-
-fn assert_bytes(actual: Option<&[u8]>, expected: Option<&[u8]>, what: &str) {
-    assert!(
-        actual == expected,
-        "{what}: got {}, want {}",
-        shown(actual),
-        shown(expected)
-    );
 }
 
 fn parse_mode(mode: &str) -> u32 {
@@ -266,35 +199,6 @@ fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// What a step did.
-#[derive(Debug)]
-enum Got {
-    Found(Option<Vec<u8>>),
-    Swapped,
-    Conflict(Option<Vec<u8>>),
-    Error(String),
-}
-
-fn perform(store: &FsLockStore, step: &Value) -> Got {
-    let key = step["key"].as_str().unwrap_or(KEY);
-    match step["op"].as_str().expect("op") {
-        "read" => match store.read(key) {
-            Ok(found) => Got::Found(found),
-            Err(e) => Got::Error(e),
-        },
-        "cas" => {
-            let expected = bytes_of(step.get("expected").expect("cas needs expected"));
-            let replacement = bytes_of(step.get("replacement").expect("cas needs replacement"));
-            match store.compare_and_swap(key, expected.as_deref(), replacement.as_deref()) {
-                Ok(SwapOutcome::Swapped) => Got::Swapped,
-                Ok(SwapOutcome::Conflict(found)) => Got::Conflict(found),
-                Err(e) => Got::Error(e),
-            }
-        }
-        other => panic!("unknown op {other:?}"),
-    }
-}
-
 /// Runs `f`; if it has not returned within [`BLOCKED`], a watchdog thread opens every FIFO the
 /// setup made for reading and writing, which wakes an open waiting for the other end, so that
 /// a store that blocks fails the step instead of hanging the suite.
@@ -327,61 +231,20 @@ fn guarded<T>(fifos: &[PathBuf], f: impl FnOnce() -> T) -> (T, bool) {
 }
 
 fn run_case(case: &Value, title: &str) {
-    only_fields(case, &["name", "setup", "steps"], title);
     let mut ground = Ground::new();
     for item in case["setup"].as_array().into_iter().flatten() {
         ground.make(item);
     }
     for (index, step) in case["steps"].as_array().expect("steps").iter().enumerate() {
-        let context = format!("{title}: step {} ({})", index + 1, step["op"]);
-        only_fields(
-            step,
-            &["op", "key", "expected", "replacement", "expect"],
-            &context,
-        );
-        let expect = &step["expect"];
-        only_fields(
-            expect,
-            &["outcome", "found", "error_contains", "paths"],
-            &context,
-        );
-        let (got, blocked) = guarded(&ground.fifos, || perform(&ground.store, step));
+        let context = step_context(title, index, step);
+        let mut store = ground.store.clone();
+        let (got, blocked) = guarded(&ground.fifos, || perform(&mut store, step));
         assert!(
             !blocked,
             "{context}: blocked for {BLOCKED:?} on a FIFO ({got:?})"
         );
-        let outcome = match &got {
-            Got::Found(_) => "found",
-            Got::Swapped => "swapped",
-            Got::Conflict(_) => "conflict",
-            Got::Error(_) => "error",
-        };
-        let want = expect["outcome"].as_str().expect("outcome");
-        assert_eq!(outcome, want, "{context}: outcome {got:?}");
-        match &got {
-            Got::Error(message) => {
-                assert!(
-                    !message.contains('\n'),
-                    "{context}: the error is one line: {message:?}"
-                );
-                let part = expect["error_contains"].as_str().expect("error_contains");
-                assert!(
-                    message.contains(part),
-                    "{context}: {message:?} should contain {part:?}"
-                );
-            }
-            Got::Found(found) | Got::Conflict(found) => {
-                let want = expect.get("found").unwrap_or_else(|| {
-                    panic!("{context}: the expectation needs \"found\"");
-                });
-                assert_bytes(
-                    found.as_deref(),
-                    bytes_of(want).as_deref(),
-                    &format!("{context}: found"),
-                );
-            }
-            Got::Swapped => {}
-        }
+        let expect = &step["expect"];
+        check_outcome(&got, expect, &context);
         for (at, want) in expect["paths"].as_object().into_iter().flatten() {
             ground.check(at, want, &context);
         }

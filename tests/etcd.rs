@@ -1,0 +1,681 @@
+//! The etcd lock store against real etcd clusters the tests start on loopback
+//! (`tests/support/etcd.rs`): the store-conformance data cases, the real `session-lock hook`
+//! binary with `SESSION_LOCK_STORE=etcd` (two sessions, a 32-process race on a 3-member
+//! cluster, a soak through a member's SIGKILL, every member down), and one checkout seen at two
+//! paths. Every test prints "skipping: ..." and passes when `etcd` is not installed.
+//!
+//! The soak runs `SESSION_LOCK_ETCD_SOAK_SECS` seconds (default 20).
+
+#[path = "support/etcd.rs"]
+mod etcd;
+#[path = "support/store_cases.rs"]
+mod store_cases;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use etcd::Cluster;
+use serde_json::Value;
+use session_lock::component::lock_store::SwapOutcome;
+use session_lock::etcd_store::EtcdStore;
+use store_cases::{CaseStore, KEY, assert_bytes, bytes_of, check_outcome, perform, step_context};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
+
+/// One cluster test at a time: the hook's 1 s deadline must measure the store, not several
+/// clusters and their hooks sharing the machine's cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The store-conformance data cases.
+
+/// A store-conformance case's store: an [`EtcdStore`] under a prefix of its own.
+struct CaseEtcd {
+    store: EtcdStore,
+}
+
+impl CaseStore for CaseEtcd {
+    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.store.read(key)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        replacement: Option<&[u8]>,
+    ) -> Result<SwapOutcome, String> {
+        self.store.compare_and_swap(key, expected, replacement)
+    }
+}
+
+/// Whether a case's setup is data etcd can hold: nothing, or a record with content (put
+/// directly, bypassing the store). Symlinks, FIFOs, directories and modes are about files.
+fn setup_is_data(case: &Value) -> bool {
+    case["setup"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|item| item["at"] == "record" && item["make"] == "file" && item.get("mode").is_none())
+}
+
+#[test]
+fn the_store_conformance_data_cases_pass_against_etcd() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "the store-conformance cases against etcd") else {
+        return;
+    };
+    let endpoint = cluster.endpoints()[0].clone();
+    let mut number = 0;
+    let ran = store_cases::run_every_case(|case, title| {
+        if !setup_is_data(case) {
+            return false;
+        }
+        number += 1;
+        let prefix = format!("conformance-{number}");
+        let record_key = format!("{prefix}/{KEY}");
+        for item in case["setup"].as_array().into_iter().flatten() {
+            cluster.put(&record_key, &bytes_of(&item["content"]).unwrap_or_default());
+        }
+        let mut store = CaseEtcd {
+            store: EtcdStore::new(&[&endpoint], &prefix).unwrap(),
+        };
+        for (index, step) in case["steps"].as_array().expect("steps").iter().enumerate() {
+            let context = step_context(title, index, step);
+            let got = perform(&mut store, step);
+            let expect = &step["expect"];
+            check_outcome(&got, expect, &context);
+            // What the suite says of the record file, etcd says of the record's key; the other
+            // places (directory, mutex, temporary file) do not exist here.
+            if let Some(want) = expect["paths"].get("record") {
+                let actual = cluster.get(&record_key);
+                match want["is"].as_str() {
+                    Some("missing") => {
+                        assert_bytes(actual.as_deref(), None, &format!("{context}: record"))
+                    }
+                    Some("file") => {
+                        let content = want.get("content").map(bytes_of).unwrap_or(actual.clone());
+                        assert!(actual.is_some(), "{context}: the record exists");
+                        assert_bytes(
+                            actual.as_deref(),
+                            content.as_deref(),
+                            &format!("{context}: record"),
+                        );
+                    }
+                    other => panic!("{context}: record is {other:?}"),
+                }
+            }
+        }
+        true
+    });
+    assert!(ran >= 15, "only {ran} cases ran against etcd");
+}
+
+#[test]
+fn keys_lists_the_records_under_the_prefix_only() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "keys") else {
+        return;
+    };
+    let endpoint = cluster.endpoints()[0].clone();
+    let mut store = EtcdStore::new(&[&endpoint], "team-a").unwrap();
+    assert_eq!(store.keys().unwrap(), Vec::<String>::new());
+    for key in ["0123456789ab", "ba9876543210"] {
+        let swapped = store.compare_and_swap(key, None, Some(b"{}")).unwrap();
+        assert_eq!(swapped, SwapOutcome::Swapped);
+    }
+    // Beside the prefix: another team, a longer prefix, a key that is not a lock's.
+    cluster.put("team-a/not-a-lock", b"x");
+    cluster.put("team-ab/0123456789ab", b"x");
+    cluster.put("team-b/0123456789ab", b"x");
+    let mut keys = store.keys().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["0123456789ab", "ba9876543210"]);
+    // The value is exactly the bytes written: etcdctl shows what status shows.
+    assert_eq!(cluster.get("team-a/0123456789ab").unwrap(), b"{}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real hook binary.
+
+/// A git work tree in a temporary folder (`git init` when git is installed, else a bare
+/// `.git` folder: all the host looks at).
+fn work_tree(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    let inited = Command::new("git")
+        .args(["init", "-q"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !inited {
+        fs::create_dir_all(dir.join(".git")).unwrap();
+    }
+    dir
+}
+
+fn write_event(session: &str, workspace: &Path) -> String {
+    serde_json::json!({
+        "session_id": session,
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Write",
+        "tool_input": {"file_path": workspace.join("notes.txt"), "content": "x"},
+        "cwd": workspace,
+    })
+    .to_string()
+}
+
+fn stop_event(session: &str, workspace: &Path) -> String {
+    serde_json::json!({
+        "session_id": session,
+        "hook_event_name": "Stop",
+        "cwd": workspace,
+    })
+    .to_string()
+}
+
+/// The binary with only the settings a test gives: none of the caller's (the tests may run
+/// inside an agent session).
+fn binary(endpoints: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("SESSION_LOCK_") || name.starts_with("CLAUDE_") {
+            command.env_remove(&*name);
+        }
+    }
+    command
+        .env("SESSION_LOCK_STORE", "etcd")
+        .env("SESSION_LOCK_ETCD_ENDPOINTS", endpoints)
+        .env("SESSION_LOCK_DIR", "/nonexistent/session-lock-etcd-tests");
+    command
+}
+
+/// A hook process waiting for its event on stdin.
+fn spawn_hook(endpoints: &str) -> Child {
+    binary(endpoints, &["hook"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hook starts")
+}
+
+fn finish(mut child: Child, event: &str) -> Output {
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(event.as_bytes());
+    drop(stdin);
+    child.wait_with_output().expect("the hook runs")
+}
+
+fn hook(endpoints: &str, event: &str) -> Output {
+    finish(spawn_hook(endpoints), event)
+}
+
+/// What the hook answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// Allowed with the lock: exit 0, nothing said.
+    Allow,
+    /// Denied, naming the holder.
+    Deny(String),
+    /// Allowed without the lock, saying so to the person (`systemMessage`).
+    FailOpen(String),
+    /// Anything else.
+    Odd(String),
+}
+
+fn answer(output: &Output) -> Answer {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.code() != Some(0) {
+        return Answer::Odd(format!("{:?}: {stdout} {stderr}", output.status));
+    }
+    if stdout.contains("\"permissionDecision\":\"deny\"") {
+        return Answer::Deny(stdout);
+    }
+    if stdout.contains("systemMessage") {
+        return Answer::FailOpen(format!("{stdout} {stderr}"));
+    }
+    if stdout.trim().is_empty() && stderr.is_empty() {
+        return Answer::Allow;
+    }
+    Answer::Odd(format!("stdout {stdout:?} stderr {stderr:?}"))
+}
+
+/// `session-lock status --json` for `workspace`.
+fn status(endpoints: &str, workspace: &Path) -> Value {
+    let output = binary(endpoints, &["status", "--json", "--workspace"])
+        .arg(workspace)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {output:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Two sessions, end to end.
+
+#[test]
+fn a_second_session_is_refused_until_the_first_stops() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "two sessions end to end") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let repo = work_tree(root.path(), "repo");
+    let endpoints = cluster.endpoints_from(0);
+
+    assert_eq!(
+        answer(&hook(&endpoints, &write_event("one", &repo))),
+        Answer::Allow
+    );
+    let refused = answer(&hook(&endpoints, &write_event("two", &repo)));
+    assert!(
+        matches!(&refused, Answer::Deny(why) if why.contains("one")),
+        "{refused:?}"
+    );
+
+    // status names the etcd key, and etcd holds the record the file store would have written.
+    let state = status(&endpoints, &repo);
+    assert_eq!(state["state"], "held", "{state}");
+    let hash = state["hash"].as_str().unwrap();
+    assert_eq!(state["lock_file"], format!("session-lock/{hash}"));
+    let record: Value =
+        serde_json::from_slice(&cluster.get(&format!("session-lock/{hash}")).unwrap()).unwrap();
+    assert_eq!(record["session_id"], "one");
+    assert_eq!(record["schema_version"], 1);
+    // The lock is named by the checkout's id, kept in its git directory.
+    let id = fs::read_to_string(repo.join(".git/session-lock-id")).unwrap();
+    assert_eq!(id.trim().len(), 32);
+
+    assert_eq!(
+        answer(&hook(&endpoints, &stop_event("one", &repo))),
+        Answer::Allow
+    );
+    assert!(cluster.get(&format!("session-lock/{hash}")).is_none());
+    assert_eq!(
+        answer(&hook(&endpoints, &write_event("two", &repo))),
+        Answer::Allow
+    );
+
+    // release --force frees it for a third.
+    let released = binary(&endpoints, &["release", "--force", "--workspace"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(released.status.success(), "{released:?}");
+    assert!(String::from_utf8_lossy(&released.stdout).contains("two"));
+    assert_eq!(status(&endpoints, &repo)["state"], "free");
+    assert_eq!(
+        answer(&hook(&endpoints, &write_event("three", &repo))),
+        Answer::Allow
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A race on a 3-member cluster.
+
+#[test]
+fn thirty_two_hooks_racing_on_three_members_have_exactly_one_winner() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(3, "the 3-member race") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        // A fresh checkout each round: the racers also race to make its id.
+        let repo = work_tree(root.path(), &format!("round-{round}"));
+        // Each racer tries the members in its own order (all six orders of three).
+        let orders: Vec<String> = (0..32)
+            .map(|n| {
+                let mut urls = cluster.endpoints();
+                urls.rotate_left(n % 3);
+                if n % 6 >= 3 {
+                    urls.reverse();
+                }
+                urls.join(",")
+            })
+            .collect();
+        // Every process exists and waits on stdin before any gets its event.
+        let mut children: Vec<Child> = orders.iter().map(|order| spawn_hook(order)).collect();
+        for (n, child) in children.iter_mut().enumerate() {
+            let event = write_event(&format!("round-{round}-racer-{n}"), &repo);
+            let mut stdin = child.stdin.take().unwrap();
+            let _ = stdin.write_all(event.as_bytes());
+        }
+        let outputs: Vec<Output> = children
+            .into_iter()
+            .map(|child| child.wait_with_output().unwrap())
+            .collect();
+        let answers: Vec<Answer> = outputs.iter().map(answer).collect();
+        let allowed = answers.iter().filter(|a| **a == Answer::Allow).count();
+        let denied = answers
+            .iter()
+            .filter(|a| matches!(a, Answer::Deny(_)))
+            .count();
+        let others: Vec<&Answer> = answers
+            .iter()
+            .filter(|a| !matches!(a, Answer::Allow | Answer::Deny(_)))
+            .collect();
+        assert!(
+            others.is_empty(),
+            "round {round}: none fails open: {others:#?}"
+        );
+        assert_eq!((allowed, denied), (1, 31), "round {round}: {answers:#?}");
+        let winner = answers.iter().position(|a| *a == Answer::Allow).unwrap();
+        let state = status(&cluster.endpoints_from(round), &repo);
+        assert_eq!(
+            state["holder"]["session_id"],
+            format!("round-{round}-racer-{winner}"),
+            "{state}"
+        );
+        println!("round {round}: racer {winner} won, 31 denied");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A soak through a member's death.
+
+#[test]
+fn sessions_loop_through_a_member_being_killed_and_never_overlap() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(3, "the soak") else {
+        return;
+    };
+    let seconds: u64 = std::env::var("SESSION_LOCK_ETCD_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let duration = Duration::from_secs(seconds);
+    let root = tempfile::tempdir().unwrap();
+    let repo = work_tree(root.path(), "repo");
+    let log_path = root.path().join("sections.log");
+    let log = |line: String| {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        file.write_all(line.as_bytes()).unwrap();
+    };
+    let cluster = Mutex::new(cluster);
+    let endpoints: Vec<String> = (0..16)
+        .map(|n| cluster.lock().unwrap().endpoints_from(n))
+        .collect();
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    let (mut sections, mut denials, mut fail_opens) = (0, 0, Vec::new());
+    let mut killed = None;
+    thread::scope(|scope| {
+        let sessions: Vec<_> = (0..16)
+            .map(|n| {
+                let (endpoints, repo, done, log) = (&endpoints[n], &repo, &done, &log);
+                scope.spawn(move || {
+                    let session = format!("soak-{n}");
+                    let mut rng = fastrand::Rng::with_seed(n as u64);
+                    let (mut sections, mut denials, mut fail_opens) = (0, 0, Vec::new());
+                    while !done.load(Ordering::SeqCst) {
+                        match answer(&hook(endpoints, &write_event(&session, repo))) {
+                            Answer::Allow => {
+                                log(format!("enter {n}\n"));
+                                thread::sleep(Duration::from_millis(rng.u64(2..15)));
+                                log(format!("leave {n}\n"));
+                                sections += 1;
+                                match answer(&hook(endpoints, &stop_event(&session, repo))) {
+                                    Answer::Allow => {}
+                                    other => fail_opens.push(format!("Stop: {other:?}")),
+                                }
+                            }
+                            Answer::Deny(_) => {
+                                denials += 1;
+                                thread::sleep(Duration::from_millis(rng.u64(5..30)));
+                            }
+                            // Allowed without the lock: the session does not count it as held.
+                            other => {
+                                fail_opens.push(format!("{other:?}"));
+                                thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    (sections, denials, fail_opens)
+                })
+            })
+            .collect();
+        thread::sleep(duration / 3);
+        {
+            let mut cluster = cluster.lock().unwrap();
+            let victim = cluster.leader().unwrap_or(0);
+            log(format!("kill {victim}\n"));
+            cluster.kill(victim);
+            killed = Some((victim, started.elapsed()));
+        }
+        thread::sleep(duration.saturating_sub(started.elapsed()));
+        done.store(true, Ordering::SeqCst);
+        for session in sessions {
+            let (s, d, f) = session.join().unwrap();
+            sections += s;
+            denials += d;
+            fail_opens.extend(f);
+        }
+    });
+
+    // No two critical sections overlap: every enter is followed by its own leave.
+    let text = fs::read_to_string(&log_path).unwrap();
+    let mut inside: Option<&str> = None;
+    let (mut before, mut after, mut after_kill) = (0, 0, false);
+    let mut holders_after = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (what, who) = line.split_once(' ').unwrap();
+        match what {
+            "enter" => {
+                assert_eq!(inside, None, "{who} entered while {inside:?} was inside");
+                inside = Some(who);
+            }
+            "leave" => {
+                assert_eq!(inside, Some(who), "{who} left a section it was not in");
+                inside = None;
+                if after_kill {
+                    after += 1;
+                    holders_after.insert(who.to_owned());
+                } else {
+                    before += 1;
+                }
+            }
+            "kill" => after_kill = true,
+            other => panic!("unknown line {other}"),
+        }
+    }
+    let (victim, at) = killed.unwrap();
+    println!(
+        "soak {seconds}s, 16 sessions: {sections} critical sections ({before} before member \
+         m{} was killed at {at:.1?}, {after} after, by {} sessions), {denials} denials, {} \
+         answers without the lock",
+        victim + 1,
+        holders_after.len(),
+        fail_opens.len()
+    );
+    for fail_open in fail_opens.iter().take(5) {
+        println!("  without the lock: {fail_open}");
+    }
+    assert!(before > 0, "sessions got the lock before the kill");
+    assert!(
+        after >= 2 && holders_after.len() >= 2,
+        "sessions still get the lock after the kill: {after} sections by {holders_after:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. No cluster to be had.
+
+fn assert_fails_open_in_time(endpoints: &str, what: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let repo = work_tree(root.path(), "repo");
+    let started = Instant::now();
+    let output = hook(endpoints, &write_event("alone", &repo));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "{what}: answered in {took:?}"
+    );
+    let answered = answer(&output);
+    assert!(
+        matches!(&answered, Answer::FailOpen(_)),
+        "{what}: fails open visibly: {answered:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.lines().count() >= 1 && stderr.lines().all(|l| l.starts_with("session-lock")),
+        "{what}: {stderr}"
+    );
+    println!("{what}: failed open in {took:?}: {}", stderr.trim());
+}
+
+#[test]
+fn with_every_member_down_the_hook_fails_open_visibly_within_its_deadline() {
+    let _turn = turn();
+    let Some(mut cluster) = Cluster::start(3, "every member down") else {
+        return;
+    };
+    let endpoints = cluster.endpoints_from(0);
+    for member in 0..3 {
+        cluster.kill(member);
+    }
+    assert_fails_open_in_time(&endpoints, "every member killed");
+}
+
+#[test]
+fn members_that_never_answer_time_out_within_the_deadline() {
+    let _turn = turn();
+    if !etcd::installed() {
+        println!("skipping members that never answer: etcd is not installed");
+        return;
+    }
+    // Listening sockets nobody accepts from: connects succeed, answers never come (a hung or
+    // partitioned member).
+    let silent: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let endpoints = silent
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_fails_open_in_time(&endpoints, "three silent members");
+}
+
+#[test]
+fn a_cluster_without_quorum_fails_open_within_the_deadline() {
+    let _turn = turn();
+    let Some(mut cluster) = Cluster::start(3, "no quorum") else {
+        return;
+    };
+    let endpoints = cluster.endpoints_from(0);
+    // One of three left: it answers HTTP but cannot reach a quorum.
+    cluster.kill(1);
+    cluster.kill(2);
+    assert_fails_open_in_time(&endpoints, "one member of three");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. One checkout at two paths; two clones.
+
+/// A bind mount, unmounted on drop.
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn new(from: &Path, at: &Path) -> Result<BindMount, String> {
+        fs::create_dir_all(at).unwrap();
+        let output = Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(BindMount(at.to_path_buf()))
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+        }
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn one_checkout_at_two_paths_shares_a_lock_and_a_separate_clone_does_not() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "one checkout at two paths") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    let repo = work_tree(&root_path, "repo");
+    let mounted = root_path.join("container/workspace");
+    let _mount = match BindMount::new(&repo, &mounted) {
+        Ok(mount) => mount,
+        Err(why) => {
+            println!("skipping one checkout at two paths: mount --bind failed: {why}");
+            return;
+        }
+    };
+    let clone = work_tree(&root_path, "clone");
+    let endpoints = cluster.endpoints_from(0);
+
+    assert_eq!(
+        answer(&hook(&endpoints, &write_event("host", &repo))),
+        Answer::Allow
+    );
+    let through_mount = answer(&hook(&endpoints, &write_event("container", &mounted)));
+    assert!(
+        matches!(&through_mount, Answer::Deny(why) if why.contains("host")),
+        "the same checkout at another path is the same workspace: {through_mount:?}"
+    );
+    assert_eq!(
+        status(&endpoints, &repo)["hash"],
+        status(&endpoints, &mounted)["hash"]
+    );
+    assert_eq!(
+        answer(&hook(&endpoints, &write_event("container", &clone))),
+        Answer::Allow,
+        "a separate clone is another workspace"
+    );
+    assert_ne!(
+        status(&endpoints, &repo)["hash"],
+        status(&endpoints, &clone)["hash"]
+    );
+
+    // With identity by path, the two paths are two workspaces (the file store's default).
+    let by_path = binary(&endpoints, &["hook"])
+        .env("SESSION_LOCK_IDENTITY", "path")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        answer(&finish(by_path, &write_event("by-path", &mounted))),
+        Answer::Allow
+    );
+}

@@ -33,9 +33,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use session_lock::artifact;
-use session_lock::component::{HookContext, HookResponse, Mode, Policy};
+use session_lock::component::{HookContext, HookResponse, Policy};
 use session_lock::fs_store::FsLockStore;
-use session_lock::settings::{self, DEFAULT_TTL_MS};
+use session_lock::settings;
+use session_lock::{hook, processes::LocalProcesses};
+
+/// The ttl of the records the fixture writes: the policy's default.
+const DEFAULT_TTL_MS: u64 = session_lock_policy::settings::DEFAULT_TTL_MS;
 use session_lock::workspace;
 
 /// The native baseline, of this package: cargo builds it for the bench and names it here.
@@ -663,8 +667,8 @@ const COLD_PHASES: &[&str] = &[
     "engine: artifact::engine()",
     "load: artifact::load_component (deserialize)",
     "instantiate: Policy::instantiate",
-    "call workspace_dir",
-    "workspace::resolve (host)",
+    "call environment_variables and targets",
+    "workspace::resolve_path (host)",
     "call handle (PreToolUse, own lock)",
     "drop: policy, component, engine",
 ];
@@ -689,19 +693,25 @@ fn cold_phases_child(lock_dir: &str, event: &str) {
     marks.push(Instant::now());
     let component = artifact::load_component(&engine).unwrap();
     marks.push(Instant::now());
-    let mut policy = Policy::instantiate(&engine, &component, FsLockStore::new(lock_dir)).unwrap();
+    let mut policy = Policy::instantiate(
+        &engine,
+        &component,
+        FsLockStore::new(lock_dir),
+        LocalProcesses,
+    )
+    .unwrap();
     marks.push(Instant::now());
-    let dir = policy.workspace_dir(&event, None, &cwd).unwrap();
+    let mut invocation = hook::invocation(&mut policy, None).unwrap();
+    invocation.process_cwd = cwd;
+    let targets = policy.targets(&event, &invocation).unwrap();
     marks.push(Instant::now());
-    let resolved = workspace::resolve(Path::new(&dir)).unwrap();
+    let resolved = targets.iter().map(|t| workspace::resolve_path(t)).collect();
     marks.push(Instant::now());
     let context = HookContext {
-        workspace: workspace::as_text(&resolved),
-        pid: 4242,
+        invocation,
+        resolved,
         now_ms: settings::now_ms(),
-        ttl_ms: DEFAULT_TTL_MS,
-        agent: None,
-        mode: Mode::Enforce,
+        waited_ms: 0,
     };
     let answer: HookResponse = policy.handle(&event, &context).unwrap();
     marks.push(Instant::now());
@@ -802,15 +812,19 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     let iterations = iterations();
     let own_lock = &scenarios[1];
     let workspace = workspace::as_text(&fixture.workspace);
-    let context = HookContext {
-        workspace: workspace.clone(),
-        pid: 4242,
-        now_ms: settings::now_ms(),
-        ttl_ms: DEFAULT_TTL_MS,
-        agent: None,
-        mode: Mode::Enforce,
-    };
     let store = || FsLockStore::new(&fixture.lock_dir);
+    let context = {
+        let mut policy = Policy::load(store()).unwrap();
+        let mut invocation = hook::invocation(&mut policy, None).unwrap();
+        invocation.process_cwd = workspace.clone();
+        let targets = policy.targets(&own_lock.event, &invocation).unwrap();
+        HookContext {
+            resolved: targets.iter().map(|t| workspace::resolve_path(t)).collect(),
+            invocation,
+            now_ms: settings::now_ms(),
+            waited_ms: 0,
+        }
+    };
     println!("warm phases: repeated in this process, {iterations} runs each, times in ms\n");
     println!("{:<44} {:>8} {:>8} {:>8}", "phase", "median", "min", "max");
     warm_case(COLD_PHASES[1], iterations, || {
@@ -823,16 +837,16 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     warm_case(COLD_PHASES[3], iterations, || {
         let engine = artifact::engine().unwrap();
         let component = artifact::load_component(&engine).unwrap();
-        timed(|| Policy::instantiate(&engine, &component, store()).unwrap()).1
+        timed(|| Policy::instantiate(&engine, &component, store(), LocalProcesses).unwrap()).1
     });
     warm_case("Policy::load (the three above)", iterations, || {
         timed(|| Policy::load(store()).unwrap()).1
     });
-    warm_case("call workspace_dir, new instance", iterations, || {
+    warm_case("call targets, new instance", iterations, || {
         let mut policy = Policy::load(store()).unwrap();
         timed(|| {
             policy
-                .workspace_dir(&own_lock.event, None, &workspace)
+                .targets(&own_lock.event, &context.invocation)
                 .unwrap()
         })
         .1
@@ -840,7 +854,7 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
     warm_case("call handle (own lock), new instance", iterations, || {
         let mut policy = Policy::load(store()).unwrap();
         policy
-            .workspace_dir(&own_lock.event, None, &workspace)
+            .targets(&own_lock.event, &context.invocation)
             .unwrap();
         fixture.set_lock(own_lock.lock_before);
         timed(|| policy.handle(&own_lock.event, &context).unwrap()).1
@@ -851,10 +865,20 @@ fn warm_phases(fixture: &Fixture, scenarios: &[Scenario]) {
         timed(|| policy.handle(&own_lock.event, &context).unwrap()).1
     });
     let mut store = session_lock_bench::NativeStore(store());
-    let context = session_lock_bench::native_context(&context);
+    let invocation = session_lock_policy::hook::Invocation {
+        agent: None,
+        environment: Vec::new(),
+        process_cwd: workspace.clone(),
+        parent_pid: 4242,
+    };
+    let context = session_lock_bench::context(&own_lock.event, invocation, settings::now_ms());
+    let mut processes = session_lock_bench::NativeProcesses;
     warm_case("native: hook::handle (own lock)", iterations, || {
         fixture.set_lock(own_lock.lock_before);
-        timed(|| session_lock_policy::hook::handle(&mut store, &own_lock.event, &context)).1
+        timed(|| {
+            session_lock_policy::hook::handle(&mut store, &mut processes, &own_lock.event, &context)
+        })
+        .1
     });
     println!();
 }

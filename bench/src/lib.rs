@@ -2,11 +2,15 @@
 //! over the host library's I/O. `session-lock-native` is built from it, and the benchmark calls
 //! it in-process to time the policy without wasmtime.
 
-use session_lock::component::{self, lock_store};
+use session_lock::component::{HookResponse, lock_store, processes};
 use session_lock::fs_store::FsLockStore;
-use session_lock_policy::hook::{HookContext, Mode};
-use session_lock_policy::protocol::Agent;
+use session_lock::processes::LocalProcesses;
+use session_lock::{hook, settings, workspace};
+use session_lock_policy::agents::Agent;
+use session_lock_policy::hook::{HookContext, Invocation};
+use session_lock_policy::processes::{ProcessIdentity, ProcessStatus, Processes};
 use session_lock_policy::store::{LockStore, SwapOutcome};
+use session_lock_policy::workspace::Resolved;
 
 /// The host's filesystem store, called directly where the component would import it.
 pub struct NativeStore(pub FsLockStore);
@@ -29,24 +33,73 @@ impl LockStore for NativeStore {
             },
         )
     }
+
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        FsLockStore::keys(&self.0)
+    }
 }
 
-/// The host's context (WIT types) as the native policy's.
-pub fn native_context(context: &component::HookContext) -> HookContext {
+/// The host's `/proc` facts, called directly where the component would import them.
+pub struct NativeProcesses;
+
+impl Processes for NativeProcesses {
+    fn status(&mut self, pid: u32) -> ProcessStatus {
+        let identity = |id: processes::ProcessIdentity| ProcessIdentity {
+            boot_id: id.boot_id,
+            pid_namespace: id.pid_namespace,
+            start_time: id.start_time,
+        };
+        match processes::Host::status(&mut LocalProcesses, pid) {
+            processes::ProcessStatus::Running(id) => ProcessStatus::Running(identity(id)),
+            processes::ProcessStatus::Gone(id) => ProcessStatus::Gone(identity(id)),
+            processes::ProcessStatus::Unknown => ProcessStatus::Unknown,
+        }
+    }
+}
+
+/// `session_lock::hook::run`'s answer, step for step, with the policy called natively: the
+/// invocation from the environment, the targets, each resolved on this filesystem, and the
+/// event handled at `now_ms`.
+pub fn respond(event: &[u8], agent: Option<&str>, now_ms: u64) -> Result<HookResponse, String> {
+    let mut store = NativeStore(FsLockStore::new(settings::lock_dir()?));
+    let agent = agent.map(Agent::named).transpose()?;
+    let names: Vec<String> = session_lock_policy::settings::variables()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let invocation = Invocation {
+        agent,
+        environment: settings::environment(&names),
+        process_cwd: hook::process_cwd(),
+        parent_pid: std::os::unix::process::parent_id(),
+    };
+    let context = context(event, invocation, now_ms);
+    let answer =
+        session_lock_policy::hook::handle(&mut store, &mut NativeProcesses, event, &context);
+    Ok(HookResponse {
+        stdout: answer.stdout,
+        stderr: answer.stderr,
+        exit_code: answer.exit_code,
+        retry_after_ms: answer.retry_after_ms,
+    })
+}
+
+/// The native policy's context for `event`: its targets resolved as the host resolves them.
+pub fn context(event: &[u8], invocation: Invocation, now_ms: u64) -> HookContext {
+    let resolved = session_lock_policy::hook::targets(event, &invocation)
+        .iter()
+        .map(|target| {
+            workspace::resolve_path(target).map(|r| Resolved {
+                real_path: r.real_path,
+                git_top: r.git_top,
+                checkout_id: r.checkout_id,
+            })
+        })
+        .collect();
     HookContext {
-        workspace: context.workspace.clone(),
-        pid: context.pid,
-        now_ms: context.now_ms,
-        ttl_ms: context.ttl_ms,
-        agent: context.agent.map(|agent| match agent {
-            component::Agent::ClaudeCode => Agent::ClaudeCode,
-            component::Agent::Codex => Agent::Codex,
-            component::Agent::Gemini => Agent::Gemini,
-            component::Agent::Cursor => Agent::Cursor,
-        }),
-        mode: match context.mode {
-            component::Mode::Enforce => Mode::Enforce,
-            component::Mode::Observe => Mode::Observe,
-        },
+        invocation,
+        resolved,
+        now_ms,
+        waited_ms: 0,
     }
 }

@@ -337,9 +337,7 @@ impl<'de> Deserialize<'de> for Command {
 
 impl<'de> Deserialize<'de> for Tasks {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let count = match IgnoredAnyCount::deserialize(deserializer)? {
-            IgnoredAnyCount(count) => count,
-        };
+        let IgnoredAnyCount(count) = IgnoredAnyCount::deserialize(deserializer)?;
         Ok(Tasks { count })
     }
 }

@@ -376,7 +376,8 @@ fn install_hooks(sandbox: &Sandbox, home: &Path) {
         .unwrap_or_default();
     // The binary's path may come quoted for `sh -c`.
     assert!(
-        command.contains(BINARY.trim_end_matches("session-lock")) && command.ends_with(" hook"),
+        command.contains(BINARY.trim_end_matches("session-lock"))
+            && command.ends_with(" hook --agent claude"),
         "the hook runs this binary: {settings}"
     );
 }

@@ -80,8 +80,8 @@ enum Command {
 /// Which settings file `install` and `uninstall` change.
 #[derive(clap::Args)]
 struct SettingsTarget {
-    /// user: ~/.claude/settings.json; project: .claude/settings.json; local:
-    /// .claude/settings.local.json (each agent has its own files).
+    /// user: the agent's settings for every project; project: the project's shared settings;
+    /// local: the project's personal settings (Claude Code only). `--dry-run` names the file.
     #[arg(long, value_enum, default_value = "user")]
     scope: ScopeName,
     /// The agent whose settings to change: claude, codex, gemini or cursor.

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use crate::agents::{Agent, Scope};
 use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE};
 
+/// How a binary path names the home directory of whoever runs the hook.
+const HOME_VARIABLE: &str = "$HOME";
+
 /// How long an agent must give the hook when it does not wait for the lock: its own 1 s
 /// deadline, with room to spare on a loaded machine.
 const HOOK_TIME_MS: u64 = 3_000;
@@ -82,12 +85,26 @@ pub fn uninstall(settings: &str) -> Result<String, String> {
 
 /// The command the agent runs: the wait, if any, the binary (quoted for `sh -c` when needed),
 /// `hook`, and the agent's name, so the agent is never guessed from the event.
+///
+/// A binary given as `$HOME/...` (a project's shared settings, the same on every teammate's
+/// machine) keeps `$HOME` for the shell to expand, in double quotes so a home with spaces
+/// stays one word: `"$HOME/.local/share/session-lock/bin/session-lock"`; the rest of such a
+/// path is quoted as any other path when it needs it.
 pub fn hook_command(binary: &str, agent_name: &str, wait_ms: u64) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c);
-    let binary = if !binary.is_empty() && binary.chars().all(safe) {
-        binary.to_owned()
-    } else {
-        format!("'{}'", binary.replace('\'', r"'\''"))
+    let quoted = |path: &str| {
+        if !path.is_empty() && path.chars().all(safe) {
+            path.to_owned()
+        } else {
+            format!("'{}'", path.replace('\'', r"'\''"))
+        }
+    };
+    let binary = match binary.strip_prefix(HOME_VARIABLE) {
+        Some(rest) if rest.starts_with('/') && rest.chars().all(safe) => {
+            format!("\"{HOME_VARIABLE}{rest}\"")
+        }
+        Some(rest) if rest.starts_with('/') => format!("\"{HOME_VARIABLE}\"{}", quoted(rest)),
+        _ => quoted(binary),
     };
     let wait = if wait_ms > 0 {
         format!("{WAIT_VARIABLE}={wait_ms} ")
@@ -112,8 +129,13 @@ fn is_our_command(command: &str) -> bool {
     let Some((&"hook", path)) = words.split_last() else {
         return false;
     };
-    let path = path.join(" ");
-    let path = path.trim_matches('\'');
+    // Quotes only group words for the shell (`'/a b/session-lock'`, `"$HOME"/...`): the
+    // binary's file name is what counts.
+    let path: String = path
+        .join(" ")
+        .chars()
+        .filter(|c| !"'\"".contains(*c))
+        .collect();
     path.rsplit('/').next() == Some("session-lock")
 }
 
@@ -213,6 +235,41 @@ mod tests {
             "/b/session-lock hook --agent cursor"
         );
         assert_eq!(uninstall(&text).unwrap(), "{\n  \"version\": 1\n}\n");
+    }
+
+    #[test]
+    fn a_binary_under_home_keeps_home_for_the_shell_and_is_ours() {
+        let stable = "$HOME/.local/share/session-lock/bin/session-lock";
+        let text = install(Agent::ClaudeCode, "", stable, 0).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value["hooks"]["Stop"][0]["hooks"][0]["command"],
+            "\"$HOME/.local/share/session-lock/bin/session-lock\" hook --agent claude"
+        );
+        assert_eq!(install(Agent::ClaudeCode, &text, stable, 0).unwrap(), text);
+        assert_eq!(uninstall(&text).unwrap(), "{}\n");
+        assert_eq!(
+            hook_command("$HOME/my bin/session-lock", "codex", 0),
+            "\"$HOME\"'/my bin/session-lock' hook --agent codex"
+        );
+        assert!(is_our_command(
+            "\"$HOME\"'/my bin/session-lock' hook --agent codex"
+        ));
+        // `$HOME` not followed by a path is only a strange file name, quoted whole.
+        assert_eq!(
+            hook_command("$HOMEX", "cursor", 0),
+            "'$HOMEX' hook --agent cursor"
+        );
+        // Moving from an absolute path to the shared spelling replaces the entry.
+        let old = install(
+            Agent::Gemini,
+            "",
+            "/home/u/.local/share/session-lock/bin/session-lock",
+            0,
+        )
+        .unwrap();
+        let new = install(Agent::Gemini, &old, stable, 0).unwrap();
+        assert!(!new.contains("/home/u/"), "{new}");
     }
 
     #[test]

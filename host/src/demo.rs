@@ -1,16 +1,30 @@
-//! `session-lock demo`: two simulated Claude Code sessions on a temporary workspace and lock
-//! directory, their real hook events run through the component, and what each was told.
+//! `session-lock demo`: the first Claude Code conformance scenario (two sessions taking turns)
+//! replayed through the component on a temporary git workspace and lock directory, with what
+//! each session was told and the lock after each step. The events are the suite's data, so the
+//! demo shows exactly what the conformance runners check, on a real filesystem.
 
 use std::fs;
 
-use serde_json::json;
+use anyhow::{Context, Result};
+use serde_json::Value;
 
 use crate::component::{Invocation, Policy};
 use crate::fs_store::FsLockStore;
 use crate::{hook, settings, workspace};
 
+/// The scenario file the demo replays.
+const SCENARIOS: &str = include_str!("../../tests/conformance/claude-code.json");
+
 /// Runs the demo, printing to stdout.
-pub fn run() -> anyhow::Result<()> {
+pub fn run() -> Result<()> {
+    let suite: Value = serde_json::from_str(SCENARIOS).context("the demo's scenario file")?;
+    let defaults = &suite["defaults"];
+    let scenario = &suite["scenarios"][0];
+    let seen_workspace = defaults["workspace"]
+        .as_str()
+        .context("a default workspace")?;
+    let seen_start = defaults["now_ms"].as_u64().context("a default time")?;
+
     let root = tempfile::tempdir()?;
     let repo = root.path().join("repo");
     fs::create_dir_all(repo.join(".git"))?;
@@ -22,55 +36,37 @@ pub fn run() -> anyhow::Result<()> {
     println!("workspace {workspace}");
     println!("lock file {}\n", record_path.display());
 
-    let steps: [(&str, u32, &str, Option<&str>); 6] = [
-        ("session-A", 4101, "PreToolUse", Some("Write")),
-        ("session-B", 4202, "PreToolUse", Some("Edit")),
-        ("session-B", 4202, "Stop", None),
-        ("session-A", 4101, "PostToolUse", Some("Write")),
-        ("session-A", 4101, "Stop", None),
-        ("session-B", 4202, "PreToolUse", Some("Edit")),
-    ];
     let start = settings::now_ms();
-    for (step, (session, pid, event_name, tool)) in steps.into_iter().enumerate() {
-        let mut event = json!({
-            "session_id": session,
-            "transcript_path": format!("/tmp/{session}.jsonl"),
-            "cwd": repo,
-            "hook_event_name": event_name,
-        });
-        if let Some(tool) = tool {
-            event["tool_name"] = json!(tool);
-            event["tool_input"] = json!({"file_path": repo.join("notes.md")});
-        }
+    let steps = scenario["steps"]
+        .as_array()
+        .context("the scenario's steps")?;
+    for (n, step) in steps.iter().enumerate() {
+        let context = |name: &str| step["context"][name].as_u64().or(defaults[name].as_u64());
+        // The scenario's paths, moved into the temporary workspace.
+        let event = step["event"]
+            .to_string()
+            .replace(seen_workspace, &workspace);
         // The demo's sessions are its own: none of the caller's settings apply.
         let invocation = Invocation {
             agent: None,
             environment: Vec::new(),
             process_cwd: workspace.clone(),
-            parent_pid: pid,
+            parent_pid: context("pid").unwrap_or(0) as u32,
         };
-        let now_ms = start + 1000 * step as u64;
-        let answer = hook::answer(
-            &mut policy,
-            event.to_string().as_bytes(),
-            invocation,
-            now_ms,
-        )
-        .map_err(anyhow::Error::msg)?;
-        let what = match tool {
-            Some(tool) => format!("{event_name} {tool}"),
-            None => event_name.to_owned(),
-        };
+        let now_ms = start + context("now_ms").unwrap_or(seen_start) - seen_start;
+        let answer = hook::answer(&mut policy, event.as_bytes(), invocation, now_ms)
+            .map_err(anyhow::Error::msg)?;
         let told = if answer.stdout.is_empty() {
             "allowed (no output: the agent goes on)".to_owned()
         } else {
             format!("answered {}", answer.stdout)
         };
-        println!("{}. {session} {what}\n   {told}", step + 1);
+        let note = step["note"].as_str().unwrap_or("");
+        println!("{}. {note}\n   {told}", n + 1);
         let lock = match policy.inspect(&key, now_ms)? {
             Ok(Some(state)) => format!("held by {}", state.summary),
             Ok(None) => "free".to_owned(),
-            Err(error) => format!("unreadable: {error}"),
+            Err(_) => "unreadable (`session-lock status` says why)".to_owned(),
         };
         println!("   lock: {lock}\n");
     }

@@ -148,6 +148,115 @@ fn keys_lists_the_records_under_the_prefix_only() {
     assert_eq!(cluster.get("team-a/0123456789ab").unwrap(), b"{}");
 }
 
+/// What a [`LossyProxy`] does with a transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lose {
+    /// Forwards it to etcd, then closes the connection without the answer.
+    TheAnswer,
+    /// Closes the connection without forwarding it.
+    TheRequest,
+}
+
+/// An endpoint in front of a real member that forwards reads and loses every transaction's
+/// answer (or the transaction itself), counting the transactions it saw.
+struct LossyProxy {
+    url: String,
+    transactions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LossyProxy {
+    fn start(member: String, lose: Lose) -> LossyProxy {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let transactions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&transactions);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                // Every request on the connection, until it closes.
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let body = String::from_utf8(body).unwrap();
+                    if path == "/v3/kv/txn" {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if lose == Lose::TheAnswer {
+                            etcd::http(&member, "POST", &path, &body).unwrap();
+                        }
+                        break;
+                    }
+                    let (status, answer) = etcd::http(&member, "POST", &path, &body).unwrap();
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        LossyProxy { url, transactions }
+    }
+}
+
+#[test]
+fn a_swap_whose_answer_is_lost_is_read_back_and_never_sent_twice() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "lost answers") else {
+        return;
+    };
+    let member = cluster.endpoints()[0].clone();
+    for (lose, key) in [
+        (Lose::TheAnswer, "0123456789ab"),
+        (Lose::TheRequest, "ba9876543210"),
+    ] {
+        let proxy = LossyProxy::start(member.clone(), lose);
+        let mut store = EtcdStore::new(&[&proxy.url, &member], "lossy").unwrap();
+        cluster.put(&format!("lossy/{key}"), b"old");
+        // A read first, as the hook does: the swap then goes on the kept connection.
+        assert_eq!(store.read(key).unwrap().as_deref(), Some(&b"old"[..]));
+        let outcome = store
+            .compare_and_swap(key, Some(b"old"), Some(b"new"))
+            .unwrap();
+        assert_eq!(proxy.transactions.load(Ordering::SeqCst), 1, "sent once");
+        let now = cluster.get(&format!("lossy/{key}")).unwrap();
+        match lose {
+            // Applied, answer lost: the re-read finds the replacement in place.
+            Lose::TheAnswer => {
+                assert_eq!(outcome, SwapOutcome::Swapped);
+                assert_eq!(now, b"new");
+            }
+            // Never applied: a conflict carrying what is there, for the component to decide
+            // again; nothing changed.
+            Lose::TheRequest => {
+                assert_eq!(outcome, SwapOutcome::Conflict(Some(b"old".to_vec())));
+                assert_eq!(now, b"old");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real hook binary.
 

@@ -307,7 +307,7 @@ impl EtcdStore {
                 break;
             }
             let until = deadline.min(Instant::now() + self.request_timeout);
-            let result = self.exchange(index, path, &body, until);
+            let result = self.exchange(index, path, &body, until, idempotent);
             let url = self.endpoints[index].url.clone();
             match result {
                 Ok((200, answer)) => {
@@ -347,14 +347,15 @@ impl EtcdStore {
     }
 
     /// One HTTP exchange with endpoint `index`, on the kept connection if it is to that
-    /// endpoint (a kept connection the member closed meanwhile is reopened once when nothing
-    /// of the answer came back).
+    /// endpoint (for an `idempotent` request, a kept connection closed before any answer is
+    /// replaced by a fresh one once).
     fn exchange(
         &mut self,
         index: usize,
         path: &str,
         body: &str,
         until: Instant,
+        idempotent: bool,
     ) -> Result<(u16, Value), Failure> {
         let endpoint = self.endpoints[index].clone();
         let request = format!(
@@ -375,9 +376,15 @@ impl EtcdStore {
                     }
                     return answer.parsed();
                 }
-                // The member closed the idle connection before reading anything: the request
-                // was not taken, so it may go again on a fresh one.
-                Err(Exchange::Closed) => {}
+                // The connection was closed before any answer: most likely the member closed it
+                // while idle, before reading the request, and a read may go again on a fresh
+                // one. A transaction may not: the member may have taken it and died.
+                Err(Exchange::Closed) if idempotent => {}
+                Err(Exchange::Closed) => {
+                    return Err(Failure::Unknown(
+                        "the kept connection closed before an answer".into(),
+                    ));
+                }
                 Err(Exchange::Failed(why)) => return Err(Failure::Unknown(why)),
             }
         }

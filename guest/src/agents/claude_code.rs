@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::answer::{self, Answer, SystemMessage};
-use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry};
+use super::answer::{self, Answer};
+use super::{
+    Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry, on_tools,
+};
 
 /// Tools that change the workspace, as the settings' matcher names them (`MultiEdit` is
 /// legacy but harmless). The same list is the matcher `install` writes, so the two never
@@ -51,11 +53,13 @@ impl ClaudeCode {
     }
 
     fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
-        if event.tool_in(TOOLS) || event.tool() == WINDOWS_SHELL {
-            action(Self::touches(event))
+        // The matcher's tools, and the Windows shell the matcher leaves out.
+        let tools = if event.tool() == WINDOWS_SHELL {
+            WINDOWS_SHELL
         } else {
-            Action::Nothing
-        }
+            TOOLS
+        };
+        on_tools(event, tools, action, Self::touches)
     }
 }
 
@@ -97,18 +101,8 @@ impl Protocol for ClaudeCode {
         &REGISTRATIONS
     }
 
-    fn allow(&self, _event: &Event) -> Answer {
-        Answer::default()
-    }
-
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(reason)
-    }
-
-    fn warn(&self, _event: &Event, warning: &str) -> Answer {
-        Answer::json(&SystemMessage {
-            system_message: warning,
-        })
     }
 
     fn project_dir_variable(&self) -> Option<&'static str> {

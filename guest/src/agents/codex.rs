@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::answer::{self, Answer, SystemMessage};
-use super::grouped_entry;
+use super::answer::{self, Answer};
 use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
+use super::{grouped_entry, on_tools};
 
 /// Tools that change the workspace: its shells and `apply_patch` (which the matchers `Edit` and
 /// `Write` also name).
@@ -51,11 +51,7 @@ impl Codex {
     }
 
     fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
-        if event.tool_in(TOOLS) {
-            action(Self::touches(event))
-        } else {
-            Action::Nothing
-        }
+        on_tools(event, TOOLS, action, Self::touches)
     }
 }
 
@@ -101,20 +97,10 @@ impl Protocol for Codex {
         &REGISTRATIONS
     }
 
-    fn allow(&self, _event: &Event) -> Answer {
-        Answer::default()
-    }
-
     /// Codex counts a PreToolUse answer carrying `continue`, `stopReason` or `suppressOutput`
     /// as a failed hook, so none of them is sent.
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(reason)
-    }
-
-    fn warn(&self, _event: &Event, warning: &str) -> Answer {
-        Answer::json(&SystemMessage {
-            system_message: warning,
-        })
     }
 
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {

@@ -4,9 +4,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::answer::{Answer, SystemMessage};
-use super::grouped_entry;
+use super::answer::Answer;
 use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
+use super::{grouped_entry, on_tools};
 
 /// Tools that change the workspace.
 const TOOLS: &str = "write_file|replace|run_shell_command";
@@ -57,11 +57,7 @@ impl Gemini {
     }
 
     fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
-        if event.tool_in(TOOLS) {
-            action(Self::touches(event))
-        } else {
-            Action::Nothing
-        }
+        on_tools(event, TOOLS, action, Self::touches)
     }
 }
 
@@ -91,20 +87,10 @@ impl Protocol for Gemini {
         &REGISTRATIONS
     }
 
-    fn allow(&self, _event: &Event) -> Answer {
-        Answer::default()
-    }
-
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         Answer::json(&Decision {
             decision: "deny",
             reason,
-        })
-    }
-
-    fn warn(&self, _event: &Event, warning: &str) -> Answer {
-        Answer::json(&SystemMessage {
-            system_message: warning,
         })
     }
 

@@ -171,14 +171,22 @@ pub trait Protocol: Sync {
     /// The hooks to register: every event [`Protocol::action`] acts on.
     fn registrations(&self) -> &'static [Registration];
 
-    /// "Go on".
-    fn allow(&self, event: &Event) -> Answer;
+    /// "Go on": by default an empty, successful answer, which every agent but Cursor reads as
+    /// no objection.
+    fn allow(&self, _event: &Event) -> Answer {
+        Answer::default()
+    }
 
     /// "Refused, because `reason`".
     fn deny(&self, event: &Event, reason: &str) -> Answer;
 
-    /// "Go on", with `warning` shown to the person where the agent can show one.
-    fn warn(&self, event: &Event, warning: &str) -> Answer;
+    /// "Go on", with `warning` shown to the person where the agent can show one: by default
+    /// `{"systemMessage": …}`, which Claude Code, Codex and Gemini CLI show.
+    fn warn(&self, _event: &Event, warning: &str) -> Answer {
+        Answer::json(&answer::SystemMessage {
+            system_message: warning,
+        })
+    }
 
     /// The variable naming the project the agent was started in, if it sets one.
     fn project_dir_variable(&self) -> Option<&'static str> {
@@ -200,6 +208,21 @@ pub trait Protocol: Sync {
 
     /// Keys the settings file needs besides the hooks (Cursor's `version`).
     fn prepare_settings(&self, _settings: &mut Map<String, Value>) {}
+}
+
+/// `action` on what the event's tool touches (`touches`), when the tool is one of `tools`
+/// (names joined by `|`, as a matcher lists them); nothing for any other tool.
+fn on_tools(
+    event: &Event,
+    tools: &str,
+    action: fn(Touches) -> Action,
+    touches: fn(&Event) -> Touches,
+) -> Action {
+    if event.tool_in(tools) {
+        action(touches(event))
+    } else {
+        Action::Nothing
+    }
 }
 
 /// The claude-like settings entry: `{"matcher": …, "hooks": [handler]}`, the matcher only for

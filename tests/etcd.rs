@@ -404,7 +404,7 @@ fn a_second_session_is_refused_until_the_first_stops() {
 
     // status names the etcd key, and etcd holds the record the file store would have written.
     let state = status(&endpoints, &repo);
-    assert_eq!(state["state"], "held", "{state}");
+    assert_eq!(state["holder"]["session_id"], "one", "{state}");
     let hash = state["hash"].as_str().unwrap();
     assert_eq!(state["lock_file"], format!("session-lock/{hash}"));
     let record: Value =

@@ -8,6 +8,7 @@ mod events;
 mod sandbox;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -34,12 +35,34 @@ impl Setup {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.sandbox
-            .command(args)
+        self.run_binary(BINARY, args)
+    }
+
+    /// `binary ARGS` as [`Setup::run`] runs this one: in the project, with the temporary home
+    /// (and no `XDG_DATA_HOME`, so the stable binary lands in that home).
+    fn run_binary(&self, binary: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(binary);
+        for name in [
+            "CLAUDE_PROJECT_DIR",
+            "CLAUDE_PID",
+            "SESSION_LOCK_TTL_MS",
+            "SESSION_LOCK_MODE",
+            "XDG_DATA_HOME",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .args(args)
+            .env("SESSION_LOCK_DIR", &self.sandbox.lock_dir)
             .env("HOME", &self.home)
             .current_dir(self.project())
             .output()
             .unwrap()
+    }
+
+    /// Where `install` puts the binary the hooks run, in this home.
+    fn stable(&self) -> PathBuf {
+        self.home.join(".local/share/session-lock/bin/session-lock")
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -57,12 +80,18 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The command `install` registers for `agent`: this binary, `hook`, and the agent's name.
+/// The command `install --scope project` registers for `agent`: the stable binary spelled
+/// through `$HOME` (so it runs on every teammate's machine), `hook`, and the agent's name.
 fn our_command(agent: &str) -> String {
-    format!(
-        "{} hook --agent {agent}",
-        Path::new(BINARY).canonicalize().unwrap().display()
-    )
+    format!("\"$HOME/.local/share/session-lock/bin/session-lock\" hook --agent {agent}")
+}
+
+/// The command of the first handler of `event` in Claude Code settings.
+fn claude_command(settings: &Value, event: &str) -> String {
+    settings["hooks"][event][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -242,9 +271,10 @@ fn installed_hooks_run_the_binary_that_protects_the_workspace() {
         .unwrap();
     let ws = setup.project();
     for (session, expect_deny) in [("A", false), ("B", true)] {
-        // The agent runs the command through `sh -c`.
+        // The agent runs the command through `sh -c`, in the person's environment.
         let mut child = std::process::Command::new("sh")
             .args(["-c", command])
+            .env("HOME", &setup.home)
             .env("SESSION_LOCK_DIR", &setup.sandbox.lock_dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -261,4 +291,146 @@ fn installed_hooks_run_the_binary_that_protects_the_workspace() {
             stderr_text(&output)
         );
     }
+}
+
+#[test]
+fn dry_run_names_the_file_it_would_write_on_stderr() {
+    let setup = Setup::new();
+    let output = setup.run(&["install", "--dry-run"]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    let file = setup.home.join(".claude/settings.json");
+    assert_eq!(
+        stderr_text(&output).trim_end(),
+        format!("session-lock: dry run: would write {}", file.display())
+    );
+    assert!(!file.exists(), "a dry run writes nothing");
+    assert!(!setup.stable().exists(), "nor copies the binary");
+}
+
+#[test]
+fn install_registers_the_stable_copy_of_the_binary_never_the_build_directory() {
+    let setup = Setup::new();
+    setup.ok(&["install"]);
+    let settings = read_json(&setup.home.join(".claude/settings.json"));
+    let command = claude_command(&settings, "PreToolUse");
+    assert_eq!(
+        command,
+        format!("{} hook --agent claude", setup.stable().display()),
+        "the user's settings name the copy by its absolute path"
+    );
+    assert!(!command.contains("target/"), "{command}");
+    let mode = fs::metadata(setup.stable()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(fs::read(setup.stable()).unwrap(), fs::read(BINARY).unwrap());
+
+    // A second install leaves the copy as it is: a hook running it keeps its file.
+    let inode = fs::metadata(setup.stable()).unwrap().ino();
+    setup.ok(&["install", "--agent", "codex"]);
+    assert_eq!(fs::metadata(setup.stable()).unwrap().ino(), inode);
+}
+
+#[test]
+fn the_registered_binary_survives_deleting_the_one_install_ran_from() {
+    let setup = Setup::new();
+    // As if installed from target/release, then `cargo clean`.
+    let build = setup.sandbox.root().join("target-release");
+    fs::create_dir_all(&build).unwrap();
+    let original = build.join("session-lock");
+    fs::copy(BINARY, &original).unwrap();
+    let output = setup.run_binary(&original, &["install"]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    fs::remove_dir_all(&build).unwrap();
+
+    let settings = read_json(&setup.home.join(".claude/settings.json"));
+    let command = claude_command(&settings, "Stop");
+    let binary = command.strip_suffix(" hook --agent claude").unwrap();
+    let version = std::process::Command::new("sh")
+        .args(["-c", &format!("{binary} --version")])
+        .output()
+        .unwrap();
+    assert!(version.status.success(), "{}", stderr_text(&version));
+    assert!(
+        String::from_utf8(version.stdout)
+            .unwrap()
+            .starts_with("session-lock "),
+        "the registered binary still runs"
+    );
+}
+
+#[test]
+fn a_project_install_spells_the_stable_binary_through_home_for_every_teammate() {
+    let setup = Setup::new();
+    setup.ok(&["install", "--scope", "project"]);
+    let settings = read_json(&setup.project().join(".claude/settings.json"));
+    let command = claude_command(&settings, "PreToolUse");
+    assert_eq!(command, our_command("claude"));
+    assert!(!command.contains(setup.home.to_str().unwrap()), "{command}");
+    // On a teammate's machine: another home, the same command.
+    let teammate = setup.sandbox.root().join("teammate");
+    let stable = teammate.join(".local/share/session-lock/bin/session-lock");
+    fs::create_dir_all(stable.parent().unwrap()).unwrap();
+    fs::copy(BINARY, &stable).unwrap();
+    let binary = command.strip_suffix(" hook --agent claude").unwrap();
+    let version = std::process::Command::new("sh")
+        .args(["-c", &format!("{binary} --version")])
+        .env("HOME", &teammate)
+        .output()
+        .unwrap();
+    assert!(version.status.success(), "{}", stderr_text(&version));
+}
+
+#[test]
+fn uninstall_removes_the_stable_binary_once_nothing_registers_it() {
+    let setup = Setup::new();
+    setup.ok(&["install"]);
+    setup.ok(&["install", "--scope", "project", "--agent", "gemini"]);
+    assert!(setup.stable().exists());
+
+    let kept = setup.ok(&["uninstall"]);
+    assert!(
+        setup.stable().exists(),
+        "the project's Gemini settings still run it"
+    );
+    assert!(kept.contains("still registered in"), "{kept}");
+    assert!(kept.contains(".gemini/settings.json"), "{kept}");
+
+    let removed = setup.ok(&["uninstall", "--scope", "project", "--agent", "gemini"]);
+    assert!(!setup.stable().exists(), "{removed}");
+    assert!(removed.contains("removed"), "{removed}");
+}
+
+#[test]
+fn install_and_uninstall_write_through_a_symlinked_settings_file() {
+    let setup = Setup::new();
+    let dotfiles = setup.sandbox.root().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    let real = dotfiles.join("claude-settings.json");
+    fs::write(&real, "{\"model\": \"opus\"}\n").unwrap();
+    let link = setup.home.join(".claude/settings.json");
+    fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+
+    setup.ok(&["install"]);
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), real);
+    let settings = read_json(&real);
+    assert_eq!(settings["model"], "opus");
+    assert!(
+        claude_command(&settings, "PreToolUse").ends_with("session-lock hook --agent claude"),
+        "{settings}"
+    );
+
+    setup.ok(&["uninstall"]);
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(read_json(&real), json!({"model": "opus"}));
 }

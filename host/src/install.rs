@@ -2,10 +2,19 @@
 //! and what the settings become, are the component's (`setup`); this module finds the file,
 //! reads it and replaces it atomically, through a symlink if the file is one (a dotfiles
 //! set-up keeps its link).
+//!
+//! The hooks never run the binary `install` was started from (a build directory that
+//! `cargo clean` empties, a versioned package path): `install` copies it to one stable place,
+//! [`stable_binary`], and registers that. `uninstall` removes the copy once no settings file
+//! registers the hook any more.
 
-use std::fs;
+use std::collections::HashMap;
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 use anyhow::{Context, Result, anyhow};
 
@@ -35,6 +44,27 @@ pub struct Target {
     pub dry_run: bool,
 }
 
+/// The agents, each with the name a person gives it, for looking through every settings file.
+pub const AGENTS: [(Agent, &str); 4] = [
+    (Agent::ClaudeCode, "claude"),
+    (Agent::Codex, "codex"),
+    (Agent::Gemini, "gemini"),
+    (Agent::Cursor, "cursor"),
+];
+
+/// Where `install` keeps the binary the hooks run:
+/// `${XDG_DATA_HOME:-$HOME/.local/share}/session-lock/bin/session-lock` (an `XDG_DATA_HOME`
+/// that is not absolute is ignored, as the XDG spec says).
+pub fn stable_binary(home: &Path) -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(|| home.join(".local").join("share"))
+        .join("session-lock")
+        .join("bin")
+        .join("session-lock")
+}
+
 /// Installs or uninstalls the hooks of `target`, for the project the current directory lies in.
 pub fn run(change: Change, target: &Target) -> Result<()> {
     let Target {
@@ -59,10 +89,11 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
     };
     let path = write_target(&base.join(relative));
     let text = read_settings(&path)?;
+    let stable = stable_binary(&home);
     let updated = match change {
         Change::Install => {
-            let binary = std::env::current_exe()?.canonicalize()?;
-            policy.install(agent, &text, &binary.to_string_lossy(), wait_ms)?
+            let binary = registered_name(&stable, &home, scope);
+            policy.install(agent, &text, &binary, wait_ms)?
         }
         Change::Uninstall => policy.uninstall(agent, &text)?,
     }
@@ -72,6 +103,9 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         print!("{updated}");
         return Ok(());
     }
+    if change == Change::Install {
+        place_binary(&stable)?;
+    }
     let wrote = write_atomically(&path, &updated)?;
     let done = match (change, wrote) {
         (Change::Install, true) => "installed the session-lock hooks in",
@@ -80,7 +114,180 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         (Change::Uninstall, false) => "no session-lock hooks to remove in",
     };
     println!("{done} {}", path.display());
+    if change == Change::Uninstall && stable.exists() {
+        let files = settings_files(&mut policy, &home, &project)?;
+        let still: Vec<String> = files
+            .iter()
+            .filter(|file| !file.our_commands(&mut policy).is_ok_and(|c| c.is_empty()))
+            .map(|file| file.path.display().to_string())
+            .collect();
+        if still.is_empty() {
+            fs::remove_file(&stable)
+                .with_context(|| format!("cannot remove {}", stable.display()))?;
+            println!(
+                "removed {}, which no settings file runs any more",
+                stable.display()
+            );
+        } else {
+            println!(
+                "kept {}: still registered in {}",
+                stable.display(),
+                still.join(", ")
+            );
+        }
+    }
     Ok(())
+}
+
+/// How the settings name the stable binary: its absolute path, except in a project's shared
+/// settings, where it is spelled through `$HOME` so that it runs on every teammate's machine.
+fn registered_name(stable: &Path, home: &Path, scope: Scope) -> String {
+    if scope == Scope::Project {
+        match stable.strip_prefix(home) {
+            Ok(rest) => return format!("$HOME/{}", rest.display()),
+            Err(_) => eprintln!(
+                "session-lock: XDG_DATA_HOME lies outside your home, so the project settings \
+                 name {} itself; teammates need the binary at that path too",
+                stable.display()
+            ),
+        }
+    }
+    stable.to_string_lossy().into_owned()
+}
+
+/// Puts a copy of the running binary at `stable`: a temporary file beside it, mode 0755,
+/// renamed over it, so a hook running the old copy keeps its file and none ever sees half of
+/// one. Nothing is written when `stable` already holds these bytes (or is this binary).
+fn place_binary(stable: &Path) -> Result<()> {
+    let running = std::env::current_exe()?;
+    let running = running.canonicalize().unwrap_or(running);
+    if fs::canonicalize(stable).is_ok_and(|existing| existing == running)
+        || same_bytes(&running, stable)
+    {
+        return Ok(());
+    }
+    let dir = stable.parent().context("the stable binary has a folder")?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".session-lock.")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut source =
+        File::open(&running).with_context(|| format!("cannot read {}", running.display()))?;
+    io::copy(&mut source, temp.as_file_mut())
+        .with_context(|| format!("cannot copy the binary to {}", dir.display()))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o755))?;
+    temp.as_file().sync_all()?;
+    temp.persist(stable)
+        .with_context(|| format!("cannot replace {}", stable.display()))?;
+    Ok(())
+}
+
+/// Whether files `a` and `b` both exist with the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    let (Ok(meta_a), Ok(meta_b)) = (fs::metadata(a), fs::metadata(b)) else {
+        return false;
+    };
+    meta_a.len() == meta_b.len()
+        && meta_b.permissions().mode() & 0o111 != 0
+        && matches!((fs::read(a), fs::read(b)), (Ok(x), Ok(y)) if x == y)
+}
+
+/// One settings file an agent reads hooks from.
+#[derive(Debug, Clone)]
+pub struct SettingsFile {
+    /// The agent.
+    pub agent: Agent,
+    /// Its name on the command line (`claude`, …).
+    pub agent_name: &'static str,
+    /// Which of its files.
+    pub scope: Scope,
+    /// The file (through a symlink when it is one).
+    pub path: PathBuf,
+}
+
+impl SettingsFile {
+    /// The commands of ours the file registers: those `uninstall` takes out. Empty when the
+    /// file does not exist or registers none; fails when it cannot be read or is not settings.
+    pub fn our_commands<S>(&self, policy: &mut Policy<S>) -> Result<Vec<String>>
+    where
+        S: crate::component::lock_store::Host + Send + 'static,
+    {
+        let text = read_settings(&self.path)?;
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let without = policy
+            .uninstall(self.agent, &text)?
+            .map_err(|why| anyhow!("{}: {why}", self.path.display()))?;
+        if without == text {
+            return Ok(Vec::new());
+        }
+        let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+        let mut left: HashMap<String, usize> = HashMap::new();
+        for command in commands(&parse(&without)) {
+            *left.entry(command).or_default() += 1;
+        }
+        let mut ours = Vec::new();
+        for command in commands(&parse(&text)) {
+            match left.get_mut(&command) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ if !ours.contains(&command) => ours.push(command),
+                _ => {}
+            }
+        }
+        Ok(ours)
+    }
+}
+
+/// Every string under a `command` key, anywhere in `value`.
+fn commands(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    match inner {
+                        Value::String(text) if key == "command" => found.push(text.clone()),
+                        _ => stack.push(inner),
+                    }
+                }
+            }
+            Value::Array(list) => stack.extend(list),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Every settings file the hook could be registered in: each agent's user file (under `home`)
+/// and each of its files in `project`.
+pub fn settings_files<S>(
+    policy: &mut Policy<S>,
+    home: &Path,
+    project: &Path,
+) -> Result<Vec<SettingsFile>>
+where
+    S: crate::component::lock_store::Host + Send + 'static,
+{
+    let mut files = Vec::new();
+    for (agent, agent_name) in AGENTS {
+        for scope in [Scope::User, Scope::Project, Scope::Local] {
+            let Ok(relative) = policy.settings_file(agent, scope)? else {
+                continue;
+            };
+            let base = if scope == Scope::User { home } else { project };
+            files.push(SettingsFile {
+                agent,
+                agent_name,
+                scope,
+                path: base.join(relative),
+            });
+        }
+    }
+    Ok(files)
 }
 
 /// The file to write for settings at `path`: the file a symlink there points to (so the link

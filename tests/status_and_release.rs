@@ -21,6 +21,17 @@ fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
     sandbox.command(&full).output().unwrap()
 }
 
+fn run_with(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut full = args.to_vec();
+    let ws = sandbox.workspace.to_str().unwrap();
+    full.extend(["--workspace", ws]);
+    sandbox
+        .command(&full)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 fn hold(sandbox: &Sandbox, session: &str, env: &[(&str, &str)]) {
     let event = claude_event("PreToolUse", session, Some("Write"), &sandbox.workspace);
     let output = sandbox.hook(&event, env);
@@ -56,7 +67,7 @@ fn status_names_a_fresh_holder_and_exits_1() {
     let output = run(&sandbox, &["status", "--json"]);
     assert_eq!(output.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["state"], "held");
+    assert_eq!(json["state"], "fresh", "the text's word");
     assert_eq!(json["holder"]["session_id"], "session-A");
     assert_eq!(json["holder"]["pid"], 4101);
     assert_eq!(json["holder"]["stale"], false);
@@ -140,4 +151,134 @@ fn release_force_clears_an_unreadable_lock_file() {
             .contains("unreadable")
     );
     assert!(!file.exists());
+}
+
+/// The lock file of the sandbox's workspace, made to hold bytes that are no lock record.
+fn spoil_the_lock(sandbox: &Sandbox) {
+    hold(sandbox, "session-A", &[]);
+    let file = fs::read_dir(&sandbox.lock_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    fs::write(&file, "not a record").unwrap();
+}
+
+#[test]
+fn status_of_an_unreadable_lock_says_so_in_a_sentence_and_exits_1() {
+    let sandbox = Sandbox::new();
+    spoil_the_lock(&sandbox);
+    let output = run(&sandbox, &["status"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr_text(&output);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !text.contains("UnreadableRecord") && !err.contains("UnreadableRecord"),
+        "no Rust debug formatting: {text}{err}"
+    );
+    assert!(text.contains(sandbox.workspace.to_str().unwrap()), "{text}");
+    assert!(
+        text.contains("state      unreadable: the lock file is not a lock record"),
+        "{text}"
+    );
+    assert!(text.contains("release --force"), "{text}");
+}
+
+#[test]
+fn status_json_is_one_object_even_for_an_unreadable_lock() {
+    let sandbox = Sandbox::new();
+    spoil_the_lock(&sandbox);
+    let output = run(&sandbox, &["status", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["state"], "unreadable");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a lock record"),
+        "{json}"
+    );
+    assert_eq!(json["holder"], Value::Null);
+    assert_eq!(json["hash"].as_str().unwrap().len(), 12);
+    assert_eq!(stderr_text(&output), "");
+}
+
+#[test]
+fn status_json_is_one_object_even_when_the_lock_cannot_be_named() {
+    let sandbox = Sandbox::new();
+    let output = run_with(
+        &sandbox,
+        &["status", "--json"],
+        &[("SESSION_LOCK_STORE", "nope")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["state"], "error");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("SESSION_LOCK_STORE"),
+        "{json}"
+    );
+}
+
+#[test]
+fn status_text_and_json_name_the_same_states() {
+    let sandbox = Sandbox::new();
+    let state_of = |sandbox: &Sandbox| {
+        let text = String::from_utf8(run(sandbox, &["status"]).stdout).unwrap();
+        let json: Value =
+            serde_json::from_slice(&run(sandbox, &["status", "--json"]).stdout).unwrap();
+        let word = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("state      ")
+                    .or(l.strip_prefix("lock       "))
+            })
+            .unwrap()
+            .split(|c: char| !c.is_alphabetic())
+            .next()
+            .unwrap()
+            .to_owned();
+        (word, json["state"].as_str().unwrap().to_owned())
+    };
+    let (text, json) = state_of(&sandbox);
+    assert_eq!((text.as_str(), json.as_str()), ("free", "free"));
+    hold(&sandbox, "session-A", &[]);
+    let (text, json) = state_of(&sandbox);
+    assert_eq!((text.as_str(), json.as_str()), ("fresh", "fresh"));
+    let stale = Sandbox::new();
+    hold(&stale, "session-A", &[("SESSION_LOCK_TTL_MS", "1")]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (text, json) = state_of(&stale);
+    assert_eq!((text.as_str(), json.as_str()), ("stale", "stale"));
+    let spoilt = Sandbox::new();
+    spoil_the_lock(&spoilt);
+    let (text, json) = state_of(&spoilt);
+    assert_eq!((text.as_str(), json.as_str()), ("unreadable", "unreadable"));
+}
+
+#[test]
+fn release_force_never_prints_the_holders_control_characters() {
+    let sandbox = Sandbox::new();
+    let hostile = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\nsession";
+    hold(&sandbox, hostile, &[("CLAUDE_PID", "77")]);
+    assert_eq!(sandbox.holder().as_deref(), Some(hostile));
+    let refused = run(&sandbox, &["release"]);
+    assert!(!stderr_text(&refused).contains('\u{1b}'));
+    let output = run(&sandbox, &["release", "--force"]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert!(
+        text.contains("evil?]0;pwned??[2J?session (pid 77)"),
+        "{text:?}"
+    );
+    assert_eq!(sandbox.holder(), None);
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::component::Policy;
+use crate::component::policy_types::PolicyError;
 use crate::stores::AnyStore;
 use crate::workspace;
 
@@ -44,5 +45,18 @@ impl LockAt {
             file,
             policy,
         })
+    }
+}
+
+/// A policy error, for people.
+pub fn error_text(error: &PolicyError) -> String {
+    match error {
+        PolicyError::Store(why) => format!("the lock store failed: {why}"),
+        PolicyError::UnreadableRecord(why) => {
+            format!("the lock file is not a lock record ({why})")
+        }
+        PolicyError::Contended(n) => {
+            format!("the lock changed under every one of {n} attempts")
+        }
     }
 }

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -87,7 +88,8 @@ impl Cluster {
             let data = cluster.dir.path().join(&member.name);
             let log =
                 File::create(cluster.dir.path().join(format!("{}.log", member.name))).unwrap();
-            let child = Command::new("etcd")
+            let mut child = Command::new("etcd");
+            child
                 .args(["--name", &member.name])
                 .arg("--data-dir")
                 .arg(&data)
@@ -100,9 +102,18 @@ impl Cluster {
                 .args(["--initial-cluster-token", &format!("t{}", ports[0])])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("etcd starts");
+                .stderr(log);
+            // SAFETY: prctl is async-signal-safe. The member dies with the thread that started
+            // it, even when that process aborts without dropping the cluster (a panic in a
+            // release build, a killed test run); clusters are started and dropped on one
+            // thread.
+            unsafe {
+                child.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = child.spawn().expect("etcd starts");
             cluster.members[i].child = Some(child);
         }
         cluster.wait_healthy();

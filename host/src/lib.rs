@@ -14,7 +14,8 @@
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
-//! - [`status`], [`release`] (over [`lock_at`]), [`install`]: the commands a person runs.
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
+//!   person runs.
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
@@ -22,6 +23,7 @@
 pub mod artifact;
 pub mod component;
 pub mod demo;
+pub mod doctor;
 pub mod engine;
 pub mod etcd_store;
 pub mod fs_store;

@@ -9,11 +9,29 @@ use session_lock::artifact::COMPONENT;
 use session_lock::component::{Policy, Scope};
 use session_lock::fs_store::FsLockStore;
 use session_lock::install::Change;
-use session_lock::{demo, hook, install, release, status, workspace};
+use session_lock::{demo, doctor, hook, install, release, status, workspace};
+
+/// What `--help` ends with: the environment the commands and the hooks read.
+const ENVIRONMENT_HELP: &str = "\
+Environment (set it where the agent runs; its hooks inherit it):
+  SESSION_LOCK_DIR             where lock records live [default: ~/.claude/runtime, created 0700]
+  SESSION_LOCK_TTL_MS          how long a lock stays fresh without a refresh [default: 300000]
+  SESSION_LOCK_MODE            enforce, or observe [default: enforce]
+  SESSION_LOCK_WAIT_MS         how long a blocked call waits for the lock [default: 0]
+  SESSION_LOCK_STORE           files, or etcd [default: files]
+  SESSION_LOCK_ETCD_ENDPOINTS  etcd's comma-separated http://host:port (SESSION_LOCK_STORE=etcd)
+  SESSION_LOCK_IDENTITY        name a git checkout by its path, or by an id kept in its git
+                               directory (checkout) [default: path; checkout with etcd]
+
+Observe mode (SESSION_LOCK_MODE=observe) makes every decision and keeps the lock as usual, but
+refuses nothing: each would-be refusal goes to stderr instead.
+
+`install` copies this binary to ${XDG_DATA_HOME:-$HOME/.local/share}/session-lock/bin/session-lock
+and registers that copy. A closed stdout ends any command quietly, by SIGPIPE.";
 
 /// Keeps parallel AI coding agent sessions from mutating one workspace at once.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = ENVIRONMENT_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,6 +87,17 @@ enum Command {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Check that the lock can work here, each failure with its fix (exit 1 on any).
+    ///
+    /// The checks: the policy component loads; the current workspace's lock can be named and
+    /// read; the lock directory is usable and mode 0700; flock excludes on its filesystem; and
+    /// each settings file that registers the hook runs a binary that exists and is this
+    /// version.
+    Doctor {
+        /// Print one JSON object: {"ok": bool, "checks": [{"name", "ok", "detail", "fix"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the policy component (WebAssembly) that this binary embeds, for other hosts.
     Component {
         /// Where to write it; stdout when not given.
@@ -118,6 +147,9 @@ fn main() -> ExitCode {
     // has RUST_BACKTRACE=1 set (hooks inherit the agent's environment): that costs ~100 ms.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Hook { .. }) {
+        end_quietly_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Hook { agent } => return hook::run(agent.as_deref()),
         Command::Explain { command } => explain(&command.join(" ")),
@@ -132,6 +164,11 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Release { force, workspace } => release::run(workspace.as_deref(), force),
+        Command::Doctor { json } => match doctor::run(json) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +177,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Lets a closed stdout (`session-lock demo | head -1`) end the command as it ends `cat`: by
+/// SIGPIPE, the shell's exit status 141, with nothing printed, where Rust's default (SIGPIPE
+/// ignored) makes `println!` panic. Not for `hook`, which reports its own write errors.
+fn end_quietly_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition; no handler runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 impl SettingsTarget {

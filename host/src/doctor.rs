@@ -1,0 +1,400 @@
+//! `session-lock doctor`: whether the lock can work here, one check at a time, each failure
+//! with its fix.
+//!
+//! The checks: the policy component loads; the current workspace and its lock can be named and
+//! read; the lock directory is usable and mode 0700; `flock` really excludes on its
+//! filesystem; and every settings file that registers the hook runs a binary that exists and
+//! is this version. Which files register the hook is the component's rule, asked the way
+//! `uninstall` asks it: a command `uninstall` would take out is ours. Whether the last hook
+//! runs worked is not checked: the hook keeps no log of its runs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::component::Policy;
+use crate::component::policy_types::PolicyError;
+use crate::fs_store::FsLockStore;
+use crate::install::{self, SettingsFile};
+use crate::lock_at::{LockAt, error_text};
+use crate::settings::{self, StoreKind};
+
+/// The outcome of one check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do about a failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Runs every check and prints them (one line each, or one JSON object); returns whether all
+/// passed.
+pub fn run(as_json: bool) -> Result<bool> {
+    let checks = checks();
+    let ok = checks.iter().all(|check| check.ok);
+    if as_json {
+        let checks: Vec<_> = checks
+            .iter()
+            .map(|c| json!({"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix}))
+            .collect();
+        let report = json!({"ok": ok, "checks": checks});
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for check in &checks {
+            match &check.fix {
+                None => println!("ok   {}: {}", check.name, check.detail),
+                Some(fix) => println!("FAIL {}: {}: fix: {fix}", check.name, check.detail),
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// Every check, in order.
+pub fn checks() -> Vec<Check> {
+    let mut checks = Vec::new();
+    if let Err(error) = crate::artifact::runtime() {
+        checks.push(Check::fail(
+            "component",
+            format!("the policy component does not load: {error:#}"),
+            "rebuild or reinstall session-lock (`cargo build --release`, then `session-lock \
+             install`)",
+        ));
+        return checks;
+    }
+    checks.push(Check::pass("component", "the policy component loads"));
+    checks.extend(workspace_checks());
+    checks.extend(lock_dir_checks());
+    checks.extend(registration_checks());
+    checks
+}
+
+/// The current workspace: its lock can be named and its record read.
+fn workspace_checks() -> Vec<Check> {
+    let mut lock = match LockAt::open(None) {
+        Ok(lock) => lock,
+        Err(error) => {
+            return vec![Check::fail(
+                "workspace",
+                format!("cannot name the lock of the current directory: {error:#}"),
+                "run doctor in the workspace, and check SESSION_LOCK_STORE, \
+                 SESSION_LOCK_IDENTITY and SESSION_LOCK_ETCD_ENDPOINTS",
+            )];
+        }
+    };
+    let workspace = Check::pass(
+        "workspace",
+        format!(
+            "{} (lock {}, at {})",
+            lock.workspace.display(),
+            lock.key,
+            lock.file.display()
+        ),
+    );
+    let record = match lock.policy.inspect(&lock.key, settings::now_ms()) {
+        Ok(Ok(None)) => Check::pass("lock", "free"),
+        Ok(Ok(Some(state))) => Check::pass(
+            "lock",
+            format!(
+                "{} by {}",
+                if state.stale { "stale" } else { "held" },
+                state.summary
+            ),
+        ),
+        Ok(Err(error @ PolicyError::UnreadableRecord(_))) => Check::fail(
+            "lock",
+            error_text(&error),
+            "`session-lock release --force` removes it (sessions are let through while it is \
+             there)",
+        ),
+        Ok(Err(error)) => Check::fail(
+            "lock",
+            error_text(&error),
+            "check that the lock store is reachable and writable",
+        ),
+        Err(error) => Check::fail(
+            "lock",
+            format!("the policy component failed: {error:#}"),
+            "reinstall session-lock",
+        ),
+    };
+    vec![workspace, record]
+}
+
+/// The lock directory (the file store only): usable, mode 0700, and `flock` excludes there.
+fn lock_dir_checks() -> Vec<Check> {
+    match settings::store_kind() {
+        Ok(StoreKind::Files) => {}
+        Ok(StoreKind::Etcd) => {
+            return vec![Check::pass(
+                "lock directory",
+                "not used: SESSION_LOCK_STORE=etcd keeps the locks in etcd",
+            )];
+        }
+        Err(why) => {
+            return vec![Check::fail(
+                "lock directory",
+                why,
+                "set SESSION_LOCK_STORE to files or etcd",
+            )];
+        }
+    }
+    let dir = match settings::lock_dir() {
+        Ok(dir) => dir,
+        Err(why) => return vec![Check::fail("lock directory", why, "set SESSION_LOCK_DIR")],
+    };
+    vec![lock_dir_check(&dir), flock_check(&dir)]
+}
+
+/// Whether `dir` is a directory of ours, mode 0700, that we can write in (or does not exist
+/// yet, and the first hook creates it so).
+pub fn lock_dir_check(dir: &Path) -> Check {
+    const NAME: &str = "lock directory";
+    let shown = dir.display();
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Check::pass(
+                NAME,
+                format!("{shown} does not exist yet; the first hook creates it, mode 0700"),
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("cannot look at {shown}: {e}"),
+                format!("make {shown} a directory you own, mode 0700, or set SESSION_LOCK_DIR"),
+            );
+        }
+    };
+    if !meta.is_dir() {
+        return Check::fail(
+            NAME,
+            format!("{shown} is not a directory"),
+            format!("remove {shown}, or set SESSION_LOCK_DIR to a directory"),
+        );
+    }
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Check::fail(
+            NAME,
+            format!(
+                "{shown} belongs to uid {}, not to you (uid {uid})",
+                meta.uid()
+            ),
+            format!("set SESSION_LOCK_DIR to a directory of yours, or `chown {uid} {shown}`"),
+        );
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode != 0o700 {
+        return Check::fail(
+            NAME,
+            format!("{shown} has mode {mode:04o}, so others can read or change the locks"),
+            format!("chmod 700 {shown}"),
+        );
+    }
+    if let Err(e) = tempfile::tempfile_in(dir) {
+        return Check::fail(
+            NAME,
+            format!("cannot write in {shown}: {e}"),
+            format!("make {shown} writable (chmod 700), or set SESSION_LOCK_DIR"),
+        );
+    }
+    Check::pass(NAME, format!("{shown}, mode 0700"))
+}
+
+/// Whether an exclusive `flock` taken through one open file keeps a second open file of the
+/// same name from taking it, on the filesystem of `dir` (its nearest existing ancestor when it
+/// does not exist yet). Some network filesystems grant every lock.
+pub fn flock_check(dir: &Path) -> Check {
+    const NAME: &str = "flock";
+    let mut place: PathBuf = dir.to_path_buf();
+    while !place.is_dir() {
+        match place.parent() {
+            Some(parent) => place = parent.to_path_buf(),
+            None => {
+                return Check::fail(
+                    NAME,
+                    format!("no existing directory above {}", dir.display()),
+                    "set SESSION_LOCK_DIR",
+                );
+            }
+        }
+    }
+    match flock_excludes(&place) {
+        Ok(true) => Check::pass(
+            NAME,
+            format!("excludes on the filesystem of {}", place.display()),
+        ),
+        Ok(false) => Check::fail(
+            NAME,
+            format!(
+                "a second open file took an exclusive lock already held, on the filesystem of \
+                 {}: two sessions could both hold a workspace",
+                place.display()
+            ),
+            "set SESSION_LOCK_DIR to a directory on a local filesystem",
+        ),
+        Err(error) => Check::fail(
+            NAME,
+            format!("cannot test it in {}: {error:#}", place.display()),
+            "make the lock directory writable, or set SESSION_LOCK_DIR",
+        ),
+    }
+}
+
+fn flock_excludes(dir: &Path) -> Result<bool> {
+    let temp = tempfile::NamedTempFile::new_in(dir).context("cannot create a test file")?;
+    let open = || -> Result<File> {
+        Ok(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(temp.path())?)
+    };
+    let (first, second) = (open()?, open()?);
+    first.lock().context("cannot take a lock at all")?;
+    Ok(match second.try_lock() {
+        Ok(()) => false,
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("try_lock failed"),
+    })
+}
+
+/// Every settings file that registers the hook: each command's binary exists and is this
+/// version. Failing when no file registers it.
+fn registration_checks() -> Vec<Check> {
+    let found = (|| -> Result<(PathBuf, Vec<SettingsFile>, Policy<FsLockStore>)> {
+        let home = std::env::home_dir().context("no home directory")?;
+        let project =
+            crate::workspace::resolve(&std::env::current_dir()?).map_err(anyhow::Error::msg)?;
+        // Only the settings text is transformed: the store is never used.
+        let mut policy = Policy::load(FsLockStore::new(&home))?;
+        let files = install::settings_files(&mut policy, &home, &project)?;
+        Ok((home, files, policy))
+    })();
+    let (home, files, mut policy) = match found {
+        Ok(found) => found,
+        Err(error) => {
+            return vec![Check::fail(
+                "hooks",
+                format!("cannot look for the settings files: {error:#}"),
+                "set HOME",
+            )];
+        }
+    };
+    let ours = format!("session-lock {}", env!("CARGO_PKG_VERSION"));
+    let stable = install::stable_binary(&home);
+    let mut checks = Vec::new();
+    for file in &files {
+        let name = format!("hook in {} ({})", file.path.display(), file.agent_name);
+        let commands = match file.our_commands(&mut policy) {
+            Ok(commands) => commands,
+            Err(error) => {
+                checks.push(Check::fail(
+                    name,
+                    format!("cannot read it: {error:#}"),
+                    "make it valid JSON (the agent cannot read it either)",
+                ));
+                continue;
+            }
+        };
+        let reinstall = format!(
+            "run `session-lock install --agent {}{}` with this binary (it puts itself at {})",
+            file.agent_name,
+            scope_flag(file),
+            stable.display()
+        );
+        for command in commands {
+            checks.push(match binary_version(&command) {
+                Ok(version) if version == ours => {
+                    Check::pass(name.clone(), format!("`{command}` runs {ours}"))
+                }
+                Ok(version) => Check::fail(
+                    name.clone(),
+                    format!("`{command}` runs {version:?}, not {ours}"),
+                    reinstall.clone(),
+                ),
+                Err(why) => Check::fail(
+                    name.clone(),
+                    format!("`{command}`: {why}"),
+                    reinstall.clone(),
+                ),
+            });
+        }
+    }
+    if checks.is_empty() {
+        checks.push(Check::fail(
+            "hooks",
+            "no agent's settings register the session-lock hook (user files, and the project's \
+             files here)",
+            "run `session-lock install` (add --agent codex, gemini or cursor, --scope project)",
+        ));
+    }
+    checks
+}
+
+fn scope_flag(file: &SettingsFile) -> &'static str {
+    use crate::component::Scope;
+    match file.scope {
+        Scope::User => "",
+        Scope::Project => " --scope project",
+        Scope::Local => " --scope local",
+    }
+}
+
+/// What the binary of a registered `command` says to `--version`, run through `sh -c` as the
+/// agent runs the hook (so `$HOME` and quotes mean what they mean to the agent).
+fn binary_version(command: &str) -> Result<String, String> {
+    let binary = command
+        .trim_end()
+        .rsplit_once(" hook")
+        .filter(|(_, rest)| rest.is_empty() || rest.starts_with(" --agent "))
+        .map(|(binary, _)| binary)
+        .ok_or("not a `... hook` command")?;
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{binary} --version"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    match output.status.code() {
+        Some(0) => Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned()),
+        Some(126) => Err("the binary is not executable".into()),
+        Some(127) => Err("the binary does not exist".into()),
+        _ => Err(format!(
+            "the binary fails to run ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
+}

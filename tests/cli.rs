@@ -1,0 +1,312 @@
+//! The command line a person uses: `--help`, a closed stdout, and `doctor` finding each broken
+//! state it checks.
+//!
+//! Not faked here: a policy component that cannot load (the component is embedded in the
+//! binary), and a filesystem whose `flock` does not exclude (it needs such a filesystem);
+//! `doctor` checks both, these tests only see them pass.
+
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/sandbox.rs"]
+mod sandbox;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use events::*;
+use sandbox::*;
+use serde_json::Value;
+
+/// SIGPIPE's number on Linux.
+const SIGPIPE: i32 = 13;
+
+/// A temporary home, git project and lock directory (mode 0700), and `session-lock` run in the
+/// project with that home.
+struct Setup {
+    sandbox: Sandbox,
+    home: PathBuf,
+    locks: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let sandbox = Sandbox::new();
+        let home = sandbox.root().join("home");
+        fs::create_dir_all(&home).unwrap();
+        let locks = sandbox.root().join("doctor-locks");
+        fs::create_dir_all(&locks).unwrap();
+        fs::set_permissions(&locks, fs::Permissions::from_mode(0o700)).unwrap();
+        Setup {
+            sandbox,
+            home,
+            locks,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.sandbox.command(args);
+        for name in [
+            "XDG_DATA_HOME",
+            "SESSION_LOCK_STORE",
+            "SESSION_LOCK_IDENTITY",
+            "SESSION_LOCK_WAIT_MS",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("HOME", &self.home)
+            .env("SESSION_LOCK_DIR", &self.locks)
+            .current_dir(&self.sandbox.workspace);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn stable(&self) -> PathBuf {
+        self.home.join(".local/share/session-lock/bin/session-lock")
+    }
+
+    fn install(&self, args: &[&str]) {
+        let output = self.run(&[&["install"], args].concat());
+        assert!(output.status.success(), "{}", stderr_text(&output));
+    }
+
+    /// `doctor --json`: its exit code and report.
+    fn doctor(&self) -> (Option<i32>, Value) {
+        let output = self.run(&["doctor", "--json"]);
+        let report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+        (output.status.code(), report)
+    }
+}
+
+/// The checks of a `doctor --json` report whose name starts with `name`.
+fn checks<'r>(report: &'r Value, name: &str) -> Vec<&'r Value> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with(name))
+        .collect()
+}
+
+/// Runs `session-lock ARGS` with a stdout whose reading end is already closed.
+fn with_closed_stdout(setup: &Setup, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    setup
+        .command(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let setup = Setup::new();
+    for args in [
+        &["demo"][..],
+        &["status"],
+        &["status", "--json"],
+        &["--help"],
+        &["explain", "ls", "-la"],
+        &["hash"],
+        &["doctor"],
+    ] {
+        let output = with_closed_stdout(&setup, args);
+        let err = stderr_text(&output);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            output.status.code() == Some(0) || output.status.signal() == Some(SIGPIPE),
+            "{args:?}: {:?}: {err}",
+            output.status
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_environment_and_what_observe_mode_does() {
+    let setup = Setup::new();
+    let output = setup.run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (variable, default) in [
+        ("SESSION_LOCK_DIR", "~/.claude/runtime"),
+        ("SESSION_LOCK_TTL_MS", "300000"),
+        ("SESSION_LOCK_MODE", "enforce"),
+        ("SESSION_LOCK_WAIT_MS", "[default: 0]"),
+        ("SESSION_LOCK_STORE", "files"),
+        ("SESSION_LOCK_ETCD_ENDPOINTS", "http://host:port"),
+        ("SESSION_LOCK_IDENTITY", "checkout"),
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(variable))
+            .unwrap_or_else(|| panic!("{variable} is missing: {help}"));
+        assert!(line.contains(default), "{line}");
+    }
+    assert!(help.contains("observe"), "{help}");
+    assert!(help.contains("refuses nothing"), "{help}");
+    assert!(
+        help.contains("/session-lock/bin/session-lock"),
+        "{help}"
+    );
+}
+
+#[test]
+fn doctor_passes_where_everything_works() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    setup.install(&["--scope", "project", "--agent", "codex"]);
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["ok"], true);
+    for name in ["component", "workspace", "lock", "lock directory", "flock"] {
+        let found = checks(&report, name);
+        assert!(
+            found.iter().all(|c| c["ok"] == true && c["fix"].is_null()),
+            "{report:#}"
+        );
+        assert!(!found.is_empty(), "{name}: {report:#}");
+    }
+    let hooks = checks(&report, "hook in");
+    assert_eq!(
+        hooks.len(),
+        2,
+        "the user's Claude Code file and the project's Codex file"
+    );
+    assert!(
+        hooks
+            .iter()
+            .all(|c| c["detail"].as_str().unwrap().contains("runs session-lock ")),
+        "{report:#}"
+    );
+
+    let output = setup.run(&["doctor"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.lines().all(|l| l.starts_with("ok   ")), "{text}");
+}
+
+#[test]
+fn doctor_finds_a_registered_binary_that_is_gone() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    fs::remove_file(setup.stable()).unwrap();
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(1));
+    assert_eq!(report["ok"], false);
+    let hook = checks(&report, "hook in")[0];
+    assert_eq!(hook["ok"], false, "{report:#}");
+    assert!(
+        hook["detail"].as_str().unwrap().contains("does not exist"),
+        "{hook}"
+    );
+    assert!(
+        hook["fix"]
+            .as_str()
+            .unwrap()
+            .contains("session-lock install"),
+        "{hook}"
+    );
+
+    let output = setup.run(&["doctor"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL hook in"))
+        .unwrap();
+    assert!(line.contains(": fix: run `session-lock install"), "{line}");
+}
+
+#[test]
+fn doctor_finds_a_registered_binary_of_another_version() {
+    let setup = Setup::new();
+    setup.install(&["--scope", "project"]);
+    fs::write(setup.stable(), "#!/bin/sh\necho session-lock 0.0.1\n").unwrap();
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(1));
+    let hook = checks(&report, "hook in")[0];
+    assert_eq!(hook["ok"], false, "{report:#}");
+    assert!(
+        hook["detail"]
+            .as_str()
+            .unwrap()
+            .contains("session-lock 0.0.1"),
+        "{hook}"
+    );
+    assert!(
+        hook["fix"].as_str().unwrap().contains("--scope project"),
+        "{hook}"
+    );
+}
+
+#[test]
+fn doctor_finds_a_lock_directory_others_can_read() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    fs::set_permissions(&setup.locks, fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(1));
+    let dir = checks(&report, "lock directory")[0];
+    assert_eq!(dir["ok"], false, "{report:#}");
+    assert!(dir["detail"].as_str().unwrap().contains("0755"), "{dir}");
+    assert_eq!(
+        dir["fix"],
+        format!("chmod 700 {}", setup.locks.display()),
+        "{dir}"
+    );
+    let others: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(others.len(), 1, "only that fails: {report:#}");
+}
+
+#[test]
+fn doctor_finds_no_hook_registered() {
+    let setup = Setup::new();
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(1));
+    let hooks = checks(&report, "hooks")[0];
+    assert_eq!(hooks["ok"], false);
+    assert!(
+        hooks["fix"]
+            .as_str()
+            .unwrap()
+            .contains("session-lock install"),
+        "{hooks}"
+    );
+}
+
+#[test]
+fn doctor_finds_an_unreadable_lock_record() {
+    let setup = Setup::new();
+    let hash = setup.run(&["hash"]);
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    let file = setup
+        .locks
+        .join(format!("session-lock-{}.json", hash.trim()));
+    fs::write(&file, "garbage").unwrap();
+    let (_, report) = setup.doctor();
+    let lock = checks(&report, "lock")
+        .into_iter()
+        .find(|c| c["name"] == "lock")
+        .unwrap();
+    assert_eq!(lock["ok"], false, "{report:#}");
+    assert!(
+        lock["fix"].as_str().unwrap().contains("release --force"),
+        "{lock}"
+    );
+    assert!(Path::new(&file).exists(), "doctor only looks");
+}

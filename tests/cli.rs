@@ -155,10 +155,7 @@ fn help_lists_the_environment_and_what_observe_mode_does() {
     }
     assert!(help.contains("observe"), "{help}");
     assert!(help.contains("refuses nothing"), "{help}");
-    assert!(
-        help.contains("/session-lock/bin/session-lock"),
-        "{help}"
-    );
+    assert!(help.contains("/session-lock/bin/session-lock"), "{help}");
 }
 
 #[test]

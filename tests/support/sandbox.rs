@@ -26,9 +26,15 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
 const AMBIENT: &[&str] = &[
     "CLAUDE_PROJECT_DIR",
     "CLAUDE_PID",
+    "GEMINI_PROJECT_DIR",
     "SESSION_LOCK_DIR",
     "SESSION_LOCK_TTL_MS",
     "SESSION_LOCK_MODE",
+    "SESSION_LOCK_WAIT_MS",
+    "SESSION_LOCK_STORE",
+    "SESSION_LOCK_IDENTITY",
+    "SESSION_LOCK_ETCD_ENDPOINTS",
+    "SESSION_LOCK_ETCD_PREFIX",
 ];
 
 /// A temporary git workspace and lock directory for the real binary: the arena's workspace,

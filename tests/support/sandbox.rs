@@ -35,6 +35,7 @@ const AMBIENT: &[&str] = &[
     "SESSION_LOCK_IDENTITY",
     "SESSION_LOCK_ETCD_ENDPOINTS",
     "SESSION_LOCK_ETCD_PREFIX",
+    "XDG_DATA_HOME",
 ];
 
 /// A temporary git workspace and lock directory for the real binary: the arena's workspace,

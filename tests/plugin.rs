@@ -1,0 +1,363 @@
+//! The Claude Code plugin and marketplace in this repository: `.claude-plugin/marketplace.json`
+//! lists the plugin `plugins/session-lock/`, whose `hooks/hooks.json` runs its launcher
+//! `bin/session-lock-hook` (POSIX sh) on the events `session-lock install` registers.
+//!
+//! `hooks/hooks.json` is generated from the component: it is exactly what `install` writes for
+//! Claude Code into empty settings, with every command replaced by the launcher (which adds
+//! `hook --agent claude` itself). When the component's registrations change, the drift test
+//! fails and prints the file to paste; `SESSION_LOCK_WRITE_PLUGIN=1 cargo test -p session-lock
+//! --test plugin` rewrites it instead.
+//!
+//! The pinned Claude Code client (`tests/claude-code/`) validates both manifests; without it,
+//! that test says it skips. `tests/claude_code.rs` runs real sessions with the plugin installed
+//! from this marketplace.
+
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/claude_client.rs"]
+mod claude_client;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/sandbox.rs"]
+mod sandbox;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use claude_client::{client, client_command, repository, run_ok};
+use events::{claude_event, deny_reason};
+use sandbox::{BINARY, Sandbox};
+use serde_json::Value;
+use session_lock::component::{Agent, Policy};
+use session_lock::fs_store::FsLockStore;
+
+/// The command every hook of the plugin runs: its launcher, quoted for the shell the client
+/// runs it through (the plugin's folder lies in the user's home, which may hold a space).
+const LAUNCHER_COMMAND: &str = "\"${CLAUDE_PLUGIN_ROOT}/bin/session-lock-hook\"";
+
+/// The binary `install` is asked to register when the expected file is made; every command
+/// it writes is then this followed by `hook --agent claude`.
+const PLACEHOLDER: &str = "/placeholder/session-lock";
+
+/// Set to `1` to have the drift test rewrite `hooks/hooks.json` instead of failing.
+const WRITE_VARIABLE: &str = "SESSION_LOCK_WRITE_PLUGIN";
+
+/// The plugin's folder.
+fn plugin_dir() -> PathBuf {
+    repository().join("plugins/session-lock")
+}
+
+fn hooks_json_path() -> PathBuf {
+    plugin_dir().join("hooks/hooks.json")
+}
+
+fn launcher() -> PathBuf {
+    plugin_dir().join("bin/session-lock-hook")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The component, for its registrations and its settings transformation (its store unused).
+fn policy() -> (Policy<FsLockStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy::load(FsLockStore::new(dir.path())).expect("the component loads");
+    (policy, dir)
+}
+
+/// Every handler of a hooks object (`{"Event": [{"matcher"?, "hooks": [handler…]}…]}`).
+fn handlers_mut(hooks: &mut Value) -> impl Iterator<Item = &mut Value> {
+    hooks
+        .as_object_mut()
+        .expect("hooks is an object")
+        .values_mut()
+        .flat_map(|groups| groups.as_array_mut().expect("an event's groups are a list"))
+        .flat_map(|group| {
+            group["hooks"]
+                .as_array_mut()
+                .expect("a group's hooks are a list")
+        })
+}
+
+/// What `hooks/hooks.json` must hold: `install`'s Claude Code settings, made from empty
+/// settings, with the launcher in place of `PLACEHOLDER hook --agent claude`.
+fn expected_hooks_json() -> String {
+    let (mut policy, _dir) = policy();
+    let installed = policy
+        .install(Agent::ClaudeCode, "", PLACEHOLDER, 0)
+        .unwrap()
+        .expect("install accepts empty settings");
+    let mut settings: Value = serde_json::from_str(&installed).unwrap();
+    let registered = format!("{PLACEHOLDER} hook --agent claude");
+    for handler in handlers_mut(&mut settings["hooks"]) {
+        assert_eq!(handler["command"], registered.as_str(), "{installed}");
+        handler["command"] = LAUNCHER_COMMAND.into();
+    }
+    let mut text = serde_json::to_string_pretty(&settings).unwrap();
+    text.push('\n');
+    text
+}
+
+#[test]
+fn hooks_json_is_what_install_writes_with_the_launcher() {
+    let expected = expected_hooks_json();
+    let path = hooks_json_path();
+    let actual = fs::read_to_string(&path).unwrap_or_default();
+    if actual == expected {
+        return;
+    }
+    if std::env::var_os(WRITE_VARIABLE).is_some_and(|v| v == "1") {
+        fs::write(&path, &expected).unwrap();
+        eprintln!("{WRITE_VARIABLE}=1: rewrote {}", path.display());
+        return;
+    }
+    panic!(
+        "{} is not what `install` registers for Claude Code. Run this test with \
+         {WRITE_VARIABLE}=1 to rewrite it, or paste this:\n{expected}",
+        path.display()
+    );
+}
+
+#[test]
+fn hooks_json_registers_the_components_events_and_matchers() {
+    let (mut policy, _dir) = policy();
+    let wanted: Vec<(String, Option<String>)> = policy
+        .registrations(Agent::ClaudeCode)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.event, r.matcher))
+        .collect();
+    assert!(!wanted.is_empty());
+    let mut file = read_json(&hooks_json_path());
+    let mut found = Vec::new();
+    for (event, groups) in file["hooks"].as_object().expect("hooks/hooks.json has hooks") {
+        for group in groups.as_array().unwrap() {
+            found.push((
+                event.clone(),
+                group["matcher"].as_str().map(ToOwned::to_owned),
+            ));
+        }
+    }
+    assert_eq!(found, wanted, "the plugin's events and matchers");
+    for handler in handlers_mut(&mut file["hooks"]) {
+        assert_eq!(handler["type"], "command");
+        assert_eq!(handler["command"], LAUNCHER_COMMAND);
+        // install's timeout when the call does not wait for the lock (seconds).
+        assert_eq!(handler["timeout"], 3);
+    }
+}
+
+#[test]
+fn the_marketplace_lists_the_plugin_at_its_folder() {
+    let marketplace = read_json(&repository().join(".claude-plugin/marketplace.json"));
+    let plugins = marketplace["plugins"].as_array().expect("a plugin list");
+    assert_eq!(plugins.len(), 1, "{marketplace}");
+    let entry = &plugins[0];
+    let name = entry["name"].as_str().unwrap();
+    assert!(name.contains("session-lock"), "{entry}");
+    let source = entry["source"].as_str().expect("a relative source");
+    assert_eq!(
+        repository().join(source).canonicalize().unwrap(),
+        plugin_dir().canonicalize().unwrap()
+    );
+    let manifest = read_json(&plugin_dir().join(".claude-plugin/plugin.json"));
+    assert_eq!(manifest["name"], name, "the listed name is the plugin's");
+    assert_eq!(
+        manifest["version"],
+        env!("CARGO_PKG_VERSION"),
+        "the plugin's version is the binary's"
+    );
+    let mode = fs::metadata(launcher()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "the launcher is executable: {mode:o}");
+}
+
+#[test]
+fn the_client_validates_the_plugin_and_the_marketplace() {
+    let Some(client) = client() else { return };
+    let home = tempfile::tempdir().unwrap();
+    for target in [repository(), plugin_dir()] {
+        let mut command = client_command(&client, home.path(), None);
+        command.args(["plugin", "validate", "--strict"]).arg(&target);
+        let report = run_ok(command, Duration::from_secs(60));
+        assert!(report.contains("Validation passed"), "{report}");
+    }
+}
+
+/// A workspace whose lock is held by `other-session` (a live pid: this test's), and a folder
+/// for the launcher's environment.
+struct Held {
+    sandbox: Sandbox,
+}
+
+impl Held {
+    fn new() -> Held {
+        let sandbox = Sandbox::new();
+        let pid = std::process::id().to_string();
+        let taken = sandbox.hook(
+            &claude_event(
+                "PreToolUse",
+                "other-session",
+                Some("Write"),
+                &sandbox.workspace,
+            ),
+            &[("CLAUDE_PID", &pid)],
+        );
+        assert_eq!(deny_reason(&taken), None, "the lock was free");
+        Held { sandbox }
+    }
+
+    /// A folder in the sandbox (created).
+    fn dir(&self, name: &str) -> PathBuf {
+        let dir = self.sandbox.root().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `dir/session-lock`, a link to the binary under test.
+    fn link_binary(&self, dir: &Path) {
+        fs::create_dir_all(dir).unwrap();
+        symlink(BINARY, dir.join("session-lock")).unwrap();
+    }
+
+    /// Runs the launcher on a second session's `Write` in the held workspace, in an
+    /// environment of exactly `env` (and the lock directory).
+    fn launch(&self, env: &[(&str, &Path)]) -> Output {
+        let mut command = Command::new(launcher());
+        command
+            .env_clear()
+            .env("SESSION_LOCK_DIR", &self.sandbox.lock_dir);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let event = claude_event(
+            "PreToolUse",
+            "second-session",
+            Some("Write"),
+            &self.sandbox.workspace,
+        );
+        run_with_stdin(command, event.to_string().as_bytes())
+    }
+}
+
+/// A `PATH` with the system's tools and no `session-lock`; `None` when the system has one
+/// installed there (the fallbacks cannot be told apart then).
+fn system_path() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin:/bin");
+    let installed = ["/usr/bin", "/bin"]
+        .iter()
+        .any(|dir| Path::new(dir).join("session-lock").exists());
+    if installed {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping: a session-lock is installed in /usr/bin or /bin"
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// Runs `command` with `input` on its stdin; asserts that all of it was written (the process
+/// read its stdin to the end, or at least did not close it early).
+fn run_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the launcher starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let written = stdin.write_all(input);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    if let Err(e) = written {
+        panic!(
+            "the launcher did not read its event ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
+}
+
+/// The holder a refusal names, as the second session is told.
+fn refused_by(output: &Output) -> String {
+    let reason = deny_reason(output).unwrap_or_else(|| {
+        panic!(
+            "the launcher let the second session through: stdout {:?}, stderr {:?}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(
+        reason.starts_with("parallel session lock held by other-session (pid "),
+        "{reason}"
+    );
+    reason
+}
+
+#[test]
+fn the_launcher_runs_session_lock_from_path() {
+    let held = Held::new();
+    let bin = held.dir("bin");
+    held.link_binary(&bin);
+    let Some(system) = system_path() else { return };
+    let path = format!("{}:{}", bin.display(), system.display());
+    let output = held.launch(&[("PATH", Path::new(&path)), ("HOME", held.dir("home").as_path())]);
+    refused_by(&output);
+}
+
+#[test]
+fn the_launcher_falls_back_to_the_stable_location() {
+    let held = Held::new();
+    let Some(system) = system_path() else { return };
+    // `$XDG_DATA_HOME/session-lock/bin/session-lock`.
+    let data = held.dir("data");
+    held.link_binary(&data.join("session-lock/bin"));
+    let output = held.launch(&[
+        ("PATH", system.as_path()),
+        ("HOME", held.dir("empty-home").as_path()),
+        ("XDG_DATA_HOME", data.as_path()),
+    ]);
+    refused_by(&output);
+    // Without XDG_DATA_HOME: `$HOME/.local/share/session-lock/bin/session-lock`.
+    let home = held.dir("home");
+    held.link_binary(&home.join(".local/share/session-lock/bin"));
+    let output = held.launch(&[("PATH", system.as_path()), ("HOME", home.as_path())]);
+    refused_by(&output);
+}
+
+#[test]
+fn without_the_binary_the_launcher_says_so_once_and_allows() {
+    let held = Held::new();
+    let Some(system) = system_path() else { return };
+    // A large event: the launcher must read it all, as the hook would.
+    let mut command = Command::new(launcher());
+    command
+        .env_clear()
+        .env("PATH", &system)
+        .env("HOME", held.dir("home"));
+    let event = vec![b' '; 1 << 20];
+    let output = run_with_stdin(command, &event);
+    assert!(output.status.success(), "exit 0: {:?}", output.status);
+    assert!(output.stderr.is_empty(), "{:?}", output.stderr);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one answer: {stdout:?}");
+    let answer: Value = serde_json::from_str(&stdout).expect("the answer is JSON");
+    let object = answer.as_object().unwrap();
+    assert_eq!(object.len(), 1, "{answer}");
+    let message = answer["systemMessage"].as_str().expect("a systemMessage");
+    assert!(
+        message.starts_with("session-lock is not installed: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("PATH") && message.contains("session-lock/bin/session-lock"),
+        "it says where to put the binary: {message}"
+    );
+}

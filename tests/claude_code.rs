@@ -4,13 +4,20 @@
 //! The client is the npm package pinned in `tests/claude-code/` (`npm ci --ignore-scripts
 //! --prefix tests/claude-code`; with or without its install script). Where it is not installed
 //! or cannot run here, each test prints `skipping: …` and returns. Each session runs as
-//! `claude -p PROMPT --allowedTools Write` with a fresh home, the API on loopback and no other
-//! traffic. The stand-in (`support/messages_api.rs`) asks each session to
-//! `Write` one file, and records the `tool_result` the client sends back: that is where a
-//! refusal by the hook shows, as the model would see it.
+//! `claude -p PROMPT --allowedTools TOOL` with a fresh home, the API on loopback and no other
+//! traffic. The stand-in (`support/messages_api.rs`) asks each session for one tool call (a
+//! `Write` of one file, or a `Bash` command) and records the `tool_result` the client sends
+//! back: that is where a refusal by the hook shows, as the model would see it.
+//!
+//! The hooks reach the client as a user would put them there ([`Hooks`]): `session-lock
+//! install` into the project's or the user's settings, or this repository's plugin, installed
+//! with `claude plugin marketplace add` and `claude plugin install` with `session-lock` on
+//! `PATH`.
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/claude_client.rs"]
+mod claude_client;
 #[path = "support/events.rs"]
 mod events;
 #[path = "support/messages_api.rs"]
@@ -18,27 +25,19 @@ mod messages_api;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
+use std::ffi::OsString;
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use arena::now_ms;
+use claude_client::{Process, client, client_command, repository, run_ok};
 use events::{claude_event, deny_reason};
-use messages_api::{Conversation, MessagesApi, ToolResult};
+use messages_api::{Conversation, MessagesApi, ToolCall, ToolResult};
 use sandbox::{BINARY, Sandbox};
 use serde_json::Value;
-
-/// The pinned npm install of the client, `tests/claude-code/` beside `host/`.
-fn client_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("tests/claude-code")
-}
 
 /// One `claude -p` run takes about a second here; this bounds a hung one.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
@@ -46,10 +45,13 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 /// The message every session is refused with, up to the holder's id.
 const HELD_BY: &str = "parallel session lock held by ";
 
+/// The plugin as this repository's marketplace lists it (`.claude-plugin/marketplace.json`).
+const PLUGIN: &str = "session-lock@session-lock";
+
 #[test]
 fn a_write_is_refused_while_another_session_holds_the_lock() {
     let Some(client) = client() else { return };
-    let world = World::new(client);
+    let world = World::new(client, Hooks::ProjectSettings);
     // Another session takes the lock the way its hook would: a PreToolUse event through
     // `session-lock hook`. Its pid is this test's, so it is a live process.
     let other_pid = std::process::id().to_string();
@@ -65,7 +67,7 @@ fn a_write_is_refused_while_another_session_holds_the_lock() {
     assert_eq!(deny_reason(&other), None, "the lock was free");
     assert_eq!(world.sandbox.holder().as_deref(), Some("other-session"));
 
-    let refused = world.conversation("refused", "refused.txt");
+    let refused = world.writer("refused", "refused.txt");
     let run = world.run(&refused).finish();
 
     let result = run
@@ -78,7 +80,7 @@ fn a_write_is_refused_while_another_session_holds_the_lock() {
             .contains(&format!("{HELD_BY}other-session (pid {other_pid})")),
         "the refusal names the holder: {result:?}"
     );
-    assert!(!refused.file.exists(), "the refused Write wrote nothing");
+    assert!(!refused.file().exists(), "the refused Write wrote nothing");
     assert_eq!(
         run.outcome["permission_denials"][0]["tool_name"], "Write",
         "the client reports the denial: {}",
@@ -94,8 +96,8 @@ fn a_write_is_refused_while_another_session_holds_the_lock() {
 #[test]
 fn with_the_lock_free_the_write_happens() {
     let Some(client) = client() else { return };
-    let world = World::new(client);
-    let control = world.conversation("control", "control.txt");
+    let world = World::new(client, Hooks::ProjectSettings);
+    let control = world.writer("control", "control.txt");
     let run = world.run(&control).finish();
 
     let result = run
@@ -104,8 +106,8 @@ fn with_the_lock_free_the_write_happens() {
     assert!(!result.is_error, "the Write succeeded: {result:?}");
     assert!(!result.text.contains(HELD_BY), "{result:?}");
     assert_eq!(
-        fs::read_to_string(&control.file).expect("the file was written"),
-        control.content
+        fs::read_to_string(control.file()).expect("the file was written"),
+        control.content()
     );
     assert_eq!(
         world.sandbox.holder(),
@@ -116,64 +118,39 @@ fn with_the_lock_free_the_write_happens() {
 
 #[test]
 fn two_real_sessions_the_second_is_refused_until_the_first_stops() {
-    let Some(client) = client() else { return };
-    let world = World::new(client);
+    second_is_refused_until_the_first_stops(Hooks::ProjectSettings);
+}
 
-    // The holder writes its file, then waits inside its turn: the stand-in holds its final
-    // answer, so its Stop (which releases the lock) has not run yet.
-    let holder = world.conversation("holder", "holder.txt").held();
-    let holding = world.run(&holder);
-    let holder_result = world
-        .api
-        .wait_for_tool_result(&holding.tool_use_id, SESSION_TIMEOUT)
-        .unwrap_or_else(|| {
-            panic!(
-                "the holder never sent its Write's result; requests: {:?}",
-                world.api.request_lines()
-            )
-        });
-    assert!(
-        !holder_result.is_error,
-        "the holder's Write succeeded: {holder_result:?}"
-    );
-    assert_eq!(
-        fs::read_to_string(&holder.file).expect("the holder wrote its file"),
-        holder.content
-    );
-    let record = world
-        .sandbox
-        .lock_record()
-        .expect("the holder took the lock");
-    let holder_id = record["session_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        record["pid"],
-        holding.pid(),
-        "the record names the client's pid (CLAUDE_PID)"
-    );
+#[test]
+fn two_real_sessions_through_the_plugin_the_second_is_refused_until_the_first_stops() {
+    second_is_refused_until_the_first_stops(Hooks::Plugin);
+}
+
+/// Two real sessions on one workspace, the hooks registered by `hooks`: while the first holds
+/// the lock inside its turn, the second's Write is refused with the whole message; after the
+/// first's Stop, the second writes.
+fn second_is_refused_until_the_first_stops(hooks: Hooks) {
+    let Some(client) = client() else { return };
+    let world = World::new(client, hooks);
+    let holding = world.hold("holder", "holder.txt");
 
     // A second session on the same workspace, while the first holds it.
-    let second = world.conversation("second", "second.txt");
+    let second = world.writer("second", "second.txt");
     let refused = world.run(&second).finish();
     let result = refused
         .tool_result
         .expect("the second client sent its Write's result back");
-    assert!(result.is_error, "the second Write was refused: {result:?}");
-    assert!(
-        result
-            .text
-            .contains(&format!("{HELD_BY}{holder_id} (pid {})", holding.pid())),
-        "the refusal names the holder's session: {result:?}"
-    );
-    assert!(!second.file.exists(), "the refused Write wrote nothing");
+    holding.assert_refused(&result);
+    assert!(!second.file().exists(), "the refused Write wrote nothing");
     assert_eq!(
         world.sandbox.holder(),
-        Some(holder_id.clone()),
+        Some(holding.id.clone()),
         "the second session's Stop leaves the holder's lock"
     );
 
     // The holder's turn ends: its Stop releases the lock.
-    world.api.release(&holder.marker);
-    let held = holding.finish();
+    let holder_id = holding.id.clone();
+    let held = holding.end_turn();
     assert_eq!(
         held.outcome["session_id"], holder_id,
         "the lock was the holder's own session id"
@@ -185,81 +162,118 @@ fn two_real_sessions_the_second_is_refused_until_the_first_stops() {
     );
 
     // And the second session's Write, asked again, now goes through.
-    let retry = world.conversation("retry", "second.txt");
+    let retry = world.writer("retry", "second.txt");
     let retried = world.run(&retry).finish();
     let result = retried.tool_result.expect("the retry's result was sent");
     assert!(!result.is_error, "the retried Write succeeded: {result:?}");
-    assert_eq!(fs::read_to_string(&second.file).unwrap(), retry.content);
+    assert_eq!(fs::read_to_string(second.file()).unwrap(), retry.content());
 }
 
-/// The client to run, found once for all tests; `None` (after saying why, once) to skip.
-fn client() -> Option<PathBuf> {
-    static CLIENT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let found = find_client();
-            // Straight to stderr: the test harness captures `eprintln!` of passing tests, and
-            // a skip must show in CI's log.
-            let line = match &found {
-                Ok((path, version)) => format!("claude_code: {version} at {}", path.display()),
-                Err(why) => format!(
-                    "skipping: {why} (install it with \
-                     `npm ci --ignore-scripts --prefix tests/claude-code`)"
-                ),
-            };
-            let _ = writeln!(std::io::stderr(), "{line}");
-            found.ok().map(|(path, _)| path)
-        })
-        .clone()
+#[test]
+fn while_one_session_holds_the_lock_another_runs_git_status_but_cannot_write() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::ProjectSettings);
+    let holding = world.hold("holder", "holder.txt");
+
+    // `git status` is read-only: it needs no lock, and runs.
+    let status = world.shell("status", "git status");
+    let ran = world.run(&status).finish();
+    let result = ran
+        .tool_result
+        .expect("the client sent the Bash call's result back");
+    assert!(
+        !result.is_error && !result.text.contains(HELD_BY),
+        "git status ran: {result:?}"
+    );
+    assert!(
+        result.text.contains("holder.txt"),
+        "the result is git's own output (the holder's new file is untracked): {result:?}"
+    );
+    assert!(
+        ran.outcome["permission_denials"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "nothing was denied: {}",
+        ran.outcome
+    );
+
+    // A Write is refused, with the whole message.
+    let write = world.writer("write", "second.txt");
+    let refused = world.run(&write).finish();
+    let result = refused.tool_result.expect("the Write's result was sent");
+    holding.assert_refused(&result);
+    assert!(!write.file().exists(), "the refused Write wrote nothing");
+    assert_eq!(world.sandbox.holder(), Some(holding.id.clone()));
+    holding.end_turn();
 }
 
-/// The installed client and its version: `node_modules/.bin/claude` when npm's postinstall
-/// put the native binary there, else the platform package's binary itself (as after
-/// `npm ci --ignore-scripts`, where `.bin/claude` is a stub that only prints an error).
-fn find_client() -> Result<(PathBuf, String), String> {
-    let modules = client_dir().join("node_modules");
-    let mut candidates = vec![modules.join(".bin/claude")];
-    if let Ok(entries) = fs::read_dir(modules.join("@anthropic-ai")) {
-        let mut platform: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("claude-code-"))
-            })
-            .map(|p| p.join("claude"))
-            .collect();
-        platform.sort();
-        candidates.extend(platform);
-    }
-    let mut tried = Vec::new();
-    for candidate in candidates.iter().filter(|c| c.exists()) {
-        let mut command = Command::new(candidate);
-        command.arg("--version");
-        let run = Process::spawn(command)
-            .map_err(|e| e.to_string())
-            .and_then(|p| p.wait(Duration::from_secs(20)));
-        match run {
-            Ok(done) if done.status.success() && done.stdout.contains("Claude Code") => {
-                return Ok((candidate.clone(), done.stdout.trim().to_owned()));
-            }
-            Ok(done) => tried.push(format!(
-                "{} --version: {} {}",
-                candidate.display(),
-                done.status,
-                done.stderr.lines().next().unwrap_or_default()
-            )),
-            Err(e) => tried.push(format!("{}: {e}", candidate.display())),
-        }
-    }
-    if tried.is_empty() {
-        Err(format!(
-            "Claude Code is not installed in {}",
-            modules.display()
-        ))
-    } else {
-        Err(format!("Claude Code cannot run here: {}", tried.join("; ")))
-    }
+#[test]
+fn a_write_from_a_session_launched_outside_the_repository_is_refused() {
+    let Some(client) = client() else { return };
+    // A session launched outside the project reads no project settings: the hooks are the
+    // user's.
+    let world = World::new(client, Hooks::UserSettings);
+    let holding = world.hold("holder", "holder.txt");
+
+    // The second session starts in the repository's parent and writes into the repository:
+    // the lock covers the work tree the Write touches, not the one the session started in.
+    let parent = world.sandbox.workspace.parent().unwrap().to_path_buf();
+    let outside = world
+        .writer("outside", "from-outside.txt")
+        .launched_in(&parent);
+    let refused = world.run(&outside).finish();
+    let result = refused
+        .tool_result
+        .expect("the outside session's Write result was sent");
+    holding.assert_refused(&result);
+    assert!(!outside.file().exists(), "the refused Write wrote nothing");
+    assert_eq!(world.sandbox.holder(), Some(holding.id.clone()));
+    holding.end_turn();
+}
+
+#[test]
+fn a_holder_killed_with_sigkill_frees_the_workspace_at_once() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::ProjectSettings);
+    let holding = world.hold("holder", "holder.txt");
+    // `hold` checked that the record names the holder's process (Claude Code gives its hooks
+    // CLAUDE_PID, its own pid), so its end proves the holder gone.
+    let record = world.sandbox.lock_record().unwrap();
+    let fresh_until = record["refreshed_at"].as_u64().unwrap() + record["ttl_ms"].as_u64().unwrap();
+
+    holding.kill();
+
+    let after = world.writer("after", "after.txt");
+    let run = world.run(&after).finish();
+    let result = run.tool_result.expect("the Write's result was sent");
+    assert!(
+        !result.is_error,
+        "the dead holder's lock was taken over: {result:?}"
+    );
+    assert_eq!(fs::read_to_string(after.file()).unwrap(), after.content());
+    let now = now_ms();
+    assert!(
+        now < fresh_until,
+        "taken over while the dead holder's lock was fresh by its ttl ({} ms left)",
+        fresh_until.saturating_sub(now)
+    );
+    assert_eq!(
+        world.sandbox.holder(),
+        None,
+        "the new session's Stop released the lock it took over"
+    );
+}
+
+/// How the hooks reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hooks {
+    /// `session-lock install --scope project`, run in the workspace.
+    ProjectSettings,
+    /// `session-lock install` (user scope), with the client's home as `HOME`.
+    UserSettings,
+    /// This repository's plugin: `claude plugin marketplace add <repository>` and `claude
+    /// plugin install`, no hooks in any settings, and `session-lock` on `PATH`.
+    Plugin,
 }
 
 /// One workspace with the hooks installed, a home for the client, and the stand-in API.
@@ -267,15 +281,17 @@ struct World {
     client: PathBuf,
     sandbox: Sandbox,
     home: PathBuf,
+    /// The client's `PATH`.
+    path: OsString,
     api: MessagesApi,
 }
 
-/// A scripted session: its prompt marker and the file it writes.
+/// A scripted session: its prompt marker, the tool call it is asked for, where it starts.
 struct Session {
     marker: String,
-    file: PathBuf,
-    content: String,
+    call: ToolCall,
     hold: bool,
+    cwd: PathBuf,
 }
 
 impl Session {
@@ -284,67 +300,128 @@ impl Session {
         self.hold = true;
         self
     }
+
+    /// The same session, started in `dir`.
+    fn launched_in(mut self, dir: &Path) -> Session {
+        self.cwd = dir.to_path_buf();
+        self
+    }
+
+    /// The file its Write creates.
+    fn file(&self) -> &Path {
+        match &self.call {
+            ToolCall::Write { file_path, .. } => file_path,
+            other => panic!("not a Write: {other:?}"),
+        }
+    }
+
+    /// What its Write writes.
+    fn content(&self) -> &str {
+        match &self.call {
+            ToolCall::Write { content, .. } => content,
+            other => panic!("not a Write: {other:?}"),
+        }
+    }
+
+    fn prompt(&self) -> String {
+        match &self.call {
+            ToolCall::Write { file_path, content } => format!(
+                "{} Create {} containing {content:?}.",
+                self.marker,
+                file_path.display()
+            ),
+            ToolCall::Bash { command } => format!("{} Run `{command}`.", self.marker),
+        }
+    }
 }
 
 impl World {
-    fn new(client: PathBuf) -> World {
+    fn new(client: PathBuf, hooks: Hooks) -> World {
         let sandbox = Sandbox::new();
         let home = sandbox.root().join("home");
         fs::create_dir_all(sandbox.root().join("tmp")).unwrap();
         fs::create_dir_all(&home).unwrap();
-        install_hooks(&sandbox, &home);
+        // A real repository, so that git commands run in it.
+        let init = Command::new("git")
+            .args(["init", "-q", "-b", "main"])
+            .current_dir(&sandbox.workspace)
+            .env("HOME", &home)
+            .status()
+            .expect("git runs");
+        assert!(init.success(), "git init: {init}");
+        let mut path = std::env::var_os("PATH").unwrap_or("/usr/bin:/bin".into());
+        match hooks {
+            Hooks::ProjectSettings | Hooks::UserSettings => {
+                install_hooks(&sandbox, &home, hooks);
+            }
+            Hooks::Plugin => {
+                // `session-lock` on PATH, as a user who installed the binary has it.
+                let bin = sandbox.root().join("bin");
+                fs::create_dir_all(&bin).unwrap();
+                symlink(BINARY, bin.join("session-lock")).unwrap();
+                let mut with_bin = bin.into_os_string();
+                with_bin.push(":");
+                with_bin.push(&path);
+                path = with_bin;
+                install_plugin(&client, &home, &path, &sandbox);
+            }
+        }
         World {
             client,
             sandbox,
             home,
+            path,
             api: MessagesApi::start(),
         }
     }
 
-    /// A session named `marker` that writes `file_name` in the workspace.
-    fn conversation(&self, marker: &str, file_name: &str) -> Session {
+    fn session(&self, marker: &str, call: ToolCall) -> Session {
         Session {
             marker: format!("[session-lock-e2e:{marker}]"),
-            file: self.sandbox.workspace.join(file_name),
-            content: format!("written by {marker}\n"),
+            call,
             hold: false,
+            cwd: self.sandbox.workspace.clone(),
         }
     }
 
-    /// Starts `claude -p` for `session` in the workspace.
+    /// A session named `marker` that writes `file_name` in the workspace.
+    fn writer(&self, marker: &str, file_name: &str) -> Session {
+        let call = ToolCall::Write {
+            file_path: self.sandbox.workspace.join(file_name),
+            content: format!("written by {marker}\n"),
+        };
+        self.session(marker, call)
+    }
+
+    /// A session named `marker` that runs `command` with Bash in the workspace.
+    fn shell(&self, marker: &str, command: &str) -> Session {
+        let call = ToolCall::Bash {
+            command: command.to_owned(),
+        };
+        self.session(marker, call)
+    }
+
+    /// Starts `claude -p` for `session` in its directory.
     fn run(&self, session: &Session) -> Running<'_> {
         let tool_use_id = self.api.add(Conversation {
             marker: session.marker.clone(),
-            file_path: session.file.clone(),
-            content: session.content.clone(),
+            call: session.call.clone(),
             hold_final_answer: session.hold,
         });
-        let prompt = format!(
-            "{} Create {} containing {:?}.",
-            session.marker,
-            session.file.display(),
-            session.content
-        );
-        let mut command = Command::new(&self.client);
+        let mut command = client_command(&self.client, &self.home, Some(&self.path));
         command
-            .args(["-p", &prompt, "--allowedTools", "Write"])
+            .args([
+                "-p",
+                &session.prompt(),
+                "--allowedTools",
+                session.call.name(),
+            ])
             .args(["--output-format", "json"])
-            // Only what the client needs: the caller's environment may be a Claude Code
-            // session itself, and its proxies must not see loopback traffic.
-            .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or("/usr/bin:/bin".into()),
-            )
-            .env("HOME", &self.home)
-            .env("CLAUDE_CONFIG_DIR", self.home.join(".claude"))
             .env("TMPDIR", self.sandbox.root().join("tmp"))
             .env("ANTHROPIC_BASE_URL", self.api.base_url())
             .env("ANTHROPIC_API_KEY", "sk-ant-stand-in")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1")
             .env("SESSION_LOCK_DIR", &self.sandbox.lock_dir)
-            .current_dir(&self.sandbox.workspace);
+            .current_dir(&session.cwd);
         let process = Process::spawn(command).expect("start the client");
         Running {
             world: self,
@@ -352,13 +429,65 @@ impl World {
             process,
         }
     }
+
+    /// A real session that writes `file_name` and then stays inside its turn (the stand-in
+    /// holds its final answer, so its Stop, which releases the lock, has not run): it holds
+    /// the lock. Checks that its Write went through and that the record names it and its
+    /// process.
+    fn hold(&self, marker: &str, file_name: &str) -> Holding<'_> {
+        let session = self.writer(marker, file_name).held();
+        let running = self.run(&session);
+        let result = self
+            .api
+            .wait_for_tool_result(&running.tool_use_id, SESSION_TIMEOUT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the holder never sent its Write's result; requests: {:?}",
+                    self.api.request_lines()
+                )
+            });
+        assert!(!result.is_error, "the holder's Write succeeded: {result:?}");
+        assert_eq!(
+            fs::read_to_string(session.file()).expect("the holder wrote its file"),
+            session.content()
+        );
+        let record = self
+            .sandbox
+            .lock_record()
+            .expect("the holder took the lock");
+        let id = record["session_id"].as_str().unwrap().to_owned();
+        let pid = running.pid();
+        assert_eq!(
+            record["pid"], pid,
+            "the record names the client's pid (CLAUDE_PID): {record}"
+        );
+        assert!(
+            record["holder"].is_object(),
+            "the record names the holder's process, since its pid is the session's own \
+             (Claude Code gives hooks CLAUDE_PID): {record}"
+        );
+        Holding {
+            session,
+            running,
+            id,
+            pid,
+        }
+    }
 }
 
-/// Registers the hooks in the workspace's project settings as a user would:
-/// `session-lock install --scope project`, run in the workspace.
-fn install_hooks(sandbox: &Sandbox, home: &Path) {
+/// Registers the hooks as a user would: `session-lock install --scope project` run in the
+/// workspace, or `session-lock install` (user scope).
+fn install_hooks(sandbox: &Sandbox, home: &Path, hooks: Hooks) {
+    let (args, settings): (&[&str], PathBuf) = match hooks {
+        Hooks::ProjectSettings => (
+            &["install", "--scope", "project"],
+            sandbox.workspace.join(".claude/settings.json"),
+        ),
+        Hooks::UserSettings => (&["install"], home.join(".claude/settings.json")),
+        Hooks::Plugin => unreachable!("the plugin is installed by the client"),
+    };
     let output = sandbox
-        .command(&["install", "--scope", "project"])
+        .command(args)
         .current_dir(&sandbox.workspace)
         .env("HOME", home)
         .output()
@@ -368,18 +497,97 @@ fn install_hooks(sandbox: &Sandbox, home: &Path) {
         "session-lock install: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let settings = fs::read_to_string(sandbox.workspace.join(".claude/settings.json"))
-        .expect("install wrote the project settings");
+    let settings = fs::read_to_string(&settings).expect("install wrote the settings");
     let settings: Value = serde_json::from_str(&settings).unwrap();
     let command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
         .as_str()
         .unwrap_or_default();
-    // The binary's path may come quoted for `sh -c`.
+    // install registers its copy of the binary at the stable location (through `$HOME` in a
+    // project's shared settings, and quoted for `sh -c` then).
+    let stable = home.join(".local/share/session-lock/bin/session-lock");
     assert!(
-        command.contains(BINARY.trim_end_matches("session-lock"))
+        command.contains(".local/share/session-lock/bin/session-lock")
             && command.ends_with(" hook --agent claude"),
-        "the hook runs this binary: {settings}"
+        "the hook runs the stable copy: {settings}"
     );
+    assert_eq!(
+        fs::read(&stable).expect("install copied the binary"),
+        fs::read(BINARY).unwrap(),
+        "the stable copy is this binary"
+    );
+}
+
+/// Installs this repository's plugin in the client's fresh home as a user would: the
+/// repository as a marketplace, then the plugin from it. No settings file registers a hook.
+fn install_plugin(client: &Path, home: &Path, path: &OsString, sandbox: &Sandbox) {
+    let step = |args: &[&str]| {
+        let mut command = client_command(client, home, Some(path));
+        command
+            .args(["plugin"])
+            .args(args)
+            .current_dir(sandbox.root());
+        run_ok(command, SESSION_TIMEOUT)
+    };
+    step(&["marketplace", "add", repository().to_str().unwrap()]);
+    step(&["install", PLUGIN]);
+    let settings: Value =
+        serde_json::from_str(&fs::read_to_string(home.join(".claude/settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        settings["enabledPlugins"][PLUGIN], true,
+        "the plugin is enabled: {settings}"
+    );
+    assert!(
+        settings.get("hooks").is_none(),
+        "no hook in the user's settings: {settings}"
+    );
+    assert!(
+        !sandbox.workspace.join(".claude").exists(),
+        "no project settings"
+    );
+}
+
+/// A real session holding the lock inside its turn.
+struct Holding<'w> {
+    session: Session,
+    running: Running<'w>,
+    /// Its session id, as the record names it.
+    id: String,
+    /// The client's pid.
+    pid: u32,
+}
+
+impl Holding<'_> {
+    /// Asserts that `result` is the refusal naming this holder, whole: who holds the lock, what
+    /// still works, and how to go on now.
+    fn assert_refused(&self, result: &ToolResult) {
+        assert!(result.is_error, "the Write was refused: {result:?}");
+        let opening = format!(
+            "{HELD_BY}{} (pid {}) — wait or close that session first (held for ",
+            self.id, self.pid
+        );
+        for part in [
+            opening.as_str(),
+            "it frees when that session's turn ends, at the latest in ",
+            "Read-only commands",
+            "session-lock release --force",
+        ] {
+            assert!(result.text.contains(part), "{part:?} in {result:?}");
+        }
+    }
+
+    /// Lets the holder's turn end (its Stop releases the lock) and waits for the client.
+    fn end_turn(self) -> Finished {
+        self.running.world.api.release(&self.session.marker);
+        self.running.finish()
+    }
+
+    /// Kills the holder's client (and all its process group) with SIGKILL, and reaps it: no
+    /// hook of its runs again.
+    fn kill(self) {
+        let mut process = self.running.process;
+        process.kill();
+    }
 }
 
 /// A running client.
@@ -426,99 +634,6 @@ impl Running<'_> {
         Finished {
             tool_result: self.world.api.tool_result(&self.tool_use_id),
             outcome,
-        }
-    }
-}
-
-/// A child in its own process group, killed with the group when dropped unfinished (a failed
-/// assertion, a timeout), so no client or hook outlives the test.
-struct Process {
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// What a finished process printed.
-struct Exited {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> std::io::Result<Process> {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = command.spawn()?;
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = pipe.read_to_end(&mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().unwrap()));
-        let stderr = drain(Box::new(child.stderr.take().unwrap()));
-        Ok(Process {
-            child,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        })
-    }
-
-    /// Waits up to `timeout` for the exit; an error (the group killed) past it.
-    fn wait(mut self, timeout: Duration) -> Result<Exited, String> {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-                Ok(None) => {
-                    self.kill();
-                    return Err(format!("no exit within {timeout:?}; killed"));
-                }
-                Err(e) => return Err(format!("wait: {e}")),
-            }
-        };
-        // Anything the client left running in its group may hold the pipes open: give it a
-        // moment (hooks have their own 1 s deadline), then end it.
-        let grace = Instant::now() + Duration::from_secs(5);
-        let drained = |p: &Option<JoinHandle<String>>| p.as_ref().is_none_or(|p| p.is_finished());
-        while !(drained(&self.stdout) && drained(&self.stderr)) && Instant::now() < grace {
-            thread::sleep(Duration::from_millis(20));
-        }
-        if !(drained(&self.stdout) && drained(&self.stderr)) {
-            self.kill_group();
-        }
-        let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
-        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-        Ok(Exited {
-            status,
-            stdout,
-            stderr,
-        })
-    }
-
-    fn kill(&mut self) {
-        self.kill_group();
-        let _ = self.child.wait();
-    }
-
-    fn kill_group(&self) {
-        // SAFETY: kill(2) on the group this child leads; no memory is involved. The group
-        // outlives its leader only while other members remain, so once the leader is reaped
-        // this ends only leftovers of this child.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.kill();
         }
     }
 }

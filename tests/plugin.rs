@@ -137,7 +137,10 @@ fn hooks_json_registers_the_components_events_and_matchers() {
     assert!(!wanted.is_empty());
     let mut file = read_json(&hooks_json_path());
     let mut found = Vec::new();
-    for (event, groups) in file["hooks"].as_object().expect("hooks/hooks.json has hooks") {
+    for (event, groups) in file["hooks"]
+        .as_object()
+        .expect("hooks/hooks.json has hooks")
+    {
         for group in groups.as_array().unwrap() {
             found.push((
                 event.clone(),
@@ -184,7 +187,9 @@ fn the_client_validates_the_plugin_and_the_marketplace() {
     let home = tempfile::tempdir().unwrap();
     for target in [repository(), plugin_dir()] {
         let mut command = client_command(&client, home.path(), None);
-        command.args(["plugin", "validate", "--strict"]).arg(&target);
+        command
+            .args(["plugin", "validate", "--strict"])
+            .arg(&target);
         let report = run_ok(command, Duration::from_secs(60));
         assert!(report.contains("Validation passed"), "{report}");
     }
@@ -308,7 +313,10 @@ fn the_launcher_runs_session_lock_from_path() {
     held.link_binary(&bin);
     let Some(system) = system_path() else { return };
     let path = format!("{}:{}", bin.display(), system.display());
-    let output = held.launch(&[("PATH", Path::new(&path)), ("HOME", held.dir("home").as_path())]);
+    let output = held.launch(&[
+        ("PATH", Path::new(&path)),
+        ("HOME", held.dir("home").as_path()),
+    ]);
     refused_by(&output);
 }
 

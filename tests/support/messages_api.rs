@@ -2,11 +2,12 @@
 //! Code client.
 //!
 //! Each conversation is recognised by a marker in its prompt. Its first request is answered
-//! with a `tool_use` of `Write`; the request carrying that tool's `tool_result` is answered
-//! with plain text (at once, or when the test releases it, to keep a session inside its turn).
-//! Answers are streamed as the real API streams them (server-sent events: `message_start`,
-//! `content_block_start`/`delta`/`stop`, `message_delta`, `message_stop`). Every request is
-//! recorded, so a test can read the `tool_result` the client sent back.
+//! with one `tool_use` ([`ToolCall`]: a `Write` of a file, or a `Bash` command); the request
+//! carrying that tool's `tool_result` is answered with plain text (at once, or when the test
+//! releases it, to keep a session inside its turn). Answers are streamed as the real API
+//! streams them (server-sent events: `message_start`, `content_block_start`/`delta`/`stop`,
+//! `message_delta`, `message_stop`). Every request is recorded, so a test can read the
+//! `tool_result` the client sent back.
 
 #![allow(
     dead_code,
@@ -34,15 +35,50 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests larger than this are refused (the client's are ~50 KiB).
 const MAX_BODY_BYTES: usize = 32 << 20;
 
+/// The tool call a conversation's first answer asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolCall {
+    /// `Write` `content` to `file_path`.
+    Write {
+        /// The file to create.
+        file_path: PathBuf,
+        /// What to write there.
+        content: String,
+    },
+    /// `Bash` runs `command`.
+    Bash {
+        /// The command line.
+        command: String,
+    },
+}
+
+impl ToolCall {
+    /// The tool's name, as the client offers it in `tools`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ToolCall::Write { .. } => "Write",
+            ToolCall::Bash { .. } => "Bash",
+        }
+    }
+
+    /// The `tool_use`'s input.
+    fn input(&self) -> Value {
+        match self {
+            ToolCall::Write { file_path, content } => {
+                json!({"file_path": file_path, "content": content})
+            }
+            ToolCall::Bash { command } => json!({"command": command, "description": command}),
+        }
+    }
+}
+
 /// One conversation's script.
 #[derive(Debug, Clone)]
 pub struct Conversation {
     /// Text that appears in this conversation's prompt and in no other's.
     pub marker: String,
-    /// The file the `Write` tool is asked to create.
-    pub file_path: PathBuf,
-    /// What it is asked to write there.
-    pub content: String,
+    /// The tool call its first answer asks for.
+    pub call: ToolCall,
     /// Whether the final answer waits for [`MessagesApi::release`].
     pub hold_final_answer: bool,
 }
@@ -328,7 +364,11 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
 
 /// What the conversation with this request's marker (if any) is answered.
 enum Reply {
-    WriteTool { tool_use_id: String, input: Value },
+    ToolUse {
+        tool_use_id: String,
+        name: &'static str,
+        input: Value,
+    },
     Text(String),
 }
 
@@ -363,9 +403,11 @@ fn answer_messages(stream: &mut TcpStream, shared: &Shared, body: &Value) -> std
 /// Chooses the reply, holding a conversation's final answer until it is released.
 fn decide(shared: &Shared, body: &Value) -> Reply {
     let messages = body["messages"].to_string();
-    let offers_write = body["tools"]
-        .as_array()
-        .is_some_and(|tools| tools.iter().any(|t| t["name"] == "Write"));
+    let offers = |name: &str| {
+        body["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
+    };
     let mut state = shared.lock();
     let Some(index) = state
         .scripts
@@ -378,13 +420,15 @@ fn decide(shared: &Shared, body: &Value) -> Reply {
     let tool_use_id = state.scripts[index].tool_use_id.clone();
     let answered = find_tool_result(body, &tool_use_id).is_some();
     if !answered {
-        if !offers_write {
+        let call = &state.scripts[index].conversation.call;
+        // A side request of the conversation (one that offers no such tool): plain text.
+        if !offers(call.name()) {
             return Reply::Text("ok".into());
         }
-        let conversation = &state.scripts[index].conversation;
-        return Reply::WriteTool {
+        return Reply::ToolUse {
             tool_use_id,
-            input: json!({"file_path": conversation.file_path, "content": conversation.content}),
+            name: call.name(),
+            input: call.input(),
         };
     }
     let deadline = Instant::now() + MAX_HOLD;
@@ -401,8 +445,12 @@ fn decide(shared: &Shared, body: &Value) -> Reply {
 /// The content block and stop reason of a reply.
 fn content_of(reply: &Reply) -> (Value, &'static str) {
     match reply {
-        Reply::WriteTool { tool_use_id, input } => (
-            json!({"type": "tool_use", "id": tool_use_id, "name": "Write", "input": input}),
+        Reply::ToolUse {
+            tool_use_id,
+            name,
+            input,
+        } => (
+            json!({"type": "tool_use", "id": tool_use_id, "name": name, "input": input}),
             "tool_use",
         ),
         Reply::Text(text) => (json!({"type": "text", "text": text}), "end_turn"),
@@ -413,8 +461,12 @@ fn content_of(reply: &Reply) -> (Value, &'static str) {
 fn stream_events(model: &str, reply: &Reply) -> Vec<Value> {
     let (content, stop_reason) = content_of(reply);
     let (start_block, delta) = match reply {
-        Reply::WriteTool { tool_use_id, input } => (
-            json!({"type": "tool_use", "id": tool_use_id, "name": "Write", "input": {}}),
+        Reply::ToolUse {
+            tool_use_id,
+            name,
+            input,
+        } => (
+            json!({"type": "tool_use", "id": tool_use_id, "name": name, "input": {}}),
             json!({"type": "input_json_delta", "partial_json": input.to_string()}),
         ),
         Reply::Text(_) => (

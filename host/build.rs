@@ -4,7 +4,8 @@
 //! 1. `cargo build` the `guest` crate for `wasm32-unknown-unknown` (profile `guest`).
 //! 2. Turn the core module into a component with `wit-component`; it imports only what the WIT
 //!    says (no WASI).
-//! 3. Precompile it with the engine configuration in `src/engine.rs`.
+//! 3. Precompile it with the engine configuration in `src/engine.rs`, for the baseline ISA of
+//!    the target (no optional CPU features), so that it loads on any CPU the binary runs on.
 //!
 //! Both the component (`session-lock-policy.wasm`, for other hosts) and the precompiled artifact
 //! (`session-lock-policy.cwasm`) land in `OUT_DIR` for `include_bytes!`.
@@ -47,7 +48,20 @@ fn main() -> Result<()> {
     let component = without_custom_sections(&component, &["component-name", "producers"])?;
     std::fs::write(out_dir.join("session-lock-policy.wasm"), &component)?;
 
-    let engine = wasmtime::Engine::new(&engine::config()).map_err(anyhow::Error::from)?;
+    // Compile for the target's baseline ISA, not for this machine's CPU: with the host's
+    // triple left implicit, wasmtime would enable every feature this CPU has (AVX-512 ...), and
+    // the binary, copied to a machine without them, could not load its own component. An
+    // explicit target turns that inference off, and every optional x86-64 (or aarch64)
+    // feature is off by default, so the artifact needs none and loads on any CPU of the
+    // architecture. `TARGET` is what cargo builds the binary for (a musl or cross build gets
+    // its own).
+    let target = env::var("TARGET").context("cargo sets TARGET for build scripts")?;
+    let mut config = engine::config();
+    config
+        .target(&target)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("wasmtime cannot compile for {target}"))?;
+    let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from)?;
     let precompiled = engine
         .precompile_component(&component)
         .map_err(anyhow::Error::from)

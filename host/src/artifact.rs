@@ -106,3 +106,32 @@ pub fn runtime() -> wasmtime::Result<&'static (Engine, Component)> {
         .as_ref()
         .map_err(|why| wasmtime::format_err!("cannot load the policy component: {why}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CPU with no optional feature at all: every ISA flag the artifact was compiled with is
+    /// checked against this instead of the machine running the test.
+    fn no_optional_cpu_features(_feature: &str) -> Option<bool> {
+        Some(false)
+    }
+
+    /// The artifact needs no CPU feature beyond the architecture's baseline (`build.rs`
+    /// compiles it for the target, not for the build machine's CPU), so a binary built on an
+    /// AVX-512 machine loads its component on any x86-64. wasmtime refuses an artifact with
+    /// an enabled ISA flag (`has_avx`, `has_sse41`, ...) that the host's probe denies.
+    #[test]
+    fn the_artifact_loads_on_a_cpu_without_optional_features() {
+        let mut config = engine::config();
+        // SAFETY: the component is only deserialized, never run, in this engine, so a probe
+        // that denies features the CPU has cannot make it execute what the CPU lacks.
+        unsafe { config.detect_host_feature(no_optional_cpu_features) };
+        let engine = Engine::new(&config).unwrap();
+        // SAFETY: as in `load_copied`; this engine's configuration differs only in its probe.
+        let loaded = unsafe { Component::deserialize(&engine, &PRECOMPILED.0) };
+        if let Err(error) = loaded {
+            panic!("the artifact needs an optional CPU feature: {error:?}");
+        }
+    }
+}

@@ -251,15 +251,18 @@ fn demo_shows_a_block_and_a_handover() {
     let output = sandbox.command(&["demo"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr_text(&output));
     let text = String::from_utf8(output.stdout).unwrap();
+    // The demo replays the first scenario of tests/conformance/claude-code.json: B is refused
+    // while A holds the lock, and gets it once A's turn has ended.
     assert!(
-        text.contains("parallel session lock held by session-A"),
+        text.contains("answered {\"hookSpecificOutput\"")
+            && text.contains("parallel session lock held by A (pid 4101)"),
         "{text}"
     );
     let lines: Vec<&str> = text.lines().collect();
     let last_step = lines
         .iter()
-        .rposition(|l| l.ends_with("session-B PreToolUse Edit"))
+        .rposition(|l| l.ends_with("session B edits notes.md"))
         .unwrap();
     assert!(lines[last_step + 1].contains("allowed"), "{text}");
-    assert!(lines[last_step + 2].contains("held by session-B"), "{text}");
+    assert!(lines[last_step + 2].contains("held by B (pid 4202)"), "{text}");
 }

@@ -4,9 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::component::processes;
 use crate::component::{Agent, HookContext, HookResponse, Invocation, Policy, lock_store};
@@ -28,12 +28,87 @@ pub const MAX_WAIT: Duration = Duration::from_secs(900);
 /// Set by whichever answers first: the hook, or the deadline.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
 
-/// How long the hook has slept waiting for a lock: the deadline covers the hook's own work,
-/// so it moves by this much.
-static WAITED_MS: AtomicU64 = AtomicU64::new(0);
+/// What the deadline prints, as one `write(2)` (it is written from a signal handler).
+const DEADLINE_LINE: &[u8] = b"session-lock: no answer within 1s; allowing without the lock\n";
 
 fn claim_answer() -> bool {
     !ANSWERED.swap(true, Ordering::SeqCst)
+}
+
+/// The deadline: `SIGALRM` from the process's real-time interval timer. It only does what a
+/// signal handler may (an atomic swap, `write(2)`, `_exit(2)`): if the hook has not claimed
+/// the answer, it fails open; if it has, the hook is printing its answer and goes on.
+extern "C" fn on_deadline(_signal: libc::c_int) {
+    if claim_answer() {
+        // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
+        unsafe {
+            libc::write(2, DEADLINE_LINE.as_ptr().cast(), DEADLINE_LINE.len());
+            libc::_exit(0);
+        }
+    }
+}
+
+/// Arms the deadline to fire `after` from now (replacing any earlier arming). No thread: the
+/// kernel's `ITIMER_REAL` timer (millisecond precision) and a `SIGALRM` handler.
+fn arm_deadline(after: Duration) -> io::Result<()> {
+    let timer = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: after.as_secs() as libc::time_t,
+            // At least 1 µs: an all-zero value would disarm the timer instead.
+            tv_usec: after.subsec_micros().max(u32::from(after.is_zero())) as libc::suseconds_t,
+        },
+    };
+    // SAFETY: a valid `itimerval`; the old value is not asked for.
+    if unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What is left of the armed deadline (zero when it is not armed).
+fn deadline_left() -> Duration {
+    // SAFETY: an all-zero `itimerval` is a valid value of the plain C struct.
+    let mut timer: libc::itimerval = unsafe { std::mem::zeroed() };
+    // SAFETY: `getitimer` fills in `timer`.
+    if unsafe { libc::getitimer(libc::ITIMER_REAL, &mut timer) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        timer.it_value.tv_sec as u64,
+        timer.it_value.tv_usec as u32 * 1000,
+    )
+}
+
+/// Installs [`on_deadline`] and arms it for [`DEADLINE`].
+fn start_deadline() -> io::Result<()> {
+    // SAFETY: an all-zero `sigaction` is a valid value of the plain C struct; the handler only
+    // does async-signal-safe work. SA_RESTART: reads and writes the signal interrupts resume
+    // (sleeps resume by themselves: `thread::sleep` sleeps the rest after EINTR).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_deadline as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    arm_deadline(DEADLINE)
+}
+
+/// Moves the deadline by `pause`, before the hook sleeps that long waiting for a lock: the
+/// deadline covers the hook's own work, not the wait.
+fn extend_deadline(pause: Duration) {
+    let left = deadline_left();
+    if !left.is_zero() {
+        // Cannot fail once `start_deadline` armed it (the value is valid); if it did, the
+        // deadline stays as it was, which errs towards answering sooner.
+        let _ = arm_deadline(left + pause);
+    }
 }
 
 /// Runs the hook for the agent named `agent` (as `--agent` gave it; recognised from the event
@@ -106,7 +181,7 @@ where
         if Duration::from_millis(context.waited_ms) + pause > MAX_WAIT {
             return Err(format!("the policy asked to wait longer than {MAX_WAIT:?}"));
         }
-        WAITED_MS.fetch_add(pause.as_millis() as u64, Ordering::SeqCst);
+        extend_deadline(pause);
         thread::sleep(pause);
         context.waited_ms += pause.as_millis() as u64;
         context.now_ms = settings::now_ms();
@@ -120,26 +195,22 @@ fn failed(error: wasmtime::Error) -> String {
 /// The hook's frame, whatever answers the event: reads it, calls `respond`, and prints the
 /// response, all within [`DEADLINE`]. Any error fails open.
 pub fn serve(respond: impl FnOnce(&[u8]) -> Result<HookResponse, String>) -> ExitCode {
-    thread::spawn(|| {
-        let started = Instant::now();
-        loop {
-            let due = DEADLINE + Duration::from_millis(WAITED_MS.load(Ordering::SeqCst));
-            let elapsed = started.elapsed();
-            if elapsed >= due {
-                break;
-            }
-            thread::sleep(due - elapsed);
-        }
-        if claim_answer() {
-            eprintln!("session-lock: no answer within {DEADLINE:?}; allowing without the lock");
-            std::process::exit(0);
-        }
-    });
+    if let Err(why) = start_deadline() {
+        eprintln!(
+            "session-lock: cannot set the {DEADLINE:?} deadline: {why}; allowing without the lock"
+        );
+        return ExitCode::SUCCESS;
+    }
     let answer = read_event(io::stdin().lock()).and_then(|event| respond(&event));
     if !claim_answer() {
-        // The deadline answered first and is exiting the process.
-        thread::park();
+        // The deadline answered first and is exiting the process (from its handler, on this
+        // thread or another): wait for it.
+        loop {
+            thread::park();
+        }
     }
+    // The answer is claimed: the deadline, should it fire while the answer is printed, does
+    // nothing.
     match answer {
         Ok(response) => {
             let stdout_ok = io::stdout().write_all(response.stdout.as_bytes()).is_ok();

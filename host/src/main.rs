@@ -146,6 +146,34 @@ fn main() -> ExitCode {
     // SAFETY: no other thread exists yet. An error must not capture a backtrace when the user
     // has RUST_BACKTRACE=1 set (hooks inherit the agent's environment): that costs ~100 ms.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    // The hot path, before any parser: what the agents' settings run, `hook` or `hook --agent
+    // NAME`, read by hand (building clap's command costs start-up time on every tool call).
+    // Anything else, `hook --help` included, goes through clap.
+    if let Some(agent) = bare_hook_args(std::env::args_os().skip(1)) {
+        return hook::run(agent.as_deref());
+    }
+    /// `Some(agent)` when the arguments are exactly `hook`, `hook --agent NAME` or `hook
+    /// --agent=NAME` (NAME valid UTF-8, not starting with `-`); `None` for anything else.
+    fn bare_hook_args(
+        mut args: impl Iterator<Item = std::ffi::OsString>,
+    ) -> Option<Option<String>> {
+        if args.next()? != "hook" {
+            return None;
+        }
+        let agent = match args.next() {
+            None => return Some(None),
+            Some(flag) if flag == "--agent" => args.next()?.into_string().ok()?,
+            Some(flag) => flag
+                .into_string()
+                .ok()?
+                .strip_prefix("--agent=")?
+                .to_owned(),
+        };
+        if args.next().is_some() || agent.is_empty() || agent.starts_with('-') {
+            return None;
+        }
+        Some(Some(agent))
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Hook { .. }) {
         end_quietly_on_closed_stdout();

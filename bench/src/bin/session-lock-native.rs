@@ -34,6 +34,24 @@ enum Command {
 fn main() -> ExitCode {
     // SAFETY: no other thread exists yet. As in `session-lock`, so that both start up alike.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
-    let Command::Hook { agent } = Cli::parse().command;
+    // As `session-lock` does: `hook` and `hook --agent NAME` by hand, anything else by clap.
+    let mut args = std::env::args().skip(1);
+    let agent = match (
+        args.next().as_deref(),
+        args.next(),
+        args.next(),
+        args.next(),
+    ) {
+        (Some("hook"), None, _, _) => Some(None),
+        (Some("hook"), Some(flag), Some(name), None) if flag == "--agent" => Some(Some(name)),
+        _ => None,
+    };
+    let agent = match agent {
+        Some(agent) => agent,
+        None => {
+            let Command::Hook { agent } = Cli::parse().command;
+            agent
+        }
+    };
     hook::serve(|event| session_lock_bench::respond(event, agent.as_deref(), settings::now_ms()))
 }

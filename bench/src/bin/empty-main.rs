@@ -1,0 +1,3 @@
+//! `fn main() {}`: what starting a Rust binary built like the hook costs (benchmark floor).
+
+fn main() {}

@@ -614,12 +614,13 @@ mod hook {
         host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Write")));
         let key = hook_key(&mut policy);
         let mut later = host();
-        later.now_ms = NOW + 5_000;
+        // Later than a tenth of the ttl: a refresh sooner is not written (refresh-interval.json).
+        later.now_ms = NOW + 60_000;
         for name in ["PostToolUse", "PostToolUseFailure"] {
             later.handle(&mut policy, &claude_event(name, "A", Some("Write")));
             assert_eq!(
                 policy.lock_store().json(&key).unwrap()["refreshed_at"],
-                NOW + 5_000
+                NOW + 60_000
             );
         }
         for name in ["Stop", "SessionEnd"] {

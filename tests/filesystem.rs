@@ -287,8 +287,15 @@ mod the_lock_directory {
         // writes its own afresh.
         fs::write(arena.temp_path(), "half").unwrap();
         fs::set_permissions(arena.temp_path(), fs::Permissions::from_mode(0o644)).unwrap();
-        let (output, _) = run(&arena, &mut with_umask_0(), &arena.pre_tool_use("A"));
-        assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
+        // A's re-acquire moments after its last write writes nothing (the refresh is not due),
+        // so the next writer is B, after A's Stop.
+        for event in [
+            arena.claude_event("Stop", "A", None),
+            arena.pre_tool_use("B"),
+        ] {
+            let (output, _) = run(&arena, &mut with_umask_0(), &event);
+            assert!(output.stderr.is_empty(), "{}", stderr_text(&output));
+        }
         assert_eq!(mode(&arena.lock_dir), 0o700);
         let names = arena.lock_dir_names();
         assert_eq!(names.len(), 2, "{names:?}");
@@ -360,12 +367,19 @@ fn a_full_disk_fails_open_keeps_the_record_whole_and_still_blocks_and_releases()
         }
         Err(e) => panic!("cannot mount a tmpfs as root: {e}"),
     };
-    let hook = |event: &[u8]| run(&arena, &mut arena.command(), event).0;
+    // A ttl of 2 s: a refresh is written once a tenth of it (200 ms) has passed since the last
+    // write, and the lock stays fresh through the test.
+    let hook = |event: &[u8]| {
+        let mut command = arena.command();
+        command.env("SESSION_LOCK_TTL_MS", "2000");
+        run(&arena, &mut command, event).0
+    };
     let refresh = arena.claude_event("PostToolUse", "A", Some("Write"));
 
     // The record takes the disk's one page.
     assert_eq!(answer(&hook(&arena.pre_tool_use("A"))), Answer::Allow);
     let record = arena.record_bytes().expect("A holds the lock");
+    std::thread::sleep(Duration::from_millis(250));
 
     // Now no temporary file can be written: the refresh fails open, the record stays whole.
     assert_fails_open(&hook(&refresh), "No space left on device");

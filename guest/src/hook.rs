@@ -186,12 +186,12 @@ fn run(
             }
         }
         Action::Refresh(_) => keys(&workspaces.touched).iter().try_for_each(|key| {
-            let result = lock::refresh(store, processes, key, &session, now, ttl)?;
+            let result = lock::refresh_when_due(store, processes, key, &session, now, ttl)?;
             lines.push(describe_refresh(&result));
             Ok(())
         }),
         Action::Hold => sweep(store, &workspaces.session, &session.id, |store, key| {
-            let result = lock::refresh(store, processes, key, &session, now, ttl)?;
+            let result = lock::refresh_when_due(store, processes, key, &session, now, ttl)?;
             Ok(describe_refresh(&result))
         })
         .map(|done| lines.extend(done)),
@@ -301,7 +301,7 @@ fn acquire_all(
 ) -> Result<Vec<AcquireResult>, PolicyError> {
     let mut results = Vec::new();
     for key in keys {
-        let result = lock::acquire(store, processes, key, session, now, ttl);
+        let result = lock::acquire_when_due(store, processes, key, session, now, ttl);
         let blocked = matches!(result, Ok(AcquireResult::Blocked(_)) | Err(_));
         if blocked {
             undo(store, keys, &results, &session.id);

@@ -12,6 +12,23 @@ use crate::store::{LockStore, SwapOutcome};
 /// How many times an operation decides and swaps before it reports contention.
 pub const MAX_ATTEMPTS: u32 = 8;
 
+/// On hook events ([`acquire_when_due`], [`refresh_when_due`]), a refresh of the session's own
+/// lock less than `ttl / REFRESH_EVERY_TTL_PART` after the stored one is not written
+/// (publishing a record is the costliest part of a hook run on a local disk): the lock then
+/// stays fresh for at least 9/10 of its ttl after any event. Whatever else would change (a
+/// longer ttl for a tool's time limit, another pid or process identity, a record in another
+/// form) is always written.
+pub const REFRESH_EVERY_TTL_PART: u64 = 10;
+
+/// Whether the holder's record is written again when only its `refreshed_at` would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewrite {
+    /// Always: the `policy` interface's `acquire` and `refresh` report the record written.
+    Always,
+    /// Once a [`REFRESH_EVERY_TTL_PART`] of the ttl has passed since the stored refresh.
+    WhenDue,
+}
+
 /// A session asking for a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -198,6 +215,39 @@ pub fn acquire(
     now: u64,
     ttl_ms: u64,
 ) -> Result<AcquireResult, PolicyError> {
+    acquire_with(store, processes, key, session, now, ttl_ms, Rewrite::Always)
+}
+
+/// [`acquire`] for a hook event: the session's own lock, refreshed less than a
+/// [`REFRESH_EVERY_TTL_PART`] of the ttl ago and otherwise unchanged, is not written again.
+pub fn acquire_when_due(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    key: &str,
+    session: &Session,
+    now: u64,
+    ttl_ms: u64,
+) -> Result<AcquireResult, PolicyError> {
+    acquire_with(
+        store,
+        processes,
+        key,
+        session,
+        now,
+        ttl_ms,
+        Rewrite::WhenDue,
+    )
+}
+
+fn acquire_with(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    key: &str,
+    session: &Session,
+    now: u64,
+    ttl_ms: u64,
+    rewrite: Rewrite,
+) -> Result<AcquireResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
             let taken = LockRecord::new(
@@ -213,6 +263,9 @@ pub fn acquire(
         if holder.session_id == session.id {
             let identity = session.identity_for(&holder, processes);
             let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
+            if rewrite == Rewrite::WhenDue && refreshed_recently(bytes, &holder, &renewed) {
+                return Ok(Step::Answer(AcquireResult::Reacquired(holder)));
+            }
             return swap(&renewed, AcquireResult::Reacquired(renewed.clone()));
         }
         let stale = holder.is_stale(now);
@@ -255,6 +308,25 @@ fn holder_gone(record: &LockRecord, processes: &mut impl Processes) -> bool {
     }
 }
 
+/// Whether the session's own record, `stored` (decoded from `stored_bytes`), need not be
+/// replaced by `renewed`: the stored bytes are exactly what `renewed` would write but for its
+/// `refreshed_at` (so the same pid, identity and ttl, and no field to add or drop), and that
+/// is less than a [`REFRESH_EVERY_TTL_PART`] of the ttl after the stored one (never before it:
+/// a clock that went back is written).
+fn refreshed_recently(stored_bytes: &[u8], stored: &LockRecord, renewed: &LockRecord) -> bool {
+    let recent = renewed
+        .refreshed_at
+        .checked_sub(stored.refreshed_at)
+        .is_some_and(|since| since < renewed.ttl_ms / REFRESH_EVERY_TTL_PART);
+    recent
+        && LockRecord {
+            refreshed_at: stored.refreshed_at,
+            ..renewed.clone()
+        }
+        .encode()
+            == stored_bytes
+}
+
 /// Refreshes `session`'s own lock to stay fresh `ttl_ms` from `now`. Never takes a lock it does
 /// not hold.
 pub fn refresh(
@@ -264,6 +336,39 @@ pub fn refresh(
     session: &Session,
     now: u64,
     ttl_ms: u64,
+) -> Result<RefreshResult, PolicyError> {
+    refresh_with(store, processes, key, session, now, ttl_ms, Rewrite::Always)
+}
+
+/// [`refresh`] for a hook event: a lock refreshed less than a [`REFRESH_EVERY_TTL_PART`] of
+/// the ttl ago and otherwise unchanged is not written again.
+pub fn refresh_when_due(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    key: &str,
+    session: &Session,
+    now: u64,
+    ttl_ms: u64,
+) -> Result<RefreshResult, PolicyError> {
+    refresh_with(
+        store,
+        processes,
+        key,
+        session,
+        now,
+        ttl_ms,
+        Rewrite::WhenDue,
+    )
+}
+
+fn refresh_with(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    key: &str,
+    session: &Session,
+    now: u64,
+    ttl_ms: u64,
+    rewrite: Rewrite,
 ) -> Result<RefreshResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
@@ -275,6 +380,9 @@ pub fn refresh(
         }
         let identity = session.identity_for(&holder, processes);
         let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
+        if rewrite == Rewrite::WhenDue && refreshed_recently(bytes, &holder, &renewed) {
+            return Ok(Step::Answer(RefreshResult::Refreshed(holder)));
+        }
         swap(&renewed, RefreshResult::Refreshed(renewed.clone()))
     })
 }

@@ -264,5 +264,8 @@ fn demo_shows_a_block_and_a_handover() {
         .rposition(|l| l.ends_with("session B edits notes.md"))
         .unwrap();
     assert!(lines[last_step + 1].contains("allowed"), "{text}");
-    assert!(lines[last_step + 2].contains("held by B (pid 4202)"), "{text}");
+    assert!(
+        lines[last_step + 2].contains("held by B (pid 4202)"),
+        "{text}"
+    );
 }

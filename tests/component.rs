@@ -699,6 +699,32 @@ mod hook {
     }
 
     #[test]
+    fn workspace_key_names_a_directory_as_handle_names_a_session() {
+        let mut policy = empty_policy();
+        let mut key = |real_path: &str, git_top: Option<&str>, checkout_id: Option<&str>| {
+            let directory = session_lock::component::ResolvedPath {
+                real_path: real_path.into(),
+                git_top: git_top.map(Into::into),
+                checkout_id: checkout_id.map(Into::into),
+            };
+            policy.workspace_key(&directory).unwrap()
+        };
+        let hash = |name: &str| empty_policy().workspace_hash(name).unwrap();
+        assert_eq!(key("/r/sub", Some("/r"), None), hash("/r"));
+        assert_eq!(
+            key("/r/sub", Some("/r"), Some("6f1c")),
+            hash("checkout:6f1c")
+        );
+        assert_eq!(key("/loose", None, None), hash("/loose"));
+        // The same as `handle`: a Write in /r by a session whose directory is /r/sub.
+        let mut policy = empty_policy();
+        host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Write")));
+        let directory = host().resolve("/home/u/repo/sub");
+        let key = policy.workspace_key(&directory).unwrap();
+        assert!(policy.lock_store().records.contains_key(&key));
+    }
+
+    #[test]
     fn an_unresolvable_target_fails_open_visibly() {
         let mut policy = empty_policy();
         let event = claude_event("PreToolUse", "A", Some("Write"));

@@ -182,13 +182,7 @@ impl wit_hook::Guest for Component {
             resolved: context
                 .resolved
                 .into_iter()
-                .map(|r| {
-                    r.map(|r| Resolved {
-                        real_path: r.real_path,
-                        git_top: r.git_top,
-                        checkout_id: r.checkout_id,
-                    })
-                })
+                .map(|r| r.map(Resolved::from))
                 .collect(),
             now_ms: context.now_ms,
             waited_ms: context.waited_ms,
@@ -205,6 +199,10 @@ impl wit_hook::Guest for Component {
             exit_code,
             retry_after_ms,
         }
+    }
+
+    fn workspace_key(directory: wit_hook::ResolvedPath) -> String {
+        workspace::workspace_hash(&workspace::of_session(&directory.into()))
     }
 
     fn explain(command: String) -> wit_hook::CommandVerdict {
@@ -247,6 +245,16 @@ impl From<wit_hook::Invocation> for Invocation {
             environment: i.environment,
             process_cwd: i.process_cwd,
             parent_pid: i.parent_pid,
+        }
+    }
+}
+
+impl From<wit_hook::ResolvedPath> for Resolved {
+    fn from(r: wit_hook::ResolvedPath) -> Self {
+        Resolved {
+            real_path: r.real_path,
+            git_top: r.git_top,
+            checkout_id: r.checkout_id,
         }
     }
 }

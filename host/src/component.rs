@@ -181,6 +181,14 @@ where
         })
     }
 
+    /// `hook.workspace-key`.
+    pub fn workspace_key(&mut self, directory: &ResolvedPath) -> wasmtime::Result<String> {
+        self.call(|b, s| {
+            b.session_lock_policy_hook()
+                .call_workspace_key(s, directory)
+        })
+    }
+
     /// `hook.explain`.
     pub fn explain(&mut self, command: &str) -> wasmtime::Result<CommandVerdict> {
         self.call(|b, s| b.session_lock_policy_hook().call_explain(s, command))

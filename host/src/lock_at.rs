@@ -30,9 +30,10 @@ impl LockAt {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir()?,
         };
-        let (workspace, name) = workspace::lock_name(&dir).map_err(anyhow::Error::msg)?;
+        let (workspace, resolved) =
+            workspace::resolve_directory(&dir).map_err(anyhow::Error::msg)?;
         let mut policy = Policy::load(AnyStore::open().map_err(anyhow::Error::msg)?)?;
-        let key = policy.workspace_hash(&name)?;
+        let key = policy.workspace_key(&resolved)?;
         let file = PathBuf::from(
             policy
                 .lock_store()

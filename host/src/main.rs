@@ -232,9 +232,10 @@ fn print_hash(dir: Option<PathBuf>) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => std::env::current_dir()?,
     };
-    let resolved = workspace::resolve(&dir).map_err(anyhow::Error::msg)?;
+    // Named as the hook names it (by checkout id under SESSION_LOCK_IDENTITY=checkout).
+    let (_, resolved) = workspace::resolve_directory(&dir).map_err(anyhow::Error::msg)?;
     let mut policy = Policy::load(FsLockStore::new("."))?;
-    println!("{}", policy.workspace_hash(&workspace::as_text(&resolved))?);
+    println!("{}", policy.workspace_key(&resolved)?);
     Ok(())
 }
 

@@ -49,11 +49,10 @@ pub fn resolve_path_as(path: &str, identity: Identity) -> Option<ResolvedPath> {
     })
 }
 
-/// The workspace of `dir` and the name its lock is hashed from, as the component names a
-/// session's workspace: `checkout:<id>` for a work tree with a checkout id (see
-/// [`resolve_path`]), else the work tree's top, else `dir` itself (symlinks resolved). For the
-/// commands a person runs (`status`, `release`), so that they find the lock the hook took.
-pub fn lock_name(dir: &Path) -> Result<(PathBuf, String), String> {
+/// The workspace of `dir` (for people) and `dir` resolved as the hook resolves a path (for the
+/// component's `hook.workspace-key`, which names the lock). For the commands a person runs
+/// (`status`, `release`, `hash`), so that they find the lock the hook took.
+pub fn resolve_directory(dir: &Path) -> Result<(PathBuf, ResolvedPath), String> {
     let workspace = resolve(dir)?;
     let text = as_text(&workspace);
     let resolved = resolve_path(&text).ok_or_else(|| {
@@ -62,11 +61,7 @@ pub fn lock_name(dir: &Path) -> Result<(PathBuf, String), String> {
              nor created"
         )
     })?;
-    let name = match (&resolved.git_top, resolved.checkout_id) {
-        (Some(_), Some(id)) => format!("checkout:{id}"),
-        _ => text,
-    };
-    Ok((workspace, name))
+    Ok((workspace, resolved))
 }
 
 /// The git directory of the work tree at `top`: `top/.git` when it is a directory; when it is

@@ -178,16 +178,14 @@ mod acquire {
     #[test]
     fn endless_contention_gives_up_after_a_bounded_number_of_attempts() {
         let mut store = MockStore::default();
-        for n in 0..100 {
-            store
-                .interleaved_writes
-                .push_back(Some(format!("{{\"garbage\":{n}}}").into_bytes()));
-            store.interleaved_writes.push_back(None);
-        }
-        // Each swap finds the record changed (alternately deleted and present): free each time.
-        store
-            .swap_faults
-            .extend((0..100).map(|_| Fault::Value(None)));
+        // Each swap finds the record changed, to another session's stale lock each time, so
+        // each attempt decides to take it over and loses again.
+        store.swap_faults.extend((0..100).map(|n| {
+            let stale = format!(
+                "{{\"schema_version\":1,\"session_id\":\"X{n}\",\"pid\":1,\"acquired_at\":0,\"ttl_ms\":1}}"
+            );
+            Fault::Value(Some(stale.into_bytes()))
+        }));
         let mut policy = policy(store);
         let result = policy.acquire(KEY, &session("B", 1), NOW, TTL).unwrap();
         assert_eq!(result, Err(PolicyError::Contended(8)));
@@ -858,8 +856,8 @@ mod artifact {
         assert_eq!(
             imports,
             [
-                "session-lock:policy/lock-store@0.2.0",
-                "session-lock:policy/processes@0.2.0"
+                "session-lock:policy/lock-store@0.3.0",
+                "session-lock:policy/processes@0.3.0"
             ]
         );
         let exports: Vec<String> = component
@@ -870,9 +868,9 @@ mod artifact {
         assert_eq!(
             exports,
             [
-                "session-lock:policy/policy@0.2.0",
-                "session-lock:policy/hook@0.2.0",
-                "session-lock:policy/setup@0.2.0"
+                "session-lock:policy/policy@0.3.0",
+                "session-lock:policy/hook@0.3.0",
+                "session-lock:policy/setup@0.3.0"
             ]
         );
     }

@@ -281,6 +281,9 @@ fn run_scenario(defaults: &Map<String, Value>, scenario: &Value) -> Vec<String> 
         for field in ["decision", "stdout", "stderr", "record"] {
             assert!(expect.get(field).is_some(), "expect.{field} is given");
         }
+        policy.lock_store().mutex_held = context
+            .get("mutex_held")
+            .is_some_and(|held| held.as_bool().expect("context.mutex_held is true or false"));
         let answer = Machine { context: &context }.handle(&mut policy, &event);
         let record = policy.lock_store().records.get(&key).cloned();
         for wrong in check_step(expect, &answer, record.as_ref()) {

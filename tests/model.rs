@@ -210,6 +210,7 @@ impl Outcome {
                     PolicyError::Contended(_) => "contended",
                     PolicyError::UnreadableRecord(_) => "unreadable",
                     PolicyError::Store(_) => "store error",
+                    PolicyError::Busy(_) => "store busy",
                 }
             }
         }

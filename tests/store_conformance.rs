@@ -15,10 +15,10 @@ use std::thread;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use session_lock::component::lock_store::SwapOutcome;
+use session_lock::component::lock_store::{StoreError, SwapOutcome};
 use session_lock::fs_store::FsLockStore;
 use store_cases::{
-    CaseStore, KEY, assert_bytes, bytes_of, check_outcome, only_fields, perform, step_context,
+    BUSY, CaseStore, KEY, assert_bytes, bytes_of, check_outcome, only_fields, perform, step_context,
 };
 
 /// How long a step may take before the runner wakes it from a FIFO and calls it blocked.
@@ -43,7 +43,10 @@ impl CaseStore for FsLockStore {
         expected: Option<&[u8]>,
         replacement: Option<&[u8]>,
     ) -> Result<SwapOutcome, String> {
-        FsLockStore::compare_and_swap(self, key, expected, replacement)
+        FsLockStore::compare_and_swap(self, key, expected, replacement).map_err(|e| match e {
+            StoreError::Busy(why) => format!("{BUSY}{why}"),
+            StoreError::Failed(why) => why,
+        })
     }
 }
 
@@ -57,6 +60,8 @@ struct Ground {
     store: FsLockStore,
     places: BTreeMap<&'static str, PathBuf>,
     fifos: Vec<PathBuf>,
+    /// Files whose `flock` the case holds, as another process would, until it ends.
+    held: Vec<fs::File>,
 }
 
 impl Ground {
@@ -76,6 +81,7 @@ impl Ground {
             store,
             places,
             fifos: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -131,6 +137,20 @@ impl Ground {
                 self.fifos.push(target);
             }
             "symlink" => symlink(self.resolve(item["to"].as_str().expect("to")), &target).unwrap(),
+            "held" => {
+                // A file description of its own: its `flock` excludes the store's as another
+                // process's would.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&target)
+                    .unwrap();
+                file.try_lock().expect("the setup takes the flock");
+                self.held.push(file);
+            }
             other => panic!("unknown setup {other:?}"),
         }
     }

@@ -9,15 +9,15 @@ use session_lock::{hook, settings, workspace};
 use session_lock_policy::agents::Agent;
 use session_lock_policy::hook::{HookContext, Invocation};
 use session_lock_policy::processes::{ProcessIdentity, ProcessStatus, Processes};
-use session_lock_policy::store::{LockStore, SwapOutcome};
+use session_lock_policy::store::{LockStore, StoreError, SwapOutcome};
 use session_lock_policy::workspace::Resolved;
 
 /// The host's filesystem store, called directly where the component would import it.
 pub struct NativeStore(pub FsLockStore);
 
 impl LockStore for NativeStore {
-    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        FsLockStore::read(&self.0, key)
+    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(FsLockStore::read(&self.0, key)?)
     }
 
     fn compare_and_swap(
@@ -25,17 +25,21 @@ impl LockStore for NativeStore {
         key: &str,
         expected: Option<&[u8]>,
         replacement: Option<&[u8]>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
+        let swapped = FsLockStore::compare_and_swap(&self.0, key, expected, replacement);
         Ok(
-            match FsLockStore::compare_and_swap(&self.0, key, expected, replacement)? {
+            match swapped.map_err(|e| match e {
+                lock_store::StoreError::Busy(why) => StoreError::Busy(why),
+                lock_store::StoreError::Failed(why) => StoreError::Failed(why),
+            })? {
                 lock_store::SwapOutcome::Swapped => SwapOutcome::Swapped,
                 lock_store::SwapOutcome::Conflict(found) => SwapOutcome::Conflict(found),
             },
         )
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
-        FsLockStore::keys(&self.0)
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(FsLockStore::keys(&self.0)?)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::lock::{self, AcquireResult, ForceReleaseResult, LockState, PolicyErro
 use crate::lock::{RefreshResult, ReleaseResult};
 use crate::processes::{ProcessIdentity, ProcessStatus, Processes};
 use crate::record::LockRecord;
-use crate::store::{LockStore, SwapOutcome};
+use crate::store::{LockStore, StoreError, SwapOutcome};
 use crate::workspace::Resolved;
 use crate::{install, settings, shell, workspace};
 
@@ -32,8 +32,8 @@ use session_lock::policy::{lock_store, processes as wit_processes};
 struct ImportedStore;
 
 impl LockStore for ImportedStore {
-    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        lock_store::read(key)
+    fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        lock_store::read(key).map_err(Into::into)
     }
 
     fn compare_and_swap(
@@ -41,7 +41,7 @@ impl LockStore for ImportedStore {
         key: &str,
         expected: Option<&[u8]>,
         replacement: Option<&[u8]>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
         Ok(
             match lock_store::compare_and_swap(key, expected, replacement)? {
                 lock_store::SwapOutcome::Swapped => SwapOutcome::Swapped,
@@ -50,8 +50,17 @@ impl LockStore for ImportedStore {
         )
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
-        lock_store::keys()
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
+        lock_store::keys().map_err(Into::into)
+    }
+}
+
+impl From<lock_store::StoreError> for StoreError {
+    fn from(error: lock_store::StoreError) -> Self {
+        match error {
+            lock_store::StoreError::Busy(why) => StoreError::Busy(why),
+            lock_store::StoreError::Failed(why) => StoreError::Failed(why),
+        }
     }
 }
 
@@ -415,6 +424,7 @@ impl From<PolicyError> for wit::PolicyError {
     fn from(e: PolicyError) -> Self {
         match e {
             PolicyError::Store(why) => wit::PolicyError::Store(why),
+            PolicyError::Busy(why) => wit::PolicyError::Busy(why),
             PolicyError::UnreadableRecord(why) => wit::PolicyError::UnreadableRecord(why),
             PolicyError::Contended(n) => wit::PolicyError::Contended(n),
         }

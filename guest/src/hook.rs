@@ -6,7 +6,7 @@
 use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
 use crate::decision::decide;
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
-use crate::message::{one_line, printable};
+use crate::message::{self, one_line, printable};
 use crate::processes::Processes;
 use crate::settings::{self, Mode, Settings};
 use crate::shell;
@@ -181,6 +181,9 @@ fn run(
             match acquire_all(store, processes, &keys, &session, now, ttl) {
                 Ok(result) => {
                     return answer_acquire(protocol, event, &session, &result, context, settings);
+                }
+                Err(error) if error.is_contention() => {
+                    return answer_busy(protocol, event, &error, context, settings);
                 }
                 Err(error) => Err(error),
             }
@@ -357,6 +360,43 @@ fn answer_acquire(
             with_log(protocol.allow(event), &lines)
         }
         (None, Mode::Enforce) => protocol.allow(event),
+    }
+}
+
+/// The answer to an acquire that met contention: another session is taking or changing the
+/// lock right now. That is the ordinary life of a lock, not a fault, and letting the call
+/// through could let two sessions in, so a waiting session asks again and any other is refused
+/// with "retry in a moment" (observe mode only reports it).
+fn answer_busy(
+    protocol: &dyn Protocol,
+    event: &Event,
+    error: &PolicyError,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let line = format!(
+        "session-lock: {}; refused: retry",
+        one_line(&error.to_string())
+    );
+    match settings.mode {
+        Mode::Enforce if context.waited_ms.saturating_add(WAIT_POLL_MS) <= settings.wait_ms => {
+            Answer {
+                retry_after_ms: Some(WAIT_POLL_MS),
+                ..Answer::default()
+            }
+        }
+        Mode::Enforce => Answer {
+            stderr: format!("{line}\n"),
+            ..protocol.deny(event, message::BUSY_REASON)
+        },
+        Mode::Observe => with_log(
+            protocol.allow(event),
+            &[format!(
+                "would deny: {} ({})",
+                message::BUSY_REASON,
+                one_line(&error.to_string())
+            )],
+        ),
     }
 }
 

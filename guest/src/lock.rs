@@ -7,7 +7,7 @@ use std::fmt;
 use crate::message;
 use crate::processes::{ProcessIdentity, ProcessStatus, Processes};
 use crate::record::LockRecord;
-use crate::store::{LockStore, SwapOutcome};
+use crate::store::{LockStore, StoreError, SwapOutcome};
 
 /// How many times an operation decides and swaps before it reports contention.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -122,6 +122,8 @@ pub enum ForceReleaseResult {
 pub enum PolicyError {
     /// A store call failed.
     Store(String),
+    /// A store call met contention: another session is taking or changing the lock right now.
+    Busy(String),
     /// The stored bytes are not a lock record; they are never overwritten but by force.
     UnreadableRecord(String),
     /// Concurrent writers won every one of this many attempts.
@@ -132,6 +134,7 @@ impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PolicyError::Store(why) => write!(f, "lock store failed: {why}"),
+            PolicyError::Busy(why) => write!(f, "lock store busy: {why}"),
             PolicyError::UnreadableRecord(why) => {
                 write!(f, "{why} (`session-lock release --force` clears it)")
             }
@@ -139,6 +142,23 @@ impl fmt::Display for PolicyError {
                 write!(f, "lock changed under every one of {n} attempts")
             }
         }
+    }
+}
+
+impl From<StoreError> for PolicyError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Busy(why) => PolicyError::Busy(why),
+            StoreError::Failed(why) => PolicyError::Store(why),
+        }
+    }
+}
+
+impl PolicyError {
+    /// Whether the error is contention rather than a fault: the store was busy, or rival
+    /// writers won every attempt. Either way another session is changing the lock right now.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, PolicyError::Busy(_) | PolicyError::Contended(_))
     }
 }
 
@@ -173,7 +193,7 @@ fn decide_and_swap<T>(
     key: &str,
     mut decide: impl FnMut(Option<&[u8]>) -> Result<Step<T>, PolicyError>,
 ) -> Result<T, PolicyError> {
-    let mut current = store.read(key).map_err(PolicyError::Store)?;
+    let mut current = store.read(key).map_err(PolicyError::from)?;
     for _ in 0..MAX_ATTEMPTS {
         let (replacement, answer) = match decide(current.as_deref())? {
             Step::Answer(answer) => return Ok(answer),
@@ -184,9 +204,16 @@ fn decide_and_swap<T>(
         };
         match store
             .compare_and_swap(key, current.as_deref(), replacement.as_deref())
-            .map_err(PolicyError::Store)?
+            .map_err(PolicyError::from)?
         {
             SwapOutcome::Swapped => return Ok(answer),
+            // A correct store reports a conflict only when the record differs from what was
+            // compared: this one is broken, not contended, and must not be taken for a rival.
+            SwapOutcome::Conflict(found) if found == current => {
+                return Err(PolicyError::Store(
+                    "the store reported a conflict with exactly the expected record".to_owned(),
+                ));
+            }
             SwapOutcome::Conflict(found) => current = found,
         }
     }
@@ -423,7 +450,7 @@ pub struct Holdings {
 /// is read, or that is not a lock record, is not the session's.
 pub fn held_by(store: &mut impl LockStore, session_id: &str) -> Result<Holdings, PolicyError> {
     let mut holdings = Holdings::default();
-    for key in store.keys().map_err(PolicyError::Store)? {
+    for key in store.keys().map_err(PolicyError::from)? {
         match store.read(&key) {
             Ok(Some(bytes)) => match LockRecord::decode(&bytes) {
                 Ok(record) if record.session_id == session_id => holdings.keys.push(key),
@@ -438,7 +465,7 @@ pub fn held_by(store: &mut impl LockStore, session_id: &str) -> Result<Holdings,
             },
             Ok(None) => {}
             Err(why) => {
-                holdings.error.get_or_insert(PolicyError::Store(why));
+                holdings.error.get_or_insert(PolicyError::from(why));
                 holdings.keys.push(key);
             }
         }
@@ -452,7 +479,7 @@ pub fn inspect(
     key: &str,
     now: u64,
 ) -> Result<Option<LockState>, PolicyError> {
-    let Some(bytes) = store.read(key).map_err(PolicyError::Store)? else {
+    let Some(bytes) = store.read(key).map_err(PolicyError::from)? else {
         return Ok(None);
     };
     let record = decode(&bytes)?;

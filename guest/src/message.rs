@@ -19,6 +19,13 @@ pub fn block_reason(holder: &LockRecord, now: u64) -> String {
     )
 }
 
+/// The reason a session is refused when its lock store was busy: another session is taking or
+/// changing the lock at this very moment, so the call can neither be let through nor pinned
+/// on a holder. The model can act on it by retrying. (The store's own words, which name host
+/// paths, go to stderr.)
+pub const BUSY_REASON: &str = "parallel session lock is being taken or changed by another \
+    session right now — nothing was changed; retry this call in a moment.";
+
 /// A lock for people: `session-A (pid 4101), held for 2m 05s, expires in 2m 55s`.
 pub fn summary(holder: &LockRecord, now: u64) -> String {
     let held = duration(holder.held_for_ms(now));

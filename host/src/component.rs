@@ -36,8 +36,24 @@ pub struct State<S, P> {
     limits: StoreLimits,
 }
 
+impl From<String> for lock_store::StoreError {
+    /// A fault: every store error that does not say it is contention.
+    fn from(why: String) -> Self {
+        lock_store::StoreError::Failed(why)
+    }
+}
+
+impl lock_store::StoreError {
+    /// The line for people, whichever kind the error is.
+    pub fn message(&self) -> &str {
+        match self {
+            lock_store::StoreError::Busy(why) | lock_store::StoreError::Failed(why) => why,
+        }
+    }
+}
+
 impl<S: lock_store::Host, P> lock_store::Host for State<S, P> {
-    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, lock_store::StoreError> {
         self.lock_store.read(key)
     }
 
@@ -46,11 +62,11 @@ impl<S: lock_store::Host, P> lock_store::Host for State<S, P> {
         key: String,
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
-    ) -> Result<lock_store::SwapOutcome, String> {
+    ) -> Result<lock_store::SwapOutcome, lock_store::StoreError> {
         self.lock_store.compare_and_swap(key, expected, replacement)
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
+    fn keys(&mut self) -> Result<Vec<String>, lock_store::StoreError> {
         self.lock_store.keys()
     }
 }

@@ -406,8 +406,8 @@ impl EtcdStore {
 }
 
 impl lock_store::Host for EtcdStore {
-    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
-        EtcdStore::read(self, &key)
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, lock_store::StoreError> {
+        Ok(EtcdStore::read(self, &key)?)
     }
 
     fn compare_and_swap(
@@ -415,12 +415,17 @@ impl lock_store::Host for EtcdStore {
         key: String,
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
-    ) -> Result<SwapOutcome, String> {
-        EtcdStore::compare_and_swap(self, &key, expected.as_deref(), replacement.as_deref())
+    ) -> Result<SwapOutcome, lock_store::StoreError> {
+        Ok(EtcdStore::compare_and_swap(
+            self,
+            &key,
+            expected.as_deref(),
+            replacement.as_deref(),
+        )?)
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
-        EtcdStore::keys(self)
+    fn keys(&mut self) -> Result<Vec<String>, lock_store::StoreError> {
+        Ok(EtcdStore::keys(self)?)
     }
 }
 

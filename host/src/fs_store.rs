@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::component::lock_store::{self, SwapOutcome};
+use crate::component::lock_store::{self, StoreError, SwapOutcome};
 
 /// Records larger than this are refused unread: a lock record is about 150 bytes.
 pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
@@ -75,13 +75,13 @@ impl FsLockStore {
 
     /// Replaces the record of `key` by `replacement` (`None`: deletes it) if it holds exactly
     /// `expected`. A replacement larger than [`MAX_RECORD_BYTES`] is refused: it could never be
-    /// read back.
+    /// read back. [`StoreError::Busy`] when another writer kept the mutex past [`MUTEX_WAIT`].
     pub fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         replacement: Option<&[u8]>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
         let path = self.record_path(key)?;
         // A record the next read would refuse (an absurdly long session id) would wedge the
         // lock: nobody, its writer included, could read, release or take it over again.
@@ -91,7 +91,8 @@ impl FsLockStore {
             return Err(format!(
                 "refusing to write a lock record of {} bytes: reads stop at {MAX_RECORD_BYTES}",
                 bytes.len()
-            ));
+            )
+            .into());
         }
         self.create_dir()?;
         let _mutex = lock_mutex(&self.mutex_path(key)?)?;
@@ -139,8 +140,8 @@ impl FsLockStore {
 }
 
 impl lock_store::Host for FsLockStore {
-    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
-        FsLockStore::read(self, &key)
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(FsLockStore::read(self, &key)?)
     }
 
     fn compare_and_swap(
@@ -148,12 +149,12 @@ impl lock_store::Host for FsLockStore {
         key: String,
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
         FsLockStore::compare_and_swap(self, &key, expected.as_deref(), replacement.as_deref())
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
-        FsLockStore::keys(self)
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(FsLockStore::keys(self)?)
     }
 }
 
@@ -255,8 +256,10 @@ fn remove(path: &Path) -> Result<(), String> {
 }
 
 /// Takes the exclusive `flock` on the mutex file, waiting at most [`MUTEX_WAIT`]. The lock is
-/// released when the returned file is dropped, or by the kernel if the process dies.
-fn lock_mutex(path: &Path) -> Result<File, String> {
+/// released when the returned file is dropped, or by the kernel if the process dies. A mutex
+/// still held by another writer after the wait is contention ([`StoreError::Busy`]), not a
+/// fault.
+fn lock_mutex(path: &Path) -> Result<File, StoreError> {
     let shown = path.display();
     let file = OpenOptions::new()
         .read(true)
@@ -277,9 +280,11 @@ fn lock_mutex(path: &Path) -> Result<File, String> {
                 pause = (pause * 2).min(Duration::from_millis(4));
             }
             Err(TryLockError::WouldBlock) => {
-                return Err(format!("{shown} stayed locked for {MUTEX_WAIT:?}"));
+                return Err(StoreError::Busy(format!(
+                    "{shown} stayed locked for {MUTEX_WAIT:?}"
+                )));
             }
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}")),
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}").into()),
         }
     }
 }

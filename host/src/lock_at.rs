@@ -53,6 +53,7 @@ impl LockAt {
 pub fn error_text(error: &PolicyError) -> String {
     match error {
         PolicyError::Store(why) => format!("the lock store failed: {why}"),
+        PolicyError::Busy(why) => format!("the lock store is busy ({why}); try again"),
         PolicyError::UnreadableRecord(why) => {
             format!("the lock file is not a lock record ({why})")
         }

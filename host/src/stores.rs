@@ -2,7 +2,7 @@
 //! (this machine), or an etcd cluster (every machine pointed at it). The policy is the same
 //! over either.
 
-use crate::component::lock_store::{self, SwapOutcome};
+use crate::component::lock_store::{self, StoreError, SwapOutcome};
 use crate::etcd_store::EtcdStore;
 use crate::fs_store::FsLockStore;
 use crate::settings::{self, StoreKind};
@@ -42,10 +42,10 @@ impl AnyStore {
 }
 
 impl lock_store::Host for AnyStore {
-    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
-            AnyStore::Files(store) => FsLockStore::read(store, &key),
-            AnyStore::Etcd(store) => EtcdStore::read(store, &key),
+            AnyStore::Files(store) => FsLockStore::read(store, &key).map_err(Into::into),
+            AnyStore::Etcd(store) => EtcdStore::read(store, &key).map_err(Into::into),
         }
     }
 
@@ -54,22 +54,22 @@ impl lock_store::Host for AnyStore {
         key: String,
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
         let (expected, replacement) = (expected.as_deref(), replacement.as_deref());
         match self {
             AnyStore::Files(store) => {
                 FsLockStore::compare_and_swap(store, &key, expected, replacement)
             }
             AnyStore::Etcd(store) => {
-                EtcdStore::compare_and_swap(store, &key, expected, replacement)
+                EtcdStore::compare_and_swap(store, &key, expected, replacement).map_err(Into::into)
             }
         }
     }
 
-    fn keys(&mut self) -> Result<Vec<String>, String> {
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
         match self {
-            AnyStore::Files(store) => FsLockStore::keys(store),
-            AnyStore::Etcd(store) => EtcdStore::keys(store),
+            AnyStore::Files(store) => FsLockStore::keys(store).map_err(Into::into),
+            AnyStore::Etcd(store) => EtcdStore::keys(store).map_err(Into::into),
         }
     }
 }

@@ -71,6 +71,9 @@ pub enum Answer {
     FailedOpen(String),
     /// Exit 0, a PreToolUse deny naming this holder.
     Deny(String),
+    /// Exit 0, a PreToolUse deny saying the lock is being taken right now: retry (the store
+    /// was busy).
+    Busy,
     /// Anything else (a failed process, an answer that is not the Claude Code form).
     Invalid(String),
 }
@@ -91,6 +94,9 @@ pub fn answer(output: &Output) -> Answer {
     let reason = specific
         .filter(|s| s["permissionDecision"] == "deny")
         .and_then(|s| s["permissionDecisionReason"].as_str());
+    if reason.is_some_and(|r| r.starts_with("parallel session lock is being taken")) {
+        return Answer::Busy;
+    }
     let holder = reason
         .and_then(|r| r.strip_prefix("parallel session lock held by "))
         .and_then(|r| r.split(" (pid ").next());

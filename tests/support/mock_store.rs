@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use session_lock::component::Policy;
-use session_lock::component::lock_store::{Host, SwapOutcome};
+use session_lock::component::lock_store::{Host, StoreError, SwapOutcome};
 use session_lock::component::policy_types::{LockRecord, Session};
 use session_lock::component::processes::{self, ProcessIdentity, ProcessStatus};
 
@@ -29,8 +29,10 @@ pub enum Call {
 /// What the next call of a kind does instead of its normal work.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    /// Fails with this message.
+    /// Fails with this message (a fault: `store-error.failed`).
     Error(String),
+    /// Fails as contention (`store-error.busy`): another writer held the store's mutex.
+    Busy(String),
     /// Returns these bytes (reads) or this conflict value (swaps) instead.
     Value(Option<Vec<u8>>),
 }
@@ -51,6 +53,8 @@ pub struct MockStore {
     /// Faults by call number (0: the first call, read or swap, counted in `calls`); such a
     /// fault replaces the call's normal work and goes before the queued ones.
     pub call_faults: HashMap<usize, Fault>,
+    /// While set, every swap is busy, as when another process holds the store's mutex.
+    pub mutex_held: bool,
 }
 
 impl MockStore {
@@ -71,22 +75,24 @@ impl MockStore {
 }
 
 impl Host for MockStore {
-    fn keys(&mut self) -> Result<Vec<String>, String> {
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
         let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::Keys);
         match fault {
-            Some(Fault::Error(why)) => Err(why),
+            Some(Fault::Error(why)) => Err(StoreError::Failed(why)),
+            Some(Fault::Busy(why)) => Err(StoreError::Busy(why)),
             // A listing that missed every record (one taken after it was made, say).
             Some(Fault::Value(_)) => Ok(Vec::new()),
             None => Ok(self.records.keys().cloned().collect()),
         }
     }
 
-    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+    fn read(&mut self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
         let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::Read(key.clone()));
         match fault.or_else(|| self.read_faults.pop_front()) {
-            Some(Fault::Error(why)) => Err(why),
+            Some(Fault::Error(why)) => Err(StoreError::Failed(why)),
+            Some(Fault::Busy(why)) => Err(StoreError::Busy(why)),
             Some(Fault::Value(bytes)) => Ok(bytes),
             None => Ok(self.records.get(&key).cloned()),
         }
@@ -97,16 +103,22 @@ impl Host for MockStore {
         key: String,
         expected: Option<Vec<u8>>,
         replacement: Option<Vec<u8>>,
-    ) -> Result<SwapOutcome, String> {
+    ) -> Result<SwapOutcome, StoreError> {
         let fault = self.call_faults.remove(&self.calls.len());
         self.calls.push(Call::CompareAndSwap {
             key: key.clone(),
             expected: expected.clone(),
             replacement: replacement.clone(),
         });
+        if self.mutex_held {
+            return Err(StoreError::Busy(format!(
+                "session-lock-{key}.mutex stayed locked for 500ms"
+            )));
+        }
         if let Some(fault) = fault {
             return match fault {
-                Fault::Error(why) => Err(why),
+                Fault::Error(why) => Err(StoreError::Failed(why)),
+                Fault::Busy(why) => Err(StoreError::Busy(why)),
                 Fault::Value(found) => Ok(SwapOutcome::Conflict(found)),
             };
         }
@@ -117,7 +129,8 @@ impl Host for MockStore {
             };
         }
         match self.swap_faults.pop_front() {
-            Some(Fault::Error(why)) => return Err(why),
+            Some(Fault::Error(why)) => return Err(StoreError::Failed(why)),
+            Some(Fault::Busy(why)) => return Err(StoreError::Busy(why)),
             Some(Fault::Value(found)) => return Ok(SwapOutcome::Conflict(found)),
             None => {}
         }

@@ -50,6 +50,12 @@ pub struct Round {
     pub previous_holder: Option<String>,
     /// The racers whose PreToolUse was allowed.
     pub allowed: Vec<String>,
+    /// The racers allowed without the lock (a fail-open warning): they go on and change the
+    /// workspace like a holder, so they count towards double holders.
+    pub allowed_unlocked: Vec<String>,
+    /// The racers refused because the store was busy (the lock being taken right now): the
+    /// answer to contention, and no fault.
+    pub busy: usize,
     /// The holder each denied racer was told about.
     pub denials_naming: Vec<String>,
     /// The session the lock file names after the round.
@@ -60,9 +66,10 @@ pub struct Round {
 }
 
 impl Round {
-    /// More than one racer was allowed.
+    /// More than one racer went on to change the workspace: allowed with the lock, or
+    /// without it.
     pub fn double_holder(&self) -> bool {
-        self.allowed.len() > 1
+        self.allowed.len() + self.allowed_unlocked.len() > 1
     }
 
     /// The lock file does not match the answers: in `Free` and `Stale` rounds nobody won or the
@@ -139,6 +146,8 @@ pub fn run_round(
         racers,
         previous_holder,
         allowed: Vec::new(),
+        allowed_unlocked: Vec::new(),
+        busy: 0,
         denials_naming: Vec::new(),
         holder_after: None,
         faults: Vec::new(),
@@ -151,14 +160,23 @@ pub fn run_round(
         } else {
             racer.next().unwrap().clone()
         };
-        if !output.stderr.is_empty() {
+        let answered = answer(output);
+        // A busy refusal says why on stderr; anything else there is a fault.
+        if !output.stderr.is_empty() && answered != Answer::Busy {
             let err = String::from_utf8_lossy(&output.stderr);
             round.faults.push(format!("{who}: stderr {err:?}"));
         }
-        match (answer(output), is_stop) {
+        match (answered, is_stop) {
             (Answer::Allow, true) => {}
             (Answer::Allow, false) => round.allowed.push(who),
             (Answer::Deny(holder), false) => round.denials_naming.push(holder),
+            (Answer::Busy, false) => round.busy += 1,
+            (Answer::FailedOpen(why), false) => {
+                round
+                    .faults
+                    .push(format!("{who}: allowed without the lock: {why}"));
+                round.allowed_unlocked.push(who);
+            }
             (other, _) => round.faults.push(format!("{who}: answered {other:?}")),
         }
     }
@@ -190,8 +208,12 @@ pub struct Tally {
     pub rounds: usize,
     /// Hook processes run (racers and Stops).
     pub processes: usize,
-    /// Rounds with more than one racer allowed.
+    /// Rounds with more than one racer allowed (with the lock or without it).
     pub double_holders: usize,
+    /// Racers allowed without the lock (fail open): contention let through.
+    pub allowed_unlocked: usize,
+    /// Racers refused because the store was busy.
+    pub busy: usize,
     /// Rounds whose lock file did not match the answers.
     pub lost_locks: usize,
     /// Denials naming a session that never held the lock in their round.
@@ -212,6 +234,8 @@ impl Tally {
         self.rounds += 1;
         self.processes += round.racers + usize::from(round.scenario == Scenario::Released);
         self.double_holders += usize::from(round.double_holder());
+        self.allowed_unlocked += round.allowed_unlocked.len();
+        self.busy += round.busy;
         self.lost_locks += usize::from(round.lost_lock());
         self.misnamed_denials += round.misnamed_denials();
         self.faults += round.faults.len();
@@ -227,6 +251,7 @@ impl Tally {
     /// Whether every round was clean.
     pub fn is_clean(&self) -> bool {
         self.double_holders == 0
+            && self.allowed_unlocked == 0
             && self.lost_locks == 0
             && self.misnamed_denials == 0
             && self.faults == 0
@@ -238,6 +263,8 @@ impl fmt::Display for Tally {
         writeln!(f, "rounds: {}", self.rounds)?;
         writeln!(f, "processes: {}", self.processes)?;
         writeln!(f, "double holders: {}", self.double_holders)?;
+        writeln!(f, "allowed without the lock: {}", self.allowed_unlocked)?;
+        writeln!(f, "refused as busy (retry): {}", self.busy)?;
         writeln!(f, "lost locks: {}", self.lost_locks)?;
         writeln!(f, "misnamed denials: {}", self.misnamed_denials)?;
         writeln!(f, "process faults: {}", self.faults)?;

@@ -121,7 +121,12 @@ pub fn assert_bytes(actual: Option<&[u8]>, expected: Option<&[u8]>, what: &str) 
     );
 }
 
-/// A store's two data operations, as the suite calls them.
+/// How a runner marks an error its store reports as contention (`store-error.busy`) rather
+/// than a fault: the message starts with this.
+pub const BUSY: &str = "busy: ";
+
+/// A store's two data operations, as the suite calls them. An error that is contention starts
+/// with [`BUSY`].
 pub trait CaseStore {
     fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
     fn compare_and_swap(
@@ -139,6 +144,16 @@ pub enum Got {
     Swapped,
     Conflict(Option<Vec<u8>>),
     Error(String),
+    /// Contention: the message, without [`BUSY`].
+    Busy(String),
+}
+
+/// An error as a step's result: contention when it starts with [`BUSY`].
+fn failed(message: String) -> Got {
+    match message.strip_prefix(BUSY) {
+        Some(why) => Got::Busy(why.to_owned()),
+        None => Got::Error(message),
+    }
 }
 
 /// The context of step `index` (for messages), after checking the step's and its
@@ -164,7 +179,7 @@ pub fn perform(store: &mut impl CaseStore, step: &Value) -> Got {
     match step["op"].as_str().expect("op") {
         "read" => match store.read(key) {
             Ok(found) => Got::Found(found),
-            Err(e) => Got::Error(e),
+            Err(e) => failed(e),
         },
         "cas" => {
             let expected = bytes_of(step.get("expected").expect("cas needs expected"));
@@ -172,7 +187,7 @@ pub fn perform(store: &mut impl CaseStore, step: &Value) -> Got {
             match store.compare_and_swap(key, expected.as_deref(), replacement.as_deref()) {
                 Ok(SwapOutcome::Swapped) => Got::Swapped,
                 Ok(SwapOutcome::Conflict(found)) => Got::Conflict(found),
-                Err(e) => Got::Error(e),
+                Err(e) => failed(e),
             }
         }
         other => panic!("unknown op {other:?}"),
@@ -186,11 +201,12 @@ pub fn check_outcome(got: &Got, expect: &Value, context: &str) {
         Got::Swapped => "swapped",
         Got::Conflict(_) => "conflict",
         Got::Error(_) => "error",
+        Got::Busy(_) => "busy",
     };
     let want = expect["outcome"].as_str().expect("outcome");
     assert_eq!(outcome, want, "{context}: outcome {got:?}");
     match got {
-        Got::Error(message) => {
+        Got::Error(message) | Got::Busy(message) => {
             assert!(
                 !message.contains('\n'),
                 "{context}: the error is one line: {message:?}"

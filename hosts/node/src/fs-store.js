@@ -30,14 +30,21 @@ export const MUTEX_WAIT_MS = 500;
 const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /**
- * A `lock-store` failure. The component's bindings turn a thrown value with a `payload` into the
- * `err` of the import's `result`, so the component reports it and fails open; any other thrown
+ * A `lock-store` failure: a `store-error`, `failed` (a fault) unless `kind` is `busy`
+ * (contention: another writer held the mutex past the wait). The component's bindings turn a
+ * thrown value with a `payload` into the `err` of the import's `result`, so the component
+ * reports a fault and fails open, and answers contention with "retry"; any other thrown
  * `Error` would be a trap.
  */
 export class StoreError extends Error {
-  constructor(message) {
+  constructor(message, kind = 'failed') {
     super(message);
-    this.payload = message;
+    this.payload = { tag: kind, val: message };
+  }
+
+  /** Whether the error is contention rather than a fault. */
+  get busy() {
+    return this.payload.tag === 'busy';
   }
 }
 
@@ -165,7 +172,7 @@ function lockMutex(file) {
     for (;;) {
       if (tryLockExclusive(fd)) return fd;
       if (performance.now() - started >= MUTEX_WAIT_MS) {
-        throw new StoreError(`${file} stayed locked for ${MUTEX_WAIT_MS}ms`);
+        throw new StoreError(`${file} stayed locked for ${MUTEX_WAIT_MS}ms`, 'busy');
       }
       sleep(pause);
       pause = Math.min(pause * 2, 4);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
+import { tryLockExclusive } from '../src/flock.js';
 import { FsLockStore } from '../src/fs-store.js';
 import { loadPolicy } from '../src/policy.js';
 import { conformanceSuite } from './support.js';
@@ -127,6 +128,17 @@ function checkStep(expect, answer, stored) {
   checkRecord(expect.record, stored, 'record');
 }
 
+/**
+ * Takes the `flock` on lock `key`'s swap mutex through a file description of its own, as
+ * another process would; closing the returned fd lets it go.
+ */
+function holdMutex(lockDir, key) {
+  fs.mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  const fd = fs.openSync(path.join(lockDir, `session-lock-${key}.mutex`), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  assert.ok(tryLockExclusive(fd), 'the step takes the mutex');
+  return fd;
+}
+
 /** Writes the record `spec` stands for as lock `key`'s. */
 function storeRecord(lockDir, key, spec) {
   fs.mkdirSync(lockDir, { recursive: true, mode: 0o700 });
@@ -160,13 +172,20 @@ for (const { file, suite } of conformanceSuite()) {
           }
           processes = virtualProcesses(c);
           const gitTops = c.git_tops ?? [c.workspace];
-          const answer = policy.answer(
-            Buffer.from(event, 'utf8'),
-            invocationOf(c),
-            (target) => resolveVirtual(target, gitTops),
-            c.now_ms,
-            c.waited_ms ?? 0,
-          );
+          // `mutex_held`: another process holds the lock's swap mutex for the whole step.
+          const held = c.mutex_held ? holdMutex(lockDir, key) : undefined;
+          let answer;
+          try {
+            answer = policy.answer(
+              Buffer.from(event, 'utf8'),
+              invocationOf(c),
+              (target) => resolveVirtual(target, gitTops),
+              c.now_ms,
+              c.waited_ms ?? 0,
+            );
+          } finally {
+            if (held !== undefined) fs.closeSync(held);
+          }
           try {
             checkStep(step.expect, answer, storedRecord(lockDir, key));
             assert.equal(answer.retryAfterMs, step.expect.retry_after_ms, 'retry_after_ms');

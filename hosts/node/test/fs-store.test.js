@@ -25,11 +25,14 @@ function freshStore() {
 
 const bytes = (text) => new Uint8Array(Buffer.from(text));
 
-/** Throws unless `f` throws a StoreError (what the component reports and fails open on). */
-function assertStoreError(f, pattern) {
+/**
+ * Throws unless `f` throws a StoreError of `kind` (`failed`: what the component reports and
+ * fails open on; `busy`: contention, which it answers with "retry").
+ */
+function assertStoreError(f, pattern, kind = 'failed') {
   assert.throws(f, (error) => {
     assert.ok(error instanceof StoreError, `a StoreError, not ${error}`);
-    assert.equal(error.payload, error.message, 'the payload is the message');
+    assert.deepEqual(error.payload, { tag: kind, val: error.message }, `${kind}, carrying the message`);
     assert.match(error.message, pattern);
     return true;
   });
@@ -108,6 +111,7 @@ test("another process's flock on the mutex makes a swap wait, then give up chang
   assertStoreError(
     () => store.compareAndSwap(KEY, undefined, bytes('x')),
     new RegExp(`\\.mutex stayed locked for ${MUTEX_WAIT_MS}ms$`),
+    'busy',
   );
   assert.ok(performance.now() - started >= MUTEX_WAIT_MS, 'it waited');
   assert.equal(store.read(KEY), undefined, 'nothing written');

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
+import { tryLockExclusive } from '../src/flock.js';
 import { FsLockStore, StoreError } from '../src/fs-store.js';
 import { REPO_ROOT } from './support.js';
 
@@ -74,6 +75,7 @@ class Ground {
       outside: path.join(root, 'outside'),
     };
     this.fifos = [];
+    this.held = [];
   }
 
   /** The path of `at`: a place, or a place followed by `/` and a path below it. */
@@ -112,6 +114,14 @@ class Ground {
       case 'symlink':
         fs.symlinkSync(this.resolve(item.to), target);
         break;
+      case 'held': {
+        // A file description of its own: its `flock` excludes the store's as another
+        // process's would. Kept open until the process ends.
+        const fd = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+        assert.ok(tryLockExclusive(fd), 'the setup takes the flock');
+        this.held.push(fd);
+        break;
+      }
       default:
         assert.fail(`unknown setup ${JSON.stringify(item.make)}`);
     }
@@ -197,8 +207,8 @@ function perform(store, step) {
   } catch (error) {
     // Anything but a StoreError would be a trap in the component, not a reported failure.
     if (!(error instanceof StoreError)) throw error;
-    assert.equal(error.payload, error.message, 'the payload is the message');
-    return { outcome: 'error', message: error.message };
+    assert.equal(error.payload.val, error.message, 'the payload carries the message');
+    return { outcome: error.busy ? 'busy' : 'error', message: error.message };
   }
 }
 
@@ -212,9 +222,10 @@ async function runCase(scenario, root) {
     const { expect } = step;
     onlyFields(expect, ['outcome', 'found', 'error_contains', 'paths'], where);
     const { value: got } = await guarded(ground.fifos, () => perform(ground.store, step));
-    const detail = got.outcome === 'error' ? `: ${got.message}` : '';
+    const failed = got.outcome === 'error' || got.outcome === 'busy';
+    const detail = failed ? `: ${got.message}` : '';
     assert.equal(got.outcome, expect.outcome, `${where}: outcome${detail}`);
-    if (got.outcome === 'error') {
+    if (failed) {
       assert.ok(!got.message.includes('\n'), `${where}: the error is one line: ${JSON.stringify(got.message)}`);
       assert.ok(
         got.message.includes(expect.error_contains),
@@ -226,6 +237,7 @@ async function runCase(scenario, root) {
     }
     for (const [at, want] of Object.entries(expect.paths ?? {})) ground.check(at, want, where);
   }
+  for (const fd of ground.held) fs.closeSync(fd);
 }
 
 const files = fs

@@ -210,6 +210,21 @@ impl wit_hook::Guest for Component {
         }
     }
 
+    fn fault_answer(agent: Option<wit_hook::Agent>, reason: String) -> wit_hook::HookResponse {
+        let Answer {
+            stdout,
+            stderr,
+            exit_code,
+            retry_after_ms,
+        } = hook::fault_answer(agent.map(Agent::from), &reason);
+        wit_hook::HookResponse {
+            stdout,
+            stderr,
+            exit_code,
+            retry_after_ms,
+        }
+    }
+
     fn workspace_key(directory: wit_hook::ResolvedPath) -> String {
         workspace::workspace_hash(&workspace::of_session(&directory.into()))
     }

@@ -464,6 +464,19 @@ fn with_warnings(mut answer: Answer, settings: &Settings) -> Answer {
     answer
 }
 
+/// The answer for an event the host could not get decided (`why`: a trap, an exhausted budget,
+/// an event too large to read, the deadline), in `agent`'s form (Claude Code's when the host
+/// was not told): "go on" with the visible warning, as to a guarded call, and the same line
+/// on stderr. The host asks for it before it needs it, so that it can be printed even from a
+/// signal handler.
+pub fn fault_answer(agent: Option<Agent>, why: &str) -> Answer {
+    let protocol = agent.unwrap_or(Agent::ClaudeCode).protocol();
+    let line = format!("session-lock: {}; allowing without the lock", one_line(why));
+    let mut answer = protocol.warn_undecided(&line);
+    answer.stderr = format!("{line}\n");
+    answer
+}
+
 /// Allows, and says why the lock could not be checked: on stderr always, and to the person
 /// when the call was one the lock should have guarded (`visible`).
 fn fail_open(protocol: &dyn Protocol, event: &Event, visible: bool, why: &str) -> Answer {

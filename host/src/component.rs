@@ -197,6 +197,18 @@ where
         })
     }
 
+    /// `hook.fault-answer`.
+    pub fn fault_answer(
+        &mut self,
+        agent: Option<Agent>,
+        reason: &str,
+    ) -> wasmtime::Result<HookResponse> {
+        self.call(|b, s| {
+            b.session_lock_policy_hook()
+                .call_fault_answer(s, agent, reason)
+        })
+    }
+
     /// `hook.workspace-key`.
     pub fn workspace_key(&mut self, directory: &ResolvedPath) -> wasmtime::Result<String> {
         self.call(|b, s| {

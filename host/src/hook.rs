@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -28,11 +28,50 @@ pub const MAX_WAIT: Duration = Duration::from_secs(900);
 /// Set by whichever answers first: the hook, or the deadline.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
 
-/// What the deadline prints, as one `write(2)` (it is written from a signal handler).
+/// What the deadline prints, as one `write(2)` (it is written from a signal handler), until
+/// the component's answer in the agent's form is prepared ([`DEADLINE_ANSWER`]).
 const DEADLINE_LINE: &[u8] = b"session-lock: no answer within 1s; allowing without the lock\n";
+
+/// What the deadline prints once the component has given it (`hook.fault-answer`): the
+/// agent's form, with the warning the person sees. Leaked, never freed: the signal handler
+/// may read it at any moment until the process ends. Null until then.
+static DEADLINE_ANSWER: AtomicPtr<Prepared> = AtomicPtr::new(std::ptr::null_mut());
+
+/// An answer's bytes, ready for a signal handler to write.
+struct Prepared {
+    stdout: Box<[u8]>,
+    stderr: Box<[u8]>,
+}
 
 fn claim_answer() -> bool {
     !ANSWERED.swap(true, Ordering::SeqCst)
+}
+
+/// Makes `response` what the deadline answers from now on.
+fn prepare_deadline_answer(response: &HookResponse) {
+    let prepared = Box::new(Prepared {
+        stdout: response.stdout.as_bytes().into(),
+        stderr: response.stderr.as_bytes().into(),
+    });
+    let old = DEADLINE_ANSWER.swap(Box::into_raw(prepared), Ordering::SeqCst);
+    // An earlier answer stays leaked: the handler may be reading it right now.
+    let _ = old;
+}
+
+/// Writes all of `bytes` to `fd` with `write(2)` alone (async-signal-safe), giving up on an
+/// error other than `EINTR`.
+fn write_fully(fd: libc::c_int, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: a valid buffer of that length.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if written > 0 {
+            bytes = &bytes[written as usize..];
+        } else if written < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            return;
+        }
+    }
 }
 
 /// The deadline: `SIGALRM` from the process's real-time interval timer. It only does what a
@@ -40,11 +79,17 @@ fn claim_answer() -> bool {
 /// the answer, it fails open; if it has, the hook is printing its answer and goes on.
 extern "C" fn on_deadline(_signal: libc::c_int) {
     if claim_answer() {
-        // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
-        unsafe {
-            libc::write(2, DEADLINE_LINE.as_ptr().cast(), DEADLINE_LINE.len());
-            libc::_exit(0);
+        let prepared = DEADLINE_ANSWER.load(Ordering::SeqCst);
+        if prepared.is_null() {
+            write_fully(2, DEADLINE_LINE);
+        } else {
+            // SAFETY: a leaked `Prepared`, never freed.
+            let prepared = unsafe { &*prepared };
+            write_fully(1, &prepared.stdout);
+            write_fully(2, &prepared.stderr);
         }
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(0) };
     }
 }
 
@@ -83,12 +128,21 @@ fn deadline_left() -> Duration {
     )
 }
 
-/// Installs [`on_deadline`] and arms it for [`DEADLINE`].
+/// Installs [`on_deadline`] and arms it for [`DEADLINE`]. `SIGALRM` is unblocked first: a
+/// parent that started the hook with it blocked (the mask is inherited) would otherwise turn
+/// the deadline off.
 fn start_deadline() -> io::Result<()> {
     // SAFETY: an all-zero `sigaction` is a valid value of the plain C struct; the handler only
     // does async-signal-safe work. SA_RESTART: reads and writes the signal interrupts resume
     // (sleeps resume by themselves: `thread::sleep` sleeps the rest after EINTR).
     unsafe {
+        let mut alarm: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut alarm);
+        libc::sigaddset(&mut alarm, libc::SIGALRM);
+        let status = libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm, std::ptr::null_mut());
+        if status != 0 {
+            return Err(io::Error::from_raw_os_error(status));
+        }
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = on_deadline as extern "C" fn(libc::c_int) as libc::sighandler_t;
         action.sa_flags = libc::SA_RESTART;
@@ -113,20 +167,49 @@ fn extend_deadline(pause: Duration) {
 
 /// Runs the hook for the agent named `agent` (as `--agent` gave it; recognised from the event
 /// when `None`); the exit code to return.
+///
+/// The deadline is armed first, before anything is loaded or read: it must also answer an
+/// agent that never closes stdin, and the agents' own hook timeouts (3 s, and 1.5 s shared
+/// at Claude Code's SessionEnd) count from the start too. As soon as the component is loaded
+/// it gives the deadline its answer in the agent's form, so from then on a deadline that
+/// fires (stdin that never ends, a huge event, a slow store) is shown to the person. A call
+/// the component could not decide (a trap, an exhausted budget, an event over
+/// [`MAX_EVENT_BYTES`]) is answered the same way by a fresh instance.
 pub fn run(agent: Option<&str>) -> ExitCode {
-    serve(|event| {
+    if let Err(code) = begin() {
+        return code;
+    }
+    let loaded = (|| {
         let mut policy = Policy::load(AnyStore::open()?)
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
         let agent = match agent {
             Some(name) => Some(policy.agent_named(name).map_err(failed)??),
             None => None,
         };
+        let reason = format!("no answer within {}s", DEADLINE.as_secs_f32());
+        prepare_deadline_answer(&policy.fault_answer(agent, &reason).map_err(failed)?);
+        Ok::<_, String>((policy, agent))
+    })();
+    let (mut policy, agent) = match loaded {
+        Ok(loaded) => loaded,
+        Err(why) => return finish(Err(why)),
+    };
+    let response = read_event(io::stdin().lock()).and_then(|event| {
         let invocation = invocation(&mut policy, agent)?;
-        let response = answer(&mut policy, event, invocation, settings::now_ms());
-        // The process ends right after the answer: tearing the runtime down only costs time.
-        std::mem::forget(policy);
-        response
-    })
+        answer(&mut policy, &event, invocation, settings::now_ms())
+    });
+    // The process ends right after the answer: tearing the runtime down only costs time.
+    std::mem::forget(policy);
+    finish(response.or_else(|why| undecided(agent, &why)))
+}
+
+/// The component's answer for a call it could not decide (`why`), from a fresh instance (the
+/// one that trapped may be in any state); `Err(why)` when even that fails.
+fn undecided(agent: Option<Agent>, why: &str) -> Result<HookResponse, String> {
+    let mut fresh = Policy::load(AnyStore::open()?).map_err(|_| why.to_owned())?;
+    let response = fresh.fault_answer(agent, why).map_err(|_| why.to_owned());
+    std::mem::forget(fresh);
+    response
 }
 
 /// What this process knows before it reads anything: the agent, the variables the component
@@ -195,13 +278,25 @@ fn failed(error: wasmtime::Error) -> String {
 /// The hook's frame, whatever answers the event: reads it, calls `respond`, and prints the
 /// response, all within [`DEADLINE`]. Any error fails open.
 pub fn serve(respond: impl FnOnce(&[u8]) -> Result<HookResponse, String>) -> ExitCode {
-    if let Err(why) = start_deadline() {
+    if let Err(code) = begin() {
+        return code;
+    }
+    finish(read_event(io::stdin().lock()).and_then(|event| respond(&event)))
+}
+
+/// Starts the frame: the deadline armed. `Err`: it cannot be, and the hook has failed open.
+fn begin() -> Result<(), ExitCode> {
+    start_deadline().map_err(|why| {
         eprintln!(
             "session-lock: cannot set the {DEADLINE:?} deadline: {why}; allowing without the lock"
         );
-        return ExitCode::SUCCESS;
-    }
-    let answer = read_event(io::stdin().lock()).and_then(|event| respond(&event));
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ends the frame: prints `answer` unless the deadline answered first; an error fails open
+/// with one stderr line.
+fn finish(answer: Result<HookResponse, String>) -> ExitCode {
     if !claim_answer() {
         // The deadline answered first and is exiting the process (from its handler, on this
         // thread or another): wait for it.

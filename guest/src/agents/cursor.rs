@@ -131,6 +131,15 @@ impl Protocol for Cursor {
         }
     }
 
+    /// Cursor's `before…` form: its other events ignore what a hook prints.
+    fn warn_undecided(&self, warning: &str) -> Answer {
+        Answer::json(&Permission {
+            permission: "allow",
+            user_message: Some(warning),
+            agent_message: None,
+        })
+    }
+
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
         folder_settings(scope, ".cursor/hooks.json", "Cursor")
     }

@@ -188,6 +188,15 @@ pub trait Protocol: Sync {
         })
     }
 
+    /// "Go on", with `warning` shown to the person, for an event the host could not get
+    /// decided and could not read (a trap, an exhausted budget, an event too large, the
+    /// deadline): answered as to a guarded call, since it may have been one. By default
+    /// [`Protocol::warn`]'s form, which every event of Claude Code, Codex and Gemini CLI
+    /// accepts.
+    fn warn_undecided(&self, warning: &str) -> Answer {
+        self.warn(&Event::default(), warning)
+    }
+
     /// The variable naming the project the agent was started in, if it sets one.
     fn project_dir_variable(&self) -> Option<&'static str> {
         None

@@ -1,0 +1,99 @@
+//! A guarded call the hook cannot decide is never silent: the deadline (even when the parent
+//! started the hook with `SIGALRM` blocked), and an event too large to read, are answered in
+//! the agent's own form with the warning the person sees (`hook.fault-answer`), not with an
+//! exit-0 answer whose only word is on stderr.
+
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/events.rs"]
+mod events;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use arena::{Arena, wait_within};
+use events::{Answer, answer, stderr_text};
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
+
+fn arena(agent: &str) -> Arena {
+    Arena::new(BINARY, &["hook", "--agent", agent])
+}
+
+/// The deadline's warning, as the person sees it.
+const DEADLINE_WARNING: &str = "session-lock: no answer within 1s; allowing without the lock";
+
+#[test]
+fn the_deadline_answers_in_the_agents_form_even_with_sigalrm_blocked_by_the_parent() {
+    let arena = arena("claude");
+    let mut command = arena.command();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut alarm: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut alarm);
+            libc::sigaddset(&mut alarm, libc::SIGALRM);
+            libc::sigprocmask(libc::SIG_BLOCK, &alarm, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    // Stdin is left open: only the deadline can answer.
+    let child = arena.spawn_command(&mut command);
+    let output = wait_within(child, Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(
+        answer(&output),
+        Answer::FailedOpen(DEADLINE_WARNING.into()),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(stderr_text(&output), format!("{DEADLINE_WARNING}\n"));
+    println!("deadline with SIGALRM blocked: answered in {took:?}");
+}
+
+#[test]
+fn the_deadline_answers_cursor_in_cursors_form() {
+    let arena = arena("cursor");
+    let child = arena.spawn(&[]);
+    let output = wait_within(child, Duration::from_secs(5));
+    let stdout: Value = serde_json::from_slice(&output.stdout).expect("a JSON answer");
+    assert_eq!(
+        stdout,
+        serde_json::json!({"permission": "allow", "user_message": DEADLINE_WARNING})
+    );
+}
+
+#[test]
+fn an_event_over_16_mib_is_answered_with_the_visible_warning() {
+    let arena = arena("claude");
+    let mut child = arena
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // A Write event of 17 MiB; the hook stops reading past 16 MiB, so the rest may fail.
+        let head = br#"{"session_id":"A","hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{"file_path":"/tmp/x","content":""#;
+        let _ = stdin.write_all(head);
+        let _ = stdin.write_all(&vec![b'a'; 17 << 20]);
+        let _ = stdin.write_all(br#""}}"#);
+    });
+    let output = wait_within(child, Duration::from_secs(10));
+    let _ = writer.join();
+    match answer(&output) {
+        Answer::FailedOpen(warning) => assert!(
+            warning.contains("hook event is larger than 16777216 bytes")
+                || warning == DEADLINE_WARNING,
+            "{warning}"
+        ),
+        other => panic!("not a visible warning: {other:?}; {}", stderr_text(&output)),
+    }
+}

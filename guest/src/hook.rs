@@ -176,17 +176,18 @@ fn run(
     let mut lines = Vec::new();
     let outcome = match action {
         Action::Acquire(touches) => {
-            let ttl = ttl.saturating_add(time_limit(touches));
+            let (limit, warning) = time_limit(touches);
             let keys = keys(&workspaces.touched);
-            match acquire_all(store, processes, &keys, &session, now, ttl) {
-                Ok(result) => {
-                    return answer_acquire(protocol, event, &session, &result, context, settings);
-                }
-                Err(error) if error.is_contention() => {
-                    return answer_busy(protocol, event, &error, context, settings);
-                }
-                Err(error) => Err(error),
-            }
+            let ttl = ttl.saturating_add(limit);
+            let answer = acquire_answer(
+                store, processes, plan, &keys, &session, ttl, context, settings,
+            );
+            // Said on stderr and where the agent shows the person: the lock holds for other
+            // than the tool asked.
+            return match warning {
+                Some(warning) => with_visible_warning(protocol, event, answer, &warning),
+                None => answer,
+            };
         }
         Action::Refresh(_) => keys(&workspaces.touched).iter().try_for_each(|key| {
             let result = lock::refresh_when_due(store, processes, key, &session, now, ttl)?;
@@ -208,6 +209,32 @@ fn run(
         Err(error) => fail_open(protocol, event, acquiring, &error.to_string()),
         Ok(()) if settings.mode == Mode::Observe => with_log(protocol.allow(event), &lines),
         Ok(()) => protocol.allow(event),
+    }
+}
+
+/// Takes every lock of `keys` for `session` and answers: allow, deny naming the holder,
+/// refuse with "retry" on contention, or fail open visibly on a fault.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one acquire, each distinct"
+)]
+fn acquire_answer(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    plan: &Plan,
+    keys: &[String],
+    session: &Session,
+    ttl: u64,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let (protocol, event) = (plan.protocol, &plan.event);
+    match acquire_all(store, processes, keys, session, context.now_ms, ttl) {
+        Ok(result) => answer_acquire(protocol, event, session, &result, context, settings),
+        Err(error) if error.is_contention() => {
+            answer_busy(protocol, event, &error, context, settings)
+        }
+        Err(error) => fail_open(protocol, event, true, &error.to_string()),
     }
 }
 
@@ -281,15 +308,53 @@ fn sweep<S: LockStore>(
 }
 
 /// The extra time a tool keeps its lock fresh: its own time limit, so a long command never
-/// loses the lock while it runs.
-fn time_limit(touches: &Touches) -> u64 {
-    match touches {
+/// loses the lock while it runs; cut to [`settings::MAX_TOOL_TIME_MS`]. With a warning when
+/// the limit lies outside `1..=MAX_TOOL_TIME_MS` (0 included: the tool gave a limit nobody
+/// can mean).
+fn time_limit(touches: &Touches) -> (u64, Option<String>) {
+    let limit = match touches {
         Touches::Shell {
             time_limit_ms: Some(limit),
             ..
         } => *limit,
-        _ => 0,
+        _ => return (0, None),
+    };
+    let max = settings::MAX_TOOL_TIME_MS;
+    match limit {
+        0 => (
+            0,
+            Some(
+                "session-lock: the tool's time limit is 0 ms; the lock is kept for the ttl only"
+                    .into(),
+            ),
+        ),
+        limit if limit > max => (
+            max,
+            Some(format!(
+                "session-lock: the tool's time limit of {limit} ms is longer than {max}; the \
+                 lock is kept fresh for {max} ms of it"
+            )),
+        ),
+        limit => (limit, None),
     }
+}
+
+/// `answer` with `warning` on stderr and, where the answer lets the call go on silently,
+/// shown to the person in the agent's form.
+fn with_visible_warning(
+    protocol: &dyn Protocol,
+    event: &Event,
+    answer: Answer,
+    warning: &str,
+) -> Answer {
+    let silent = answer.stdout.is_empty() && answer.retry_after_ms.is_none();
+    let mut shown = if silent {
+        protocol.warn(event, warning)
+    } else {
+        answer.clone()
+    };
+    shown.stderr = format!("{warning}\n{}", answer.stderr);
+    shown
 }
 
 /// Takes every lock of `keys`, or none: when one is held by another session, the locks this

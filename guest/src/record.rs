@@ -121,7 +121,9 @@ impl LockRecord {
             session_id: stored.session_id,
             pid: stored.pid,
             acquired_at: stored.acquired_at,
-            ttl_ms: stored.ttl_ms,
+            // A ttl past what any writer may set (forged, or from before the caps) is read as
+            // the cap, so that one record cannot wedge the lock for good.
+            ttl_ms: stored.ttl_ms.min(crate::settings::MAX_RECORD_TTL_MS),
             holder: stored.holder.map(|h| ProcessIdentity {
                 boot_id: h.boot_id,
                 pid_namespace: h.pid_namespace,

@@ -8,6 +8,20 @@ use crate::agents::{Agent, Protocol};
 /// The ttl of records when `SESSION_LOCK_TTL_MS` is not set: 5 minutes.
 pub const DEFAULT_TTL_MS: u64 = 300_000;
 
+/// The longest ttl a session may set (1 hour): a longer one is cut to it, with a warning, so
+/// a lock whose holder died without a proof of death frees within the hour.
+pub const MAX_TTL_MS: u64 = 3_600_000;
+
+/// The longest tool time limit a lock is kept fresh for on top of the ttl (1 hour: Claude
+/// Code's Bash allows 10 minutes); a longer one (a Bash `timeout` of 10^18, a Codex
+/// `timeout_ms` of u64::MAX) is cut to it, with a warning.
+pub const MAX_TOOL_TIME_MS: u64 = 3_600_000;
+
+/// The longest `ttl_ms` a record is read with: what a writer of this version can write. A
+/// record that says more (forged, or written before the caps) is read as this, so it cannot
+/// wedge the lock.
+pub const MAX_RECORD_TTL_MS: u64 = MAX_TTL_MS + MAX_TOOL_TIME_MS;
+
 const TTL_VARIABLE: &str = "SESSION_LOCK_TTL_MS";
 const MODE_VARIABLE: &str = "SESSION_LOCK_MODE";
 /// The variable `install --wait` sets in the hook's command.
@@ -68,13 +82,31 @@ impl Settings {
         let mut warnings = Vec::new();
         let ttl_ms = match lookup(environment, TTL_VARIABLE) {
             None => DEFAULT_TTL_MS,
-            Some(text) => text.trim().parse().unwrap_or_else(|_| {
-                warnings.push(format!(
-                    "session-lock: {TTL_VARIABLE}={text:?} is not a whole number of \
-                     milliseconds; using {DEFAULT_TTL_MS}"
-                ));
-                DEFAULT_TTL_MS
-            }),
+            Some(text) => match text.trim().parse::<u64>() {
+                // 0 would turn the lock off: every record would be stale at once.
+                Ok(0) => {
+                    warnings.push(format!(
+                        "session-lock: {TTL_VARIABLE}=0 would turn the lock off; using \
+                         {DEFAULT_TTL_MS}"
+                    ));
+                    DEFAULT_TTL_MS
+                }
+                Ok(ttl) if ttl > MAX_TTL_MS => {
+                    warnings.push(format!(
+                        "session-lock: {TTL_VARIABLE}={text:?} is longer than {MAX_TTL_MS}; \
+                         using {MAX_TTL_MS}"
+                    ));
+                    MAX_TTL_MS
+                }
+                Ok(ttl) => ttl,
+                Err(_) => {
+                    warnings.push(format!(
+                        "session-lock: {TTL_VARIABLE}={text:?} is not a whole number of \
+                         milliseconds; using {DEFAULT_TTL_MS}"
+                    ));
+                    DEFAULT_TTL_MS
+                }
+            },
         };
         let mode = match lookup(environment, MODE_VARIABLE) {
             None | Some("enforce") => Mode::Enforce,

@@ -458,3 +458,71 @@ fn doctor_shows_escape_sequences_and_bidi_controls_as_text() {
     assert_eq!(failing.len(), 1, "{report:#}");
     assert_eq!(failing[0]["ok"], false);
 }
+
+#[test]
+fn doctor_names_each_lock_directory_the_hook_refuses_with_its_fix() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    let root = setup.sandbox.root();
+    let at = |name: &str, mode: u32| {
+        let dir = root.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    let everyone = at("everyone", 0o777);
+    let under_open = {
+        let open = at("open", 0o777);
+        let dir = open.join("locks");
+        fs::create_dir(&dir).unwrap();
+        dir
+    };
+    let link = root.join("link");
+    std::os::unix::fs::symlink(&setup.locks, &link).unwrap();
+    let mut cases: Vec<(PathBuf, &str, String)> = vec![
+        (
+            everyone.clone(),
+            "mode 0777",
+            format!("chmod 700 {}", everyone.display()),
+        ),
+        (
+            under_open.clone(),
+            "above the lock directory",
+            format!("`chmod go-w {}`", root.join("open").display()),
+        ),
+        (link.clone(), "is a symlink", "not the link".to_owned()),
+        (
+            PathBuf::from("relative/locks"),
+            "relative path",
+            "absolute path".to_owned(),
+        ),
+    ];
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = at("theirs", 0o700);
+        std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
+        cases.push((
+            theirs.clone(),
+            "belongs to uid 1234",
+            format!("chown 0 {}", theirs.display()),
+        ));
+    }
+    for (dir, why, fix) in cases {
+        let output = setup
+            .command(&["doctor", "--json"])
+            .env("SESSION_LOCK_DIR", &dir)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", dir.display());
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let check = checks(&report, "lock directory")[0];
+        assert_eq!(check["ok"], false, "{report:#}");
+        let detail = check["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{why:?}: {detail}");
+        assert!(detail.contains("does not use it"), "{detail}");
+        assert!(
+            check["fix"].as_str().unwrap().contains(&fix),
+            "{fix:?}: {check}"
+        );
+    }
+}

@@ -190,9 +190,18 @@ fn lock_dir_checks() -> Vec<Check> {
 }
 
 /// Whether `dir` is a directory of ours, mode 0700, that we can write in (or does not exist
-/// yet, and the first hook creates it so).
+/// yet, and the first hook creates it so), and one the hook uses ([`crate::lock_dir`]: the
+/// user's own, reached through directories nobody else can change).
 pub fn lock_dir_check(dir: &Path) -> Check {
     const NAME: &str = "lock directory";
+    // What the hook itself checks first: a directory it refuses, it never uses.
+    if let Err(refusal) = crate::lock_dir::open(dir, false) {
+        return Check::fail(
+            NAME,
+            format!("{refusal}, so the hook does not use it and lets every call through"),
+            refusal.fix(),
+        );
+    }
     let shown = dir.display();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,

@@ -8,7 +8,8 @@
 //!   process and run in place.
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
-//! - [`fs_store`]: the `lock-store` import on the real filesystem; [`etcd_store`]: on an etcd
+//! - [`fs_store`]: the `lock-store` import on the real filesystem, in the directory
+//!   [`lock_dir`] opened and checked; [`etcd_store`]: on an etcd
 //!   cluster; [`stores`]: the one `SESSION_LOCK_STORE` chooses.
 //! - [`processes`]: the `processes` import on `/proc`.
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
@@ -31,6 +32,7 @@ pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
+pub mod lock_dir;
 pub mod processes;
 pub mod registered;
 pub mod release;

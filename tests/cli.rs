@@ -307,3 +307,222 @@ fn doctor_finds_an_unreadable_lock_record() {
     );
     assert!(Path::new(&file).exists(), "doctor only looks");
 }
+
+/// Writes the project's Claude Code settings registering each of `commands` on PreToolUse.
+fn register_in_project(setup: &Setup, commands: &[&str]) {
+    let groups: Vec<Value> = commands
+        .iter()
+        .map(|command| {
+            serde_json::json!({"matcher": "Bash", "hooks": [{"type": "command", "command": command}]})
+        })
+        .collect();
+    let settings = serde_json::json!({"hooks": {"PreToolUse": groups}});
+    let dir = setup.sandbox.workspace.join(".claude");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
+}
+
+#[test]
+fn doctor_never_runs_what_a_cloned_repositorys_settings_register() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    let marker = |name: &str| setup.sandbox.root().join(name);
+    // A program of the repository's own, named `session-lock`, at an absolute path and a
+    // relative one: a plain command, but not this binary.
+    let script = setup.sandbox.workspace.join("tools/session-lock");
+    fs::create_dir_all(script.parent().unwrap()).unwrap();
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {}\necho session-lock 0.1.0\n",
+            marker("ran-script").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let stable = setup.stable();
+    let commands = [
+        format!(
+            "id > {}; {} hook --agent claude",
+            marker("ran-id").display(),
+            stable.display()
+        ),
+        format!(
+            "touch {} && {} hook --agent claude",
+            marker("ran-and").display(),
+            stable.display()
+        ),
+        format!(
+            "$(touch {}){} hook",
+            marker("ran-subst").display(),
+            stable.display()
+        ),
+        format!("{} hook --agent claude", script.display()),
+        "tools/session-lock hook --agent claude".to_owned(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    register_in_project(&setup, &commands);
+
+    let (code, report) = setup.doctor();
+    let text = String::from_utf8(setup.run(&["doctor"]).stdout).unwrap();
+    for name in ["ran-id", "ran-and", "ran-subst", "ran-script"] {
+        assert!(
+            !marker(name).exists(),
+            "doctor ran a settings command ({name}): {text}"
+        );
+    }
+    assert_eq!(code, Some(1), "{report:#}");
+    let project: Vec<_> = checks(&report, "hook in")
+        .into_iter()
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .contains(".claude/settings.json (claude)")
+        })
+        .filter(|c| c["ok"] == false)
+        .collect();
+    let user_file = setup.home.join(".claude/settings.json");
+    let project: Vec<_> = project
+        .into_iter()
+        .filter(|c| {
+            !c["name"]
+                .as_str()
+                .unwrap()
+                .contains(user_file.to_str().unwrap())
+        })
+        .collect();
+    assert_eq!(project.len(), commands.len(), "{report:#}");
+    let detail_of = |command: &str| {
+        let check = project
+            .iter()
+            .find(|c| {
+                c["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("`{command}`"))
+            })
+            .unwrap_or_else(|| panic!("no check of {command}: {report:#}"));
+        check["detail"].as_str().unwrap().to_owned()
+    };
+    for command in &commands[..3] {
+        let detail = detail_of(command);
+        assert!(
+            detail.contains("not a command `session-lock install` writes"),
+            "{detail}"
+        );
+    }
+    assert!(detail_of(commands[3]).contains("does not run a program"));
+    assert!(detail_of(commands[4]).contains("not an absolute path"));
+}
+
+#[test]
+fn doctor_recognises_this_binary_and_the_stable_copy_without_running_what_is_named() {
+    let setup = Setup::new();
+    setup.install(&["--scope", "project"]);
+    let (code, report) = setup.doctor();
+    assert_eq!(code, Some(0), "{report:#}");
+    let hook = checks(&report, "hook in")[0];
+    let detail = hook["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("`\"$HOME/.local/share/session-lock/bin/session-lock\" hook"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("session-lock {}", env!("CARGO_PKG_VERSION"))),
+        "{detail}"
+    );
+}
+
+#[test]
+fn doctor_shows_escape_sequences_and_bidi_controls_as_text() {
+    let setup = Setup::new();
+    let hostile = "/x/\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}kcol\u{2028}\u{200b}/session-lock hook";
+    register_in_project(&setup, &[hostile]);
+    let output = setup.run(&["doctor"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let shown = r"/x/\x1b]0;pwned\x07\x1b[2J\u{202e}kcol\u{2028}\u{200b}/session-lock hook";
+    assert!(text.contains(shown), "{text}");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c.is_control() && c != '\n'
+                || matches!(c, '\u{202e}' | '\u{2028}' | '\u{200b}')),
+        "{text:?}"
+    );
+    let (_, report) = setup.doctor();
+    let failing: Vec<_> = checks(&report, "hook in")
+        .into_iter()
+        .filter(|c| c["detail"].as_str().unwrap().contains(shown))
+        .collect();
+    assert_eq!(failing.len(), 1, "{report:#}");
+    assert_eq!(failing[0]["ok"], false);
+}
+
+#[test]
+fn doctor_names_each_lock_directory_the_hook_refuses_with_its_fix() {
+    let setup = Setup::new();
+    setup.install(&[]);
+    let root = setup.sandbox.root();
+    let at = |name: &str, mode: u32| {
+        let dir = root.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    let everyone = at("everyone", 0o777);
+    let under_open = {
+        let open = at("open", 0o777);
+        let dir = open.join("locks");
+        fs::create_dir(&dir).unwrap();
+        dir
+    };
+    let link = root.join("link");
+    std::os::unix::fs::symlink(&setup.locks, &link).unwrap();
+    let mut cases: Vec<(PathBuf, &str, String)> = vec![
+        (
+            everyone.clone(),
+            "mode 0777",
+            format!("chmod 700 {}", everyone.display()),
+        ),
+        (
+            under_open.clone(),
+            "above the lock directory",
+            format!("`chmod go-w {}`", root.join("open").display()),
+        ),
+        (link.clone(), "is a symlink", "not the link".to_owned()),
+        (
+            PathBuf::from("relative/locks"),
+            "relative path",
+            "absolute path".to_owned(),
+        ),
+    ];
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = at("theirs", 0o700);
+        std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
+        cases.push((
+            theirs.clone(),
+            "belongs to uid 1234",
+            format!("chown 0 {}", theirs.display()),
+        ));
+    }
+    for (dir, why, fix) in cases {
+        let output = setup
+            .command(&["doctor", "--json"])
+            .env("SESSION_LOCK_DIR", &dir)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", dir.display());
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let check = checks(&report, "lock directory")[0];
+        assert_eq!(check["ok"], false, "{report:#}");
+        let detail = check["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{why:?}: {detail}");
+        assert!(detail.contains("does not use it"), "{detail}");
+        assert!(
+            check["fix"].as_str().unwrap().contains(&fix),
+            "{fix:?}: {check}"
+        );
+    }
+}

@@ -162,7 +162,7 @@ mod odd_things_at_the_lock_path {
 mod permissions {
     use super::*;
 
-    fn is_root() -> bool {
+    pub(super) fn is_root() -> bool {
         // SAFETY: geteuid cannot fail.
         unsafe { libc::geteuid() == 0 }
     }
@@ -198,6 +198,10 @@ mod permissions {
         let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
         assert_fails_open(&output, "Permission denied");
         if is_root() {
+            // Root uses only a lock directory of its own: given back to root, root reads it.
+            for entry in walk(arena.root()) {
+                std::os::unix::fs::lchown(&entry, Some(0), Some(0)).unwrap();
+            }
             let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
             assert_eq!(answer(&output), Answer::Deny("B".into()), "root reads it");
         }
@@ -246,20 +250,6 @@ mod the_lock_directory {
         for dir in ["a", "a/b", "a/b/c"] {
             assert_eq!(mode(&arena.root().join(dir)), 0o700, "{dir}");
         }
-    }
-
-    #[test]
-    fn a_symlinked_directory_is_followed_as_the_users_choice() {
-        let arena = arena();
-        let real = arena.root().join("real-locks");
-        fs::create_dir_all(&real).unwrap();
-        symlink(&real, &arena.lock_dir).unwrap();
-        let (output, _) = run(&arena, &mut arena.command(), &arena.pre_tool_use("A"));
-        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
-        assert!(
-            real.join(format!("session-lock-{}.json", arena.key))
-                .is_file()
-        );
     }
 
     #[test]
@@ -552,4 +542,155 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     paths
+}
+
+/// The lock directory must be the user's own: anything else is refused visibly (the agent's
+/// warning and stderr, naming `session-lock doctor`), the call let through, and nothing
+/// written there.
+mod the_lock_directory_is_the_users_own {
+    use super::permissions::is_root;
+    use super::*;
+    use std::os::unix::fs::chown;
+
+    /// Another user's uid.
+    const SOMEONE: u32 = 1234;
+
+    /// The hook with `SESSION_LOCK_DIR=dir`, on a PreToolUse of A.
+    fn hook_with(arena: &Arena, dir: &Path) -> Output {
+        let mut command = arena.command();
+        command.env("SESSION_LOCK_DIR", dir);
+        run(arena, &mut command, &arena.pre_tool_use("A")).0
+    }
+
+    /// The call was let through with a warning the person sees, naming `why` and doctor.
+    fn assert_refused(output: &Output, why: &str) {
+        match answer(output) {
+            Answer::FailedOpen(shown) => {
+                assert!(shown.contains(why), "{why:?} not in {shown:?}");
+                assert!(shown.contains("session-lock doctor"), "{shown}");
+            }
+            other => panic!("not a visible warning: {other:?}: {}", stderr_text(output)),
+        }
+        assert_fails_open(output, why);
+    }
+
+    /// A private directory at `path`, mode `mode`.
+    fn dir_at(path: &Path, mode: u32) -> PathBuf {
+        fs::create_dir_all(path).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        path.to_path_buf()
+    }
+
+    fn records_in(dir: &Path) -> usize {
+        fs::read_dir(dir).map_or(0, |entries| entries.count())
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        if !is_root() {
+            eprintln!("skipped: needs root to give a directory away");
+            return;
+        }
+        let arena = arena();
+        let theirs = dir_at(&arena.root().join("theirs"), 0o700);
+        chown(&theirs, Some(SOMEONE), Some(SOMEONE)).unwrap();
+        let output = hook_with(&arena, &theirs);
+        assert_refused(&output, "belongs to uid 1234");
+        assert_eq!(records_in(&theirs), 0);
+    }
+
+    #[test]
+    fn a_directory_its_group_or_everyone_can_write_is_refused() {
+        let arena = arena();
+        for mode in [0o770, 0o777, 0o1777, 0o720] {
+            let open = dir_at(&arena.root().join(format!("open-{mode:o}")), mode);
+            let output = hook_with(&arena, &open);
+            assert_refused(&output, &format!("mode {mode:04o}"));
+            assert_eq!(records_in(&open), 0, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_parent_others_can_change_is_refused_but_a_sticky_one_like_tmp_is_not() {
+        let arena = arena();
+        let open = dir_at(&arena.root().join("open"), 0o777);
+        let locks = dir_at(&open.join("locks"), 0o700);
+        let output = hook_with(&arena, &locks);
+        assert_refused(&output, "above the lock directory");
+        assert_eq!(records_in(&locks), 0);
+
+        let sticky = dir_at(&arena.root().join("sticky"), 0o1777);
+        let locks = dir_at(&sticky.join("locks"), 0o700);
+        let output = hook_with(&arena, &locks);
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+        assert_eq!(records_in(&locks), 2, "the record and its mutex");
+
+        if is_root() {
+            let theirs = dir_at(&arena.root().join("their-parent"), 0o755);
+            let locks = dir_at(&theirs.join("locks"), 0o700);
+            chown(&theirs, Some(SOMEONE), Some(SOMEONE)).unwrap();
+            let output = hook_with(&arena, &locks);
+            assert_refused(&output, "(uid 1234, mode 0755), above the lock directory");
+            assert_eq!(records_in(&locks), 0);
+        }
+    }
+
+    #[test]
+    fn a_symlinked_lock_directory_is_refused_and_a_link_on_the_way_is_checked_where_it_leads() {
+        let arena = arena();
+        let real = dir_at(&arena.root().join("real-locks"), 0o700);
+        let link = arena.root().join("link-locks");
+        symlink(&real, &link).unwrap();
+        let output = hook_with(&arena, &link);
+        assert_refused(&output, "is a symlink");
+        assert_eq!(records_in(&real), 0);
+
+        // A link to a parent is followed, and where it leads is checked like any parent.
+        let parent = dir_at(&arena.root().join("parent"), 0o700);
+        let locks = dir_at(&parent.join("locks"), 0o700);
+        symlink(&parent, arena.root().join("to-parent")).unwrap();
+        let output = hook_with(&arena, &arena.root().join("to-parent/locks"));
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+        assert_eq!(records_in(&locks), 2);
+
+        let open = dir_at(&arena.root().join("open-parent"), 0o777);
+        let inside = dir_at(&open.join("locks"), 0o700);
+        symlink(&open, arena.root().join("to-open")).unwrap();
+        let output = hook_with(&arena, &arena.root().join("to-open/locks"));
+        assert_refused(&output, "above the lock directory");
+        assert_eq!(records_in(&inside), 0);
+    }
+
+    #[test]
+    fn a_relative_lock_directory_is_refused() {
+        let arena = arena();
+        let mut command = arena.command();
+        command
+            .env("SESSION_LOCK_DIR", "locks")
+            .current_dir(arena.root());
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_refused(&output, "relative path");
+        assert!(!arena.root().join("locks").exists());
+    }
+
+    #[test]
+    fn a_directory_created_under_umask_000_is_0700_and_its_records_work() {
+        let arena = arena();
+        let deep = arena.root().join("new/locks");
+        let mut command = arena.command();
+        command.env("SESSION_LOCK_DIR", &deep);
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            })
+        };
+        let (output, _) = run(&arena, &mut command, &arena.pre_tool_use("A"));
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+        assert_eq!(mode(&arena.root().join("new")), 0o700);
+        assert_eq!(mode(&deep), 0o700);
+        let output = hook_with(&arena, &deep);
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+    }
 }

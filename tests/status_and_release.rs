@@ -277,8 +277,60 @@ fn release_force_never_prints_the_holders_control_characters() {
     );
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert!(
-        text.contains("evil?]0;pwned??[2J?session (pid 77)"),
+        text.contains(r"evil\x1b]0;pwned\x07\x1b[2J\nsession (pid 77)"),
         "{text:?}"
     );
     assert_eq!(sandbox.holder(), None);
+}
+
+/// Whether `text` holds anything a terminal would act on rather than show (newlines between
+/// lines aside).
+fn acts_on_terminal(text: &str) -> bool {
+    text.chars().any(|c| {
+        c.is_control() && c != '\n'
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{2028}' | '\u{2029}')
+    })
+}
+
+#[test]
+fn a_holders_bidi_controls_and_line_separators_are_shown_as_text() {
+    let sandbox = Sandbox::new();
+    let hostile = "evil\u{202e}dis\u{2028}line\u{200b}\u{2066}x";
+    hold(&sandbox, hostile, &[("CLAUDE_PID", "77")]);
+    let status = String::from_utf8(run(&sandbox, &["status"]).stdout).unwrap();
+    assert!(!acts_on_terminal(&status), "{status:?}");
+    assert!(
+        status.contains(r"evil\u{202e}dis\u{2028}line\u{200b}\u{2066}x (pid 77)"),
+        "{status:?}"
+    );
+    let refused = run(&sandbox, &["release"]);
+    assert!(!acts_on_terminal(&stderr_text(&refused)), "{refused:?}");
+    let released = String::from_utf8(run(&sandbox, &["release", "--force"]).stdout).unwrap();
+    assert!(!acts_on_terminal(&released), "{released:?}");
+    assert!(released.contains(r"evil\u{202e}dis"), "{released:?}");
+}
+
+#[test]
+fn a_workspace_path_with_escape_sequences_and_bidi_is_shown_as_text() {
+    let sandbox = Sandbox::new();
+    let name = "repo\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}gpj";
+    let workspace = sandbox.root().join(name);
+    fs::create_dir_all(workspace.join(".git")).unwrap();
+    fs::write(workspace.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let shown = r"repo\x1b]0;pwned\x07\x1b[2J\u{202e}gpj";
+    let at = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--workspace", workspace.to_str().unwrap()]);
+        sandbox.command(&full).output().unwrap()
+    };
+    for args in [&["status"][..], &["release"], &["release", "--force"]] {
+        let output = at(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr_text(&output)
+        );
+        assert!(!acts_on_terminal(&text), "{args:?}: {text:?}");
+        assert!(text.contains(shown), "{args:?}: {text:?}");
+    }
 }

@@ -27,6 +27,7 @@ pub mod record;
 pub mod settings;
 pub mod shell;
 pub mod store;
+pub mod visible;
 pub mod workspace;
 
 #[cfg(target_arch = "wasm32")]

@@ -2,6 +2,7 @@
 //! pieces both are made of. The one wording of each, for every host.
 
 use crate::record::LockRecord;
+use crate::visible::visible;
 
 /// The reason a session is refused: the holder, how long it has held the lock and when it
 /// frees, what still works meanwhile, and what the person can do. The model that reads it can
@@ -43,27 +44,22 @@ fn holder_name(holder: &LockRecord) -> String {
     format!("{} (pid {})", printable(&holder.session_id), holder.pid)
 }
 
-/// A session id as shown to people: control characters replaced, long ids cut, so a hostile
-/// record cannot break the one-line answer or flood the agent.
+/// A session id as shown to people: long ids cut, and what a terminal would act on written out
+/// ([`visible`]), so a hostile record cannot break the one-line answer or flood the agent.
 pub fn printable(session_id: &str) -> String {
     const MAX_CHARS: usize = 128;
-    let mut shown: String = session_id
-        .chars()
-        .take(MAX_CHARS)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let cut: String = session_id.chars().take(MAX_CHARS).collect();
+    let mut shown = visible(&cut);
     if session_id.chars().nth(MAX_CHARS).is_some() {
         shown.push('…');
     }
     shown
 }
 
-/// A line for stderr or a warning: control characters (a newline in an OS message) become
-/// spaces, so it stays one line.
+/// A line for stderr or a warning: what a terminal would act on (a newline in an OS message)
+/// written out ([`visible`]), so it stays one line.
 pub fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    visible(text)
 }
 
 /// A duration for people: `45s`, `4m 05s`, `2h 03m`.
@@ -90,7 +86,7 @@ mod tests {
 
     #[test]
     fn printable_ids_are_one_short_line() {
-        assert_eq!(printable("a\nb"), "a?b");
+        assert_eq!(printable("a\nb\u{202e}"), r"a\nb\u{202e}");
         let long = "x".repeat(500);
         assert_eq!(printable(&long).chars().count(), 129);
     }

@@ -4,15 +4,15 @@
 //! The checks: the policy component loads; the current workspace and its lock can be named and
 //! read; the lock directory is usable and mode 0700; `flock` really excludes on its
 //! filesystem; and every settings file that registers the hook runs a binary that exists and
-//! is this version. Which files register the hook is the component's rule, asked the way
-//! `uninstall` asks it: a command `uninstall` would take out is ours. Whether the last hook
-//! runs worked is not checked: the hook keeps no log of its runs.
+//! is this one, found without running the command or what it names ([`registered`]). Which
+//! files register the hook is the component's rule, asked the way `uninstall` asks it: a
+//! command `uninstall` would take out is ours. Whether the last hook runs worked is not
+//! checked: the hook keeps no log of its runs. Everything printed goes through [`visible`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -22,7 +22,9 @@ use crate::component::policy_types::PolicyError;
 use crate::fs_store::FsLockStore;
 use crate::install::{self, SettingsFile};
 use crate::lock_at::{LockAt, error_text};
+use crate::registered;
 use crate::settings::{self, StoreKind};
+use crate::visible::visible;
 
 /// The outcome of one check.
 #[derive(Debug, Clone)]
@@ -38,6 +40,16 @@ pub struct Check {
 }
 
 impl Check {
+    /// This check with everything it says shown through [`visible`].
+    fn made_visible(self) -> Check {
+        Check {
+            name: visible(&self.name),
+            ok: self.ok,
+            detail: visible(&self.detail),
+            fix: self.fix.as_deref().map(visible),
+        }
+    }
+
     fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
@@ -58,9 +70,10 @@ impl Check {
 }
 
 /// Runs every check and prints them (one line each, or one JSON object); returns whether all
-/// passed.
+/// passed. What a check says can hold text from a repository, a settings file or a record, so
+/// all of it is shown through [`visible`].
 pub fn run(as_json: bool) -> Result<bool> {
-    let checks = checks();
+    let checks: Vec<Check> = checks().into_iter().map(Check::made_visible).collect();
     let ok = checks.iter().all(|check| check.ok);
     if as_json {
         let checks: Vec<_> = checks
@@ -177,9 +190,18 @@ fn lock_dir_checks() -> Vec<Check> {
 }
 
 /// Whether `dir` is a directory of ours, mode 0700, that we can write in (or does not exist
-/// yet, and the first hook creates it so).
+/// yet, and the first hook creates it so), and one the hook uses ([`crate::lock_dir`]: the
+/// user's own, reached through directories nobody else can change).
 pub fn lock_dir_check(dir: &Path) -> Check {
     const NAME: &str = "lock directory";
+    // What the hook itself checks first: a directory it refuses, it never uses.
+    if let Err(refusal) = crate::lock_dir::open(dir, false) {
+        return Check::fail(
+            NAME,
+            format!("{refusal}, so the hook does not use it and lets every call through"),
+            refusal.fix(),
+        );
+    }
     let shown = dir.display();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
@@ -335,21 +357,9 @@ fn registration_checks() -> Vec<Check> {
             stable.display()
         );
         for command in commands {
-            checks.push(match binary_version(&command) {
-                Ok(version) if version == ours => {
-                    Check::pass(name.clone(), format!("`{command}` runs {ours}"))
-                }
-                Ok(version) => Check::fail(
-                    name.clone(),
-                    format!("`{command}` runs {version:?}, not {ours}"),
-                    reinstall.clone(),
-                ),
-                Err(why) => Check::fail(
-                    name.clone(),
-                    format!("`{command}`: {why}"),
-                    reinstall.clone(),
-                ),
-            });
+            checks.push(registered_check(
+                &name, &command, &home, &stable, &ours, &reinstall,
+            ));
         }
     }
     if checks.is_empty() {
@@ -372,29 +382,23 @@ fn scope_flag(file: &SettingsFile) -> &'static str {
     }
 }
 
-/// What the binary of a registered `command` says to `--version`, run through `sh -c` as the
-/// agent runs the hook (so `$HOME` and quotes mean what they mean to the agent).
-fn binary_version(command: &str) -> Result<String, String> {
-    let binary = command
-        .trim_end()
-        .rsplit_once(" hook")
-        .filter(|(_, rest)| rest.is_empty() || rest.starts_with(" --agent "))
-        .map(|(binary, _)| binary)
-        .ok_or("not a `... hook` command")?;
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{binary} --version"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
-    match output.status.code() {
-        Some(0) => Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned()),
-        Some(126) => Err("the binary is not executable".into()),
-        Some(127) => Err("the binary does not exist".into()),
-        _ => Err(format!(
-            "the binary fails to run ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
+/// One registered `command`, never run: its binary is parsed out of it and compared with this
+/// binary ([`registered`]).
+fn registered_check(
+    name: &str,
+    command: &str,
+    home: &Path,
+    stable: &Path,
+    ours: &str,
+    reinstall: &str,
+) -> Check {
+    let found = registered::binary_of(command, home).and_then(|binary| {
+        let running =
+            std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        registered::identify(&binary, stable, &running, ours)
+    });
+    match found {
+        Ok(what) => Check::pass(name, format!("`{command}` {what}")),
+        Err(why) => Check::fail(name, format!("`{command}`: {why}"), reinstall),
     }
 }

@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::component::{Agent, Policy, Scope};
 use crate::fs_store::FsLockStore;
+use crate::status::shown;
 
 /// Whether `run` adds or removes the hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
     }
     .map_err(|why| anyhow!("{}: {why}", path.display()))?;
     if dry_run {
-        eprintln!("session-lock: dry run: would write {}", path.display());
+        eprintln!("session-lock: dry run: would write {}", shown(&path));
         print!("{updated}");
         return Ok(());
     }
@@ -113,25 +114,25 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         (Change::Uninstall, true) => "removed the session-lock hooks from",
         (Change::Uninstall, false) => "no session-lock hooks to remove in",
     };
-    println!("{done} {}", path.display());
+    println!("{done} {}", shown(&path));
     if change == Change::Uninstall && stable.exists() {
         let files = settings_files(&mut policy, &home, &project)?;
         let still: Vec<String> = files
             .iter()
             .filter(|file| !file.our_commands(&mut policy).is_ok_and(|c| c.is_empty()))
-            .map(|file| file.path.display().to_string())
+            .map(|file| shown(&file.path))
             .collect();
         if still.is_empty() {
             fs::remove_file(&stable)
                 .with_context(|| format!("cannot remove {}", stable.display()))?;
             println!(
                 "removed {}, which no settings file runs any more",
-                stable.display()
+                shown(&stable)
             );
         } else {
             println!(
                 "kept {}: still registered in {}",
-                stable.display(),
+                shown(&stable),
                 still.join(", ")
             );
         }

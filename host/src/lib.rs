@@ -8,10 +8,12 @@
 //!   process and run in place.
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
-//! - [`fs_store`]: the `lock-store` import on the real filesystem; [`etcd_store`]: on an etcd
+//! - [`fs_store`]: the `lock-store` import on the real filesystem, in the directory
+//!   [`lock_dir`] opened and checked; [`etcd_store`]: on an etcd
 //!   cluster; [`stores`]: the one `SESSION_LOCK_STORE` chooses.
 //! - [`processes`]: the `processes` import on `/proc`.
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
+//! - [`visible`]: the one filter for text shown to people (shared with the component).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
 //! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
@@ -30,9 +32,16 @@ pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
+pub mod lock_dir;
 pub mod processes;
+pub mod registered;
 pub mod release;
 pub mod settings;
 pub mod status;
 pub mod stores;
+/// Text from a repository, an event or a record, made safe to show a person: the component's
+/// own filter (`guest/src/visible.rs`), compiled into the host from the same file so both
+/// print through one implementation.
+#[path = "../../guest/src/visible.rs"]
+pub mod visible;
 pub mod workspace;

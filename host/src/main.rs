@@ -9,6 +9,7 @@ use session_lock::artifact::COMPONENT;
 use session_lock::component::{Policy, Scope};
 use session_lock::fs_store::FsLockStore;
 use session_lock::install::Change;
+use session_lock::visible::visible;
 use session_lock::{demo, doctor, hook, install, release, status, workspace};
 
 /// What `--help` ends with: the environment the commands and the hooks read.
@@ -91,8 +92,8 @@ enum Command {
     ///
     /// The checks: the policy component loads; the current workspace's lock can be named and
     /// read; the lock directory is usable and mode 0700; flock excludes on its filesystem; and
-    /// each settings file that registers the hook runs a binary that exists and is this
-    /// version.
+    /// each settings file that registers the hook runs a binary that exists and is this one
+    /// (never running a settings file's command).
     Doctor {
         /// Print one JSON object: {"ok": bool, "checks": [{"name", "ok", "detail", "fix"}]}.
         #[arg(long)]
@@ -201,7 +202,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("session-lock: {error:#}");
+            // An error can name a path or quote a file: shown through the one filter.
+            eprintln!("session-lock: {}", visible(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }
@@ -247,7 +249,7 @@ fn explain(command: &str) -> anyhow::Result<()> {
     } else {
         "needs the lock"
     };
-    println!("{class}\n{}", verdict.why);
+    println!("{class}\n{}", visible(&verdict.why));
     Ok(())
 }
 

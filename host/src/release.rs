@@ -7,6 +7,8 @@ use anyhow::{Result, bail};
 use crate::component::policy_types::ForceReleaseResult;
 use crate::lock_at::{LockAt, error_text};
 use crate::settings;
+use crate::status::shown;
+use crate::visible::visible;
 
 /// Removes the lock of the workspace `dir` lies in, whoever holds it. Without `force` it
 /// refuses, naming the holder.
@@ -19,14 +21,14 @@ pub fn run(dir: Option<&Path>, force: bool) -> Result<()> {
     let before = lock.policy.inspect(&lock.key, settings::now_ms())?;
     if !force {
         let holder = match before {
-            Ok(Some(state)) => format!("held by {}", state.summary),
+            Ok(Some(state)) => format!("held by {}", visible(&state.summary)),
             Ok(None) => "free".to_owned(),
-            Err(e) => format!("unreadable: {}", error_text(&e)),
+            Err(e) => format!("unreadable: {}", visible(&error_text(&e))),
         };
         bail!(
             "release removes the lock whoever holds it, so it needs --force (the lock of {} is \
              {holder}; a session's own lock is released by its Stop hook)",
-            lock.workspace.display()
+            shown(&lock.workspace)
         );
     }
     let result = lock
@@ -34,7 +36,7 @@ pub fn run(dir: Option<&Path>, force: bool) -> Result<()> {
         .force_release(&lock.key)?
         .map_err(|e| anyhow::anyhow!("{}", error_text(&e)))?;
     match result {
-        ForceReleaseResult::Free => println!("{} was not locked", lock.workspace.display()),
+        ForceReleaseResult::Free => println!("{} was not locked", shown(&lock.workspace)),
         ForceReleaseResult::Released(record) => {
             // The record seen just before is the one removed unless its holder refreshed it
             // in between; a record that changed hands is named by its pid only.
@@ -43,19 +45,19 @@ pub fn run(dir: Option<&Path>, force: bool) -> Result<()> {
                     if state.record.session_id == record.session_id
                         && state.record.pid == record.pid =>
                 {
-                    state.summary
+                    visible(&state.summary)
                 }
                 _ => format!("another session (pid {})", record.pid),
             };
             println!(
                 "released the lock of {} held by {holder}",
-                lock.workspace.display()
+                shown(&lock.workspace)
             );
         }
         ForceReleaseResult::ClearedUnreadable => println!(
             "removed an unreadable lock file {} for {}",
-            lock.file.display(),
-            lock.workspace.display()
+            shown(&lock.file),
+            shown(&lock.workspace)
         ),
     }
     Ok(())

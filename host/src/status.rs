@@ -13,6 +13,12 @@ use serde_json::json;
 use crate::component::policy_types::{LockState, PolicyError};
 use crate::lock_at::{LockAt, error_text};
 use crate::settings;
+use crate::visible::visible;
+
+/// A path for people: through [`visible`].
+pub fn shown(path: &Path) -> String {
+    visible(&path.to_string_lossy())
+}
 
 /// What `status` found.
 enum Found {
@@ -79,9 +85,10 @@ pub fn run(dir: Option<&Path>, as_json: bool) -> Result<bool> {
         );
         return Ok(found.fails());
     }
-    println!("workspace  {}", lock.workspace.display());
+    // Paths and the holder can come from a repository or a record: shown through `visible`.
+    println!("workspace  {}", shown(&lock.workspace));
     println!("hash       {}", lock.key);
-    println!("lock file  {}", lock.file.display());
+    println!("lock file  {}", shown(&lock.file));
     match &found {
         Found::Free => println!("state      free"),
         Found::Lock(state) => {
@@ -90,16 +97,17 @@ pub fn run(dir: Option<&Path>, as_json: bool) -> Result<bool> {
             } else {
                 "fresh"
             };
-            println!("holder     {}", state.summary);
+            println!("holder     {}", visible(&state.summary));
             println!("state      {freshness}");
         }
         Found::Unreadable(why) => {
             println!(
-                "state      unreadable: {why}. Sessions are let through while it is there; \
-                 `session-lock release --force` removes it."
+                "state      unreadable: {}. Sessions are let through while it is there; \
+                 `session-lock release --force` removes it.",
+                visible(why)
             );
         }
-        Found::Error(why) => anyhow::bail!("cannot tell who holds the lock: {why}"),
+        Found::Error(why) => anyhow::bail!("cannot tell who holds the lock: {}", visible(why)),
     }
     Ok(found.fails())
 }

@@ -9,7 +9,8 @@
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
 //! - [`fs_store`]: the `lock-store` import on the real filesystem; [`etcd_store`]: on an etcd
-//!   cluster; [`stores`]: the one `SESSION_LOCK_STORE` chooses.
+//!   cluster (over [`etcd_tls`] and [`etcd_auth`]); [`stores`]: the one `SESSION_LOCK_STORE`
+//!   chooses.
 //! - [`processes`]: the `processes` import on `/proc`.
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
@@ -25,7 +26,9 @@ pub mod component;
 pub mod demo;
 pub mod doctor;
 pub mod engine;
+pub mod etcd_auth;
 pub mod etcd_store;
+pub mod etcd_tls;
 pub mod fs_store;
 pub mod hook;
 pub mod install;

@@ -700,6 +700,70 @@ fn sessions_loop_through_a_member_being_killed_and_never_overlap() {
     );
 }
 
+/// A release and an acquire that meet a leader's death: the members are tried again while
+/// the new leader is elected (one pass over them is not enough: the follower answers "leader
+/// changed" or nothing until then), within the call's budget (elections here are made short enough
+/// to fit: 10 ms heartbeats, a 100 ms election timeout). Three of each, a fresh cluster each.
+#[test]
+fn a_release_and_an_acquire_that_meet_a_leader_election_land_on_the_new_leader() {
+    let _turn = turn();
+    let flags = ["--heartbeat-interval", "10", "--election-timeout", "100"];
+    let root = tempfile::tempdir().unwrap();
+    for round in 0..6 {
+        let Some(mut cluster) = Cluster::start_with(3, "calls through an election", &flags) else {
+            return;
+        };
+        let repo = work_tree(root.path(), &format!("round-{round}"));
+        // Short elections may follow each other at first: wait for a settled leader.
+        let waited = Instant::now();
+        let leader = loop {
+            match cluster.leader() {
+                Some(leader) => break leader,
+                None if waited.elapsed() < Duration::from_secs(10) => {
+                    thread::sleep(Duration::from_millis(50))
+                }
+                None => panic!("no leader within 10 s"),
+            }
+        };
+        // The leader, then one follower: the first request meets the dead member, the second
+        // the election on the only other member the hook knows.
+        let urls = cluster.endpoints();
+        let endpoints = format!("{},{}", urls[leader], urls[(leader + 1) % 3]);
+        assert_eq!(
+            answer(&hook(&endpoints, &write_event("one", &repo))),
+            Answer::Allow
+        );
+        let hash = status(&endpoints, &repo)["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        cluster.kill(leader);
+        let release = round % 2 == 0;
+        let event = if release {
+            stop_event("one", &repo)
+        } else {
+            write_event("two", &repo)
+        };
+        let started = Instant::now();
+        let said = answer(&hook(&endpoints, &event));
+        let took = started.elapsed();
+        if release {
+            assert_eq!(said, Answer::Allow, "the release, in {took:?}");
+            assert!(
+                cluster.get(&format!("session-lock/{hash}")).is_none(),
+                "the release took effect"
+            );
+        } else {
+            assert!(
+                matches!(&said, Answer::Deny(why) if why.contains("one")),
+                "the acquire, in {took:?}: {said:?}"
+            );
+        }
+        let what = if release { "release" } else { "acquire" };
+        println!("{what} through an election: answered in {took:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. No cluster to be had.
 

@@ -47,6 +47,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long one store call may take, failovers and a re-read included.
 pub const CALL_BUDGET: Duration = Duration::from_millis(700);
 
+/// The pause before another pass over the members, when one may answer soon.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(40);
+
 /// The etcd key prefix when `SESSION_LOCK_ETCD_PREFIX` is not set.
 pub const DEFAULT_PREFIX: &str = "session-lock";
 
@@ -132,7 +135,20 @@ impl Failure {
     }
 }
 
+/// Whether a connection failure `why` will not go away in a moment: nobody listens there, or
+/// TLS failed (a certificate, a protocol).
+fn lasts(why: &str) -> bool {
+    let why = why.to_ascii_lowercase();
+    why.contains("refused") || why.contains("tls") || why.contains("certificate")
+}
+
 impl Failure {
+    /// An answer that proves the member did not take the request: it dropped the proposal
+    /// (no leader to give it to).
+    fn proves_not_applied(&self) -> bool {
+        matches!(self, Failure::Answered { message, .. } if message.contains("proposal dropped"))
+    }
+
     /// etcd did not take the token: it expired or is unknown (UNAUTHENTICATED), or the auth
     /// store changed since it was checked. Nothing was applied; a new login may fix it.
     fn is_stale_token(&self) -> bool {
@@ -481,8 +497,12 @@ impl EtcdStore {
     }
 
     /// Sends `body` to `path`, from the preferred endpoint on, with `token` if given. A request
-    /// that is not `idempotent` moves to the next endpoint only while nothing was sent; a read
-    /// moves on whenever a member fails to answer it.
+    /// that is not `idempotent` moves to the next endpoint only while nothing was sent (or the
+    /// member proved it did not take it); a read moves on whenever a member fails to answer it.
+    /// A pass over every member that ended so, with a member that may answer soon (electing a
+    /// leader, timed out, unavailable; not a refused connection or TLS), is followed by
+    /// another after [`RETRY_PAUSE`] while the deadline allows: a leader's death costs one
+    /// election, and the call still lands within the hook's deadline.
     fn send_to_members(
         &mut self,
         path: &str,
@@ -493,45 +513,63 @@ impl EtcdStore {
     ) -> Result<Value, Failure> {
         let count = self.endpoints.len();
         let mut failures = Vec::new();
-        for step in 0..count {
-            let index = (self.preferred + step) % count;
-            if Instant::now() >= deadline {
-                failures.push(format!("{}: no time left", self.endpoints[index].url));
+        loop {
+            let mut may_recover = false;
+            for step in 0..count {
+                let index = (self.preferred + step) % count;
+                if Instant::now() >= deadline {
+                    failures.push(format!("{}: no time left", self.endpoints[index].url));
+                    break;
+                }
+                let until = deadline.min(Instant::now() + self.request_timeout);
+                let result = self.exchange(index, path, body, token, until, idempotent);
+                let url = self.endpoints[index].url.clone();
+                match result {
+                    Ok((200, answer)) => {
+                        self.preferred = index;
+                        return Ok(answer);
+                    }
+                    Ok((status, answer)) => {
+                        let failure = Failure::Answered {
+                            code: answer["code"].as_i64().unwrap_or(if status >= 500 {
+                                14
+                            } else {
+                                2
+                            }),
+                            message: format!(
+                                "{url} answered HTTP {status}: {}",
+                                answer["message"]
+                                    .as_str()
+                                    .or(answer["error"].as_str())
+                                    .unwrap_or("no message")
+                            ),
+                        };
+                        if failure.is_refusal() || !(idempotent || failure.proves_not_applied()) {
+                            return Err(failure);
+                        }
+                        may_recover = true;
+                        failures.push(failure.text());
+                    }
+                    Err(Failure::NotSent(why)) => {
+                        may_recover |= !lasts(&why);
+                        failures.push(format!("{url}: {why}"));
+                    }
+                    Err(Failure::Unknown(why)) if idempotent => {
+                        may_recover = true;
+                        failures.push(format!("{url}: {why}"));
+                    }
+                    Err(Failure::Unknown(why)) => {
+                        return Err(Failure::Unknown(format!("{url}: {why}")));
+                    }
+                    Err(answered) => return Err(answered),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !may_recover || left <= RETRY_PAUSE {
                 break;
             }
-            let until = deadline.min(Instant::now() + self.request_timeout);
-            let result = self.exchange(index, path, body, token, until, idempotent);
-            let url = self.endpoints[index].url.clone();
-            match result {
-                Ok((200, answer)) => {
-                    self.preferred = index;
-                    return Ok(answer);
-                }
-                Ok((status, answer)) => {
-                    let failure = Failure::Answered {
-                        code: answer["code"]
-                            .as_i64()
-                            .unwrap_or(if status >= 500 { 14 } else { 2 }),
-                        message: format!(
-                            "{url} answered HTTP {status}: {}",
-                            answer["message"]
-                                .as_str()
-                                .or(answer["error"].as_str())
-                                .unwrap_or("no message")
-                        ),
-                    };
-                    if failure.is_refusal() || !idempotent {
-                        return Err(failure);
-                    }
-                    failures.push(failure.text());
-                }
-                Err(Failure::NotSent(why)) => failures.push(format!("{url}: {why}")),
-                Err(Failure::Unknown(why)) if idempotent => failures.push(format!("{url}: {why}")),
-                Err(Failure::Unknown(why)) => {
-                    return Err(Failure::Unknown(format!("{url}: {why}")));
-                }
-                Err(answered) => return Err(answered),
-            }
+            thread::sleep(RETRY_PAUSE);
+            failures.clear();
         }
         Err(Failure::NotSent(format!(
             "no etcd member answered: {}",

@@ -201,7 +201,16 @@ impl Cluster {
             println!("skipping {test}: etcd is not installed (apt-get install etcd-server)");
             return None;
         }
-        Some(Cluster::launch(size, false))
+        Some(Cluster::launch(size, false, &[]))
+    }
+
+    /// As [`Cluster::start`], each member started with the extra etcd flags `flags`.
+    pub fn start_with(size: usize, test: &str, flags: &[&str]) -> Option<Cluster> {
+        if !installed() {
+            println!("skipping {test}: etcd is not installed (apt-get install etcd-server)");
+            return None;
+        }
+        Some(Cluster::launch(size, false, flags))
     }
 
     /// A healthy secured cluster of `size` members (see the module's doc), or `None` (after
@@ -228,12 +237,12 @@ impl Cluster {
             );
             return None;
         }
-        let cluster = Cluster::launch(size, true);
+        let cluster = Cluster::launch(size, true, &[]);
         cluster.enable_auth();
         Some(cluster)
     }
 
-    fn launch(size: usize, secured: bool) -> Cluster {
+    fn launch(size: usize, secured: bool, flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let secured = secured.then(|| make_certificates(&dir.path().join("certs")));
         let scheme = if secured.is_some() { "https" } else { "http" };
@@ -273,6 +282,7 @@ impl Cluster {
                 .args(["--initial-cluster", &initial])
                 .args(["--initial-cluster-state", "new"])
                 .args(["--initial-cluster-token", &format!("t{}", ports[0])])
+                .args(flags)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log);

@@ -968,6 +968,24 @@ fn secured(size: usize, test: &str) -> Option<(Cluster, tempfile::TempDir, PathB
     Some((cluster, root, state))
 }
 
+/// Logs `access`'s user in with `session-lock status`, as a person's first command on a
+/// machine does, and keeps the token for the hooks. A login is a bcrypt check on the member; on
+/// a loaded machine it may miss a call's budget (the command says so), and the next command
+/// tries again: up to five.
+fn log_in(access: &Access, repo: &Path) {
+    for _ in 0..5 {
+        let output = binary_as(access, &["status", "--json", "--workspace"])
+            .arg(repo)
+            .output()
+            .unwrap();
+        if !printed(&output).contains("login") {
+            return;
+        }
+        println!("the login missed its budget: {}", printed(&output).trim());
+    }
+    panic!("five logins missed their budget");
+}
+
 #[test]
 fn a_team_over_tls_with_its_own_role_runs_every_command_and_no_secret_is_shown() {
     let _turn = turn();
@@ -976,6 +994,7 @@ fn a_team_over_tls_with_its_own_role_runs_every_command_and_no_secret_is_shown()
     };
     let repo = work_tree(root.path(), "repo");
     let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
+    log_in(&team, &repo);
     let mut shown = String::new();
     let mut run = |output: Output| {
         shown.push_str(&printed(&output));
@@ -1051,8 +1070,10 @@ fn thirty_two_hooks_racing_over_tls_with_auth_have_exactly_one_winner() {
         if round == 0 {
             // The machine's first command logs in and keeps the token for the racers (one
             // bcrypt check instead of 32 at once, see docs/etcd.md).
-            let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
-            assert_eq!(status_as(&team, &repo)["state"], "free");
+            log_in(
+                &Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state),
+                &repo,
+            );
         }
         let mut children: Vec<Child> = (0..32)
             .map(|n| {
@@ -1157,6 +1178,7 @@ fn a_token_etcd_no_longer_takes_is_replaced_by_one_new_login() {
     };
     let repo = work_tree(root.path(), "repo");
     let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
+    log_in(&team, &repo);
     assert_eq!(
         answer(&hook_as(&team, &write_event("one", &repo))),
         Answer::Allow
@@ -1181,4 +1203,55 @@ fn a_token_etcd_no_longer_takes_is_replaced_by_one_new_login() {
         "a stale token and a wrong password",
     );
     assert!(said.contains("login"), "{said}");
+}
+
+#[test]
+fn the_claude_code_plugins_answers_point_the_hook_at_the_secured_cluster() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(1, "the plugin's options") else {
+        return;
+    };
+    let repo = work_tree(root.path(), "repo");
+    let secured = cluster.secured.as_ref().unwrap();
+    // What Claude Code passes a plugin's hooks for its userConfig answers, and nothing else:
+    // no SESSION_LOCK_STORE, no SESSION_LOCK_ETCD_*.
+    let run = |args: &[&str], event: Option<String>| {
+        let mut command = binary(&cluster.endpoints_from(0), args);
+        command
+            .env_remove("SESSION_LOCK_STORE")
+            .env_remove("SESSION_LOCK_ETCD_ENDPOINTS")
+            .env("SESSION_LOCK_DIR", &state)
+            .env(
+                "CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS",
+                cluster.endpoints_from(0),
+            )
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_PREFIX", TEAM_A.prefix)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_CA", &secured.ca)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_CERT", &secured.client_cert)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_KEY", &secured.client_key)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_USER", TEAM_A.name)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_PASSWORD", TEAM_A.password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish(command.spawn().unwrap(), &event.unwrap_or_default())
+    };
+    // The first command logs in (see `log_in`); the hook then uses the kept token.
+    for _ in 0..5 {
+        let shown = run(&["status", "--workspace", &repo.to_string_lossy()], None);
+        if !printed(&shown).contains("login") {
+            break;
+        }
+    }
+    let hooked = run(&["hook"], Some(write_event("one", &repo)));
+    assert_eq!(answer(&hooked), Answer::Allow, "{hooked:?}");
+    let shown = run(
+        &["status", "--json", "--workspace", &repo.to_string_lossy()],
+        None,
+    );
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["holder"]["session_id"], "one", "{shown}");
+    let key = format!("{}/{}", TEAM_A.prefix, shown["hash"].as_str().unwrap());
+    assert_eq!(shown["lock_file"], key);
+    assert!(cluster.get(&key).is_some());
 }

@@ -14,6 +14,7 @@ mod store_cases;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use etcd::Cluster;
+use etcd::{Cluster, TEAM_A, TEAM_B, TeamUser};
 use serde_json::Value;
 use session_lock::component::lock_store::SwapOutcome;
 use session_lock::etcd_store::EtcdStore;
@@ -299,9 +300,62 @@ fn stop_event(session: &str, workspace: &Path) -> String {
     .to_string()
 }
 
+/// How a test's processes reach the cluster: the endpoints, and the TLS and login settings of
+/// a secured one.
+#[derive(Clone)]
+struct Access {
+    endpoints: String,
+    settings: Vec<(&'static str, String)>,
+}
+
+impl Access {
+    /// Plain HTTP, no login.
+    fn plain(endpoints: &str) -> Access {
+        Access {
+            endpoints: endpoints.to_owned(),
+            settings: Vec::new(),
+        }
+    }
+
+    /// `team`'s user over TLS with the client certificate, the password in a file in `state`,
+    /// which is also the lock directory (where the token is kept).
+    fn team(cluster: &Cluster, team: &TeamUser, endpoints: String, state: &Path) -> Access {
+        let secured = cluster.secured.as_ref().expect("a secured cluster");
+        let password_file = state.join(format!("{}.password", team.name));
+        fs::write(&password_file, format!("{}\n", team.password)).unwrap();
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        Access {
+            endpoints,
+            settings: vec![
+                ("SESSION_LOCK_DIR", path(state)),
+                ("SESSION_LOCK_ETCD_PREFIX", team.prefix.to_owned()),
+                ("SESSION_LOCK_ETCD_CA", path(&secured.ca)),
+                ("SESSION_LOCK_ETCD_CERT", path(&secured.client_cert)),
+                ("SESSION_LOCK_ETCD_KEY", path(&secured.client_key)),
+                ("SESSION_LOCK_ETCD_USER", team.name.to_owned()),
+                ("SESSION_LOCK_ETCD_PASSWORD_FILE", path(&password_file)),
+            ],
+        }
+    }
+
+    /// The same with setting `name` set to `value` (`None`: unset).
+    fn with(&self, name: &'static str, value: Option<&str>) -> Access {
+        let mut access = self.clone();
+        access.settings.retain(|(n, _)| *n != name);
+        if let Some(value) = value {
+            access.settings.push((name, value.to_owned()));
+        }
+        access
+    }
+}
+
 /// The binary with only the settings a test gives: none of the caller's (the tests may run
 /// inside an agent session).
 fn binary(endpoints: &str, args: &[&str]) -> Command {
+    binary_as(&Access::plain(endpoints), args)
+}
+
+fn binary_as(access: &Access, args: &[&str]) -> Command {
     let mut command = Command::new(BINARY);
     command.args(args);
     for (name, _) in std::env::vars_os() {
@@ -312,14 +366,21 @@ fn binary(endpoints: &str, args: &[&str]) -> Command {
     }
     command
         .env("SESSION_LOCK_STORE", "etcd")
-        .env("SESSION_LOCK_ETCD_ENDPOINTS", endpoints)
+        .env("SESSION_LOCK_ETCD_ENDPOINTS", &access.endpoints)
         .env("SESSION_LOCK_DIR", "/nonexistent/session-lock-etcd-tests");
+    for (name, value) in &access.settings {
+        command.env(name, value);
+    }
     command
 }
 
 /// A hook process waiting for its event on stdin.
 fn spawn_hook(endpoints: &str) -> Child {
-    binary(endpoints, &["hook"])
+    spawn_hook_as(&Access::plain(endpoints))
+}
+
+fn spawn_hook_as(access: &Access) -> Child {
+    binary_as(access, &["hook"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -336,6 +397,10 @@ fn finish(mut child: Child, event: &str) -> Output {
 
 fn hook(endpoints: &str, event: &str) -> Output {
     finish(spawn_hook(endpoints), event)
+}
+
+fn hook_as(access: &Access, event: &str) -> Output {
+    finish(spawn_hook_as(access), event)
 }
 
 /// What the hook answered.
@@ -371,7 +436,11 @@ fn answer(output: &Output) -> Answer {
 
 /// `session-lock status --json` for `workspace`.
 fn status(endpoints: &str, workspace: &Path) -> Value {
-    let output = binary(endpoints, &["status", "--json", "--workspace"])
+    status_as(&Access::plain(endpoints), workspace)
+}
+
+fn status_as(access: &Access, workspace: &Path) -> Value {
+    let output = binary_as(access, &["status", "--json", "--workspace"])
         .arg(workspace)
         .output()
         .unwrap();
@@ -631,14 +700,84 @@ fn sessions_loop_through_a_member_being_killed_and_never_overlap() {
     );
 }
 
+/// A release and an acquire that meet a leader's death: the members are tried again while
+/// the new leader is elected (one pass over them is not enough: the follower answers "leader
+/// changed" or nothing until then), within the call's budget (elections here are made short enough
+/// to fit: 10 ms heartbeats, a 100 ms election timeout). Three of each, a fresh cluster each.
+#[test]
+fn a_release_and_an_acquire_that_meet_a_leader_election_land_on_the_new_leader() {
+    let _turn = turn();
+    let flags = ["--heartbeat-interval", "10", "--election-timeout", "100"];
+    let root = tempfile::tempdir().unwrap();
+    for round in 0..6 {
+        let Some(mut cluster) = Cluster::start_with(3, "calls through an election", &flags) else {
+            return;
+        };
+        let repo = work_tree(root.path(), &format!("round-{round}"));
+        // Short elections may follow each other at first: wait for a settled leader.
+        let waited = Instant::now();
+        let leader = loop {
+            match cluster.leader() {
+                Some(leader) => break leader,
+                None if waited.elapsed() < Duration::from_secs(10) => {
+                    thread::sleep(Duration::from_millis(50))
+                }
+                None => panic!("no leader within 10 s"),
+            }
+        };
+        // The leader, then one follower: the first request meets the dead member, the second
+        // the election on the only other member the hook knows.
+        let urls = cluster.endpoints();
+        let endpoints = format!("{},{}", urls[leader], urls[(leader + 1) % 3]);
+        assert_eq!(
+            answer(&hook(&endpoints, &write_event("one", &repo))),
+            Answer::Allow
+        );
+        let hash = status(&endpoints, &repo)["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        cluster.kill(leader);
+        let release = round % 2 == 0;
+        let event = if release {
+            stop_event("one", &repo)
+        } else {
+            write_event("two", &repo)
+        };
+        let started = Instant::now();
+        let said = answer(&hook(&endpoints, &event));
+        let took = started.elapsed();
+        if release {
+            assert_eq!(said, Answer::Allow, "the release, in {took:?}");
+            assert!(
+                cluster.get(&format!("session-lock/{hash}")).is_none(),
+                "the release took effect"
+            );
+        } else {
+            assert!(
+                matches!(&said, Answer::Deny(why) if why.contains("one")),
+                "the acquire, in {took:?}: {said:?}"
+            );
+        }
+        let what = if release { "release" } else { "acquire" };
+        println!("{what} through an election: answered in {took:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. No cluster to be had.
 
 fn assert_fails_open_in_time(endpoints: &str, what: &str) {
+    assert_fails_open_in_time_as(&Access::plain(endpoints), what);
+}
+
+/// The hook, as `access` sets it up, allows without the lock and says so (Claude Code's
+/// `systemMessage`, one `session-lock` line on stderr) within 1.5 s; returns what stderr said.
+fn assert_fails_open_in_time_as(access: &Access, what: &str) -> String {
     let root = tempfile::tempdir().unwrap();
     let repo = work_tree(root.path(), "repo");
     let started = Instant::now();
-    let output = hook(endpoints, &write_event("alone", &repo));
+    let output = hook_as(access, &write_event("alone", &repo));
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(1500),
@@ -649,12 +788,13 @@ fn assert_fails_open_in_time(endpoints: &str, what: &str) {
         matches!(&answered, Answer::FailOpen(_)),
         "{what}: fails open visibly: {answered:?}"
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         stderr.lines().count() >= 1 && stderr.lines().all(|l| l.starts_with("session-lock")),
         "{what}: {stderr}"
     );
     println!("{what}: failed open in {took:?}: {}", stderr.trim());
+    stderr
 }
 
 #[test]
@@ -787,4 +927,331 @@ fn one_checkout_at_two_paths_shares_a_lock_and_a_separate_clone_does_not() {
         answer(&finish(by_path, &write_event("by-path", &mounted))),
         Answer::Allow
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. A secured cluster: TLS with client certificates, etcd authentication, a role per team.
+
+/// Every text a command printed, for the check that no secret is in it.
+fn printed(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The token the team's hooks keep in `state` (there is exactly one token file).
+fn kept_token(state: &Path) -> (PathBuf, String) {
+    let files: Vec<PathBuf> = fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("etcd-token-")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "one token file: {files:?}");
+    let token = fs::read_to_string(&files[0]).unwrap();
+    (files[0].clone(), token)
+}
+
+/// A secured cluster of `size` members, a temporary folder, and in it `state/`: the lock
+/// directory of the team's processes (where the token is kept).
+fn secured(size: usize, test: &str) -> Option<(Cluster, tempfile::TempDir, PathBuf)> {
+    let cluster = Cluster::start_secured(size, test)?;
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    fs::create_dir(&state).unwrap();
+    Some((cluster, root, state))
+}
+
+/// Logs `access`'s user in with `session-lock status`, as a person's first command on a
+/// machine does, and keeps the token for the hooks. A login is a bcrypt check on the member; on
+/// a loaded machine it may miss a call's budget (the command says so), and the next command
+/// tries again: up to five.
+fn log_in(access: &Access, repo: &Path) {
+    for _ in 0..5 {
+        let output = binary_as(access, &["status", "--json", "--workspace"])
+            .arg(repo)
+            .output()
+            .unwrap();
+        if !printed(&output).contains("login") {
+            return;
+        }
+        println!("the login missed its budget: {}", printed(&output).trim());
+    }
+    panic!("five logins missed their budget");
+}
+
+#[test]
+fn a_team_over_tls_with_its_own_role_runs_every_command_and_no_secret_is_shown() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(3, "the secured lifecycle") else {
+        return;
+    };
+    let repo = work_tree(root.path(), "repo");
+    let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
+    log_in(&team, &repo);
+    let mut shown = String::new();
+    let mut run = |output: Output| {
+        shown.push_str(&printed(&output));
+        output
+    };
+
+    assert_eq!(
+        answer(&run(hook_as(&team, &write_event("one", &repo)))),
+        Answer::Allow
+    );
+    let refused = answer(&run(hook_as(&team, &write_event("two", &repo))));
+    assert!(
+        matches!(&refused, Answer::Deny(why) if why.contains("one")),
+        "{refused:?}"
+    );
+    // The record is under the team's prefix, as etcd's root sees it.
+    let state_json = status_as(&team, &repo);
+    let hash = state_json["hash"].as_str().unwrap().to_owned();
+    assert_eq!(state_json["holder"]["session_id"], "one", "{state_json}");
+    let key = format!("{}/{hash}", TEAM_A.prefix);
+    assert_eq!(state_json["lock_file"], key);
+    let record: Value = serde_json::from_slice(&cluster.get(&key).unwrap()).unwrap();
+    assert_eq!(record["session_id"], "one");
+    // The human status and doctor run with the team's role too.
+    let human = run(binary_as(&team, &["status", "--workspace"])
+        .arg(&repo)
+        .output()
+        .unwrap());
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains(&format!("lock file  {key}")),
+        "{human:?}"
+    );
+    let doctor = run(binary_as(&team, &["doctor"]).output().unwrap());
+    assert!(
+        !String::from_utf8_lossy(&doctor.stdout).contains("etcd login"),
+        "{doctor:?}"
+    );
+
+    assert_eq!(
+        answer(&run(hook_as(&team, &stop_event("one", &repo)))),
+        Answer::Allow
+    );
+    assert!(cluster.get(&key).is_none());
+    assert_eq!(
+        answer(&run(hook_as(&team, &write_event("two", &repo)))),
+        Answer::Allow
+    );
+    let released = run(binary_as(&team, &["release", "--force", "--workspace"])
+        .arg(&repo)
+        .output()
+        .unwrap());
+    assert!(released.status.success(), "{released:?}");
+    assert_eq!(status_as(&team, &repo)["state"], "free");
+
+    // One login for all of these: the token is kept, private, between runs.
+    let (file, token) = kept_token(&state);
+    let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!token.is_empty());
+    for secret in [TEAM_A.password, token.trim()] {
+        assert!(!shown.contains(secret), "a secret was printed: {shown}");
+    }
+}
+
+#[test]
+fn thirty_two_hooks_racing_over_tls_with_auth_have_exactly_one_winner() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(3, "the secured race") else {
+        return;
+    };
+    for round in 0..2 {
+        let repo = work_tree(root.path(), &format!("round-{round}"));
+        if round == 0 {
+            // The machine's first command logs in and keeps the token for the racers (one
+            // bcrypt check instead of 32 at once, see docs/etcd.md).
+            log_in(
+                &Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state),
+                &repo,
+            );
+        }
+        let mut children: Vec<Child> = (0..32)
+            .map(|n| {
+                let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(n), &state);
+                spawn_hook_as(&team)
+            })
+            .collect();
+        for (n, child) in children.iter_mut().enumerate() {
+            let event = write_event(&format!("round-{round}-racer-{n}"), &repo);
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(event.as_bytes()).unwrap();
+        }
+        let answers: Vec<Answer> = children
+            .into_iter()
+            .map(|child| answer(&child.wait_with_output().unwrap()))
+            .collect();
+        let allowed = answers.iter().filter(|a| **a == Answer::Allow).count();
+        let denied = answers
+            .iter()
+            .filter(|a| matches!(a, Answer::Deny(_)))
+            .count();
+        assert_eq!((allowed, denied), (1, 31), "round {round}: {answers:?}");
+    }
+}
+
+#[test]
+fn a_secured_cluster_refuses_what_it_should_and_each_refusal_fails_open_visibly() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(1, "the secured refusals") else {
+        return;
+    };
+    let secured = cluster.secured.as_ref().unwrap();
+    let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
+    let wrong_ca = secured.wrong_ca.to_string_lossy().into_owned();
+
+    let said = assert_fails_open_in_time_as(
+        &team.with("SESSION_LOCK_ETCD_CA", Some(&wrong_ca)),
+        "a CA that did not sign the member's certificate",
+    );
+    assert!(said.contains("certificate"), "{said}");
+
+    let said = assert_fails_open_in_time_as(
+        &team
+            .with("SESSION_LOCK_ETCD_CERT", None)
+            .with("SESSION_LOCK_ETCD_KEY", None),
+        "no client certificate",
+    );
+    assert!(said.contains("SESSION_LOCK_ETCD_CERT"), "{said}");
+
+    let http = cluster.endpoints()[0].replace("https://", "http://");
+    let said = assert_fails_open_in_time_as(
+        &Access {
+            endpoints: http,
+            ..team.clone()
+        }
+        .with("SESSION_LOCK_ETCD_CA", None)
+        .with("SESSION_LOCK_ETCD_CERT", None)
+        .with("SESSION_LOCK_ETCD_KEY", None),
+        "plain http:// to a TLS member",
+    );
+    assert!(said.contains("https://"), "{said}");
+
+    let wrong = root.path().join("wrong.password");
+    fs::write(&wrong, "not-the-password\n").unwrap();
+    let said = assert_fails_open_in_time_as(
+        &team.with(
+            "SESSION_LOCK_ETCD_PASSWORD_FILE",
+            Some(&wrong.to_string_lossy()),
+        ),
+        "a wrong password",
+    );
+    assert!(
+        said.contains("login as \"alice\" failed") && !said.contains("not-the-password"),
+        "{said}"
+    );
+
+    // Team B's user on team A's prefix: its role does not cover it.
+    let outsider = Access::team(&cluster, &TEAM_B, cluster.endpoints_from(0), &state)
+        .with("SESSION_LOCK_ETCD_PREFIX", Some(TEAM_A.prefix));
+    let said = assert_fails_open_in_time_as(&outsider, "a role without the prefix");
+    assert!(
+        said.contains("permission denied")
+            && said.contains("bob")
+            && said.contains(&format!("{}/", TEAM_A.prefix)),
+        "{said}"
+    );
+    let listed = binary_as(&outsider, &["status", "--json", "--workspace"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(
+        !listed.status.success() || printed(&listed).contains("permission denied"),
+        "status with a role without the prefix says so: {listed:?}"
+    );
+}
+
+#[test]
+fn a_token_etcd_no_longer_takes_is_replaced_by_one_new_login() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(1, "a stale token") else {
+        return;
+    };
+    let repo = work_tree(root.path(), "repo");
+    let team = Access::team(&cluster, &TEAM_A, cluster.endpoints_from(0), &state);
+    log_in(&team, &repo);
+    assert_eq!(
+        answer(&hook_as(&team, &write_event("one", &repo))),
+        Answer::Allow
+    );
+    let (file, first) = kept_token(&state);
+    // A token etcd does not know (what an expired one, or one from before a member restarted,
+    // is to it): the next hook's first request is refused as unauthenticated.
+    fs::write(&file, "stale.token.1").unwrap();
+    let output = hook_as(&team, &write_event("one", &repo));
+    assert_eq!(answer(&output), Answer::Allow, "{output:?}");
+    let (_, renewed) = kept_token(&state);
+    assert!(renewed != "stale.token.1" && renewed != first, "{renewed}");
+    // Renewed once, not in a loop: with the stale token and a wrong password it fails open.
+    fs::write(&file, "stale.token.2").unwrap();
+    let wrong = root.path().join("wrong.password");
+    fs::write(&wrong, "nope\n").unwrap();
+    let said = assert_fails_open_in_time_as(
+        &team.with(
+            "SESSION_LOCK_ETCD_PASSWORD_FILE",
+            Some(&wrong.to_string_lossy()),
+        ),
+        "a stale token and a wrong password",
+    );
+    assert!(said.contains("login"), "{said}");
+}
+
+#[test]
+fn the_claude_code_plugins_answers_point_the_hook_at_the_secured_cluster() {
+    let _turn = turn();
+    let Some((cluster, root, state)) = secured(1, "the plugin's options") else {
+        return;
+    };
+    let repo = work_tree(root.path(), "repo");
+    let secured = cluster.secured.as_ref().unwrap();
+    // What Claude Code passes a plugin's hooks for its userConfig answers, and nothing else:
+    // no SESSION_LOCK_STORE, no SESSION_LOCK_ETCD_*.
+    let run = |args: &[&str], event: Option<String>| {
+        let mut command = binary(&cluster.endpoints_from(0), args);
+        command
+            .env_remove("SESSION_LOCK_STORE")
+            .env_remove("SESSION_LOCK_ETCD_ENDPOINTS")
+            .env("SESSION_LOCK_DIR", &state)
+            .env(
+                "CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS",
+                cluster.endpoints_from(0),
+            )
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_PREFIX", TEAM_A.prefix)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_CA", &secured.ca)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_CERT", &secured.client_cert)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_KEY", &secured.client_key)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_USER", TEAM_A.name)
+            .env("CLAUDE_PLUGIN_OPTION_ETCD_PASSWORD", TEAM_A.password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish(command.spawn().unwrap(), &event.unwrap_or_default())
+    };
+    // The first command logs in (see `log_in`); the hook then uses the kept token.
+    for _ in 0..5 {
+        let shown = run(&["status", "--workspace", &repo.to_string_lossy()], None);
+        if !printed(&shown).contains("login") {
+            break;
+        }
+    }
+    let hooked = run(&["hook"], Some(write_event("one", &repo)));
+    assert_eq!(answer(&hooked), Answer::Allow, "{hooked:?}");
+    let shown = run(
+        &["status", "--json", "--workspace", &repo.to_string_lossy()],
+        None,
+    );
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["holder"]["session_id"], "one", "{shown}");
+    let key = format!("{}/{}", TEAM_A.prefix, shown["hash"].as_str().unwrap());
+    assert_eq!(shown["lock_file"], key);
+    assert!(cluster.get(&key).is_some());
 }

@@ -2,8 +2,10 @@
 //! containers or VMs that share one checkout.
 //!
 //! It speaks etcd's own JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`, keys and values in
-//! base64) over a small blocking HTTP/1.1 client on [`TcpStream`], so the binary carries no
-//! async runtime, gRPC stack or TLS library. Each record lives at etcd key `<prefix>/<key>`
+//! base64) over a small blocking HTTP/1.1 client on [`TcpStream`], plain (`http://`) or through
+//! rustls (`https://`, [`crate::etcd_tls`]), so the binary carries no async runtime or gRPC
+//! stack. With `SESSION_LOCK_ETCD_USER` it logs in and sends etcd's token on every request
+//! ([`crate::etcd_auth`]). Each record lives at etcd key `<prefix>/<key>`
 //! (`session-lock/<key>` by default) and holds exactly the bytes the file store would write, so
 //! `etcdctl get session-lock/<key>` shows the same JSON record as `session-lock status`.
 //!
@@ -23,14 +25,21 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
+use rustls::ClientConfig;
 use serde_json::{Value, json};
 
 use crate::component::lock_store::{self, SwapOutcome};
+use crate::etcd_auth::{self, Credentials, Secret, TokenCache};
+use crate::etcd_tls::{self, TlsFiles, Transport};
 use crate::fs_store::MAX_RECORD_BYTES;
+use crate::settings;
 
 /// How long one HTTP request (connect, send, answer) may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
@@ -38,19 +47,36 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long one store call may take, failovers and a re-read included.
 pub const CALL_BUDGET: Duration = Duration::from_millis(700);
 
+/// The pause before another pass over the members, when one may answer soon.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(40);
+
 /// The etcd key prefix when `SESSION_LOCK_ETCD_PREFIX` is not set.
 pub const DEFAULT_PREFIX: &str = "session-lock";
 
 /// The largest response body read (a keys-only listing of thousands of locks fits).
 const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
-/// One etcd client URL, `http://host:port`.
+/// One etcd client URL, `http://host:port` or `https://host:port`.
 #[derive(Debug, Clone)]
 struct Endpoint {
     /// As configured, for messages.
     url: String,
     /// `host:port`, for the `Host` header and for resolving.
     authority: String,
+    /// The host alone (no brackets), the name TLS verifies.
+    host: String,
+    /// `https://`.
+    tls: bool,
+}
+
+/// The etcd user a store logs in as, and its token.
+#[derive(Debug)]
+struct Login {
+    credentials: Credentials,
+    /// The token in use (`None`: log in before the next request).
+    token: Option<Secret>,
+    /// Where the token is kept between runs, if anywhere.
+    cache: Option<TokenCache>,
 }
 
 /// Lock records in an etcd cluster.
@@ -62,7 +88,13 @@ pub struct EtcdStore {
     /// The endpoint to try first: the last one that answered.
     preferred: usize,
     /// A kept-alive connection to `endpoints[.0]`.
-    connection: Option<(usize, BufReader<TcpStream>)>,
+    connection: Option<(usize, BufReader<Transport>)>,
+    /// Where TLS's CA and client certificate come from.
+    tls_files: TlsFiles,
+    /// The TLS client configuration, made from `tls_files` before the first `https://` use.
+    tls: Option<Arc<ClientConfig>>,
+    /// The user to log in as, when etcd authentication is on.
+    login: Option<Login>,
     request_timeout: Duration,
     call_budget: Duration,
 }
@@ -103,6 +135,33 @@ impl Failure {
     }
 }
 
+/// Whether a connection failure `why` will not go away in a moment: nobody listens there, or
+/// TLS failed (a certificate, a protocol).
+fn lasts(why: &str) -> bool {
+    let why = why.to_ascii_lowercase();
+    why.contains("refused") || why.contains("tls") || why.contains("certificate")
+}
+
+impl Failure {
+    /// An answer that proves the member did not take the request: it dropped the proposal
+    /// (no leader to give it to).
+    fn proves_not_applied(&self) -> bool {
+        matches!(self, Failure::Answered { message, .. } if message.contains("proposal dropped"))
+    }
+
+    /// etcd did not take the token: it expired or is unknown (UNAUTHENTICATED), or the auth
+    /// store changed since it was checked. Nothing was applied; a new login may fix it.
+    fn is_stale_token(&self) -> bool {
+        match self {
+            Failure::Answered { code: 16, .. } => true,
+            Failure::Answered { code: 3, message } => {
+                message.contains("revision of auth store is old")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl EtcdStore {
     /// A store on the cluster at `endpoints` (each `http://host:port`; the port defaults to
     /// 2379), its records under `<prefix>/`. Connects on the first call, not here.
@@ -123,15 +182,21 @@ impl EtcdStore {
             prefix: format!("{prefix}/"),
             preferred: 0,
             connection: None,
+            tls_files: TlsFiles::default(),
+            tls: None,
+            login: None,
             request_timeout: REQUEST_TIMEOUT,
             call_budget: CALL_BUDGET,
         })
     }
 
-    /// The store `SESSION_LOCK_ETCD_ENDPOINTS` (comma-separated) and
-    /// `SESSION_LOCK_ETCD_PREFIX` (default [`DEFAULT_PREFIX`]) name.
+    /// The store the settings name: `SESSION_LOCK_ETCD_ENDPOINTS` (comma-separated),
+    /// `SESSION_LOCK_ETCD_PREFIX` (default [`DEFAULT_PREFIX`]), TLS from `SESSION_LOCK_ETCD_CA`,
+    /// `_CERT` and `_KEY`, and the login from `SESSION_LOCK_ETCD_USER` with
+    /// `SESSION_LOCK_ETCD_PASSWORD_FILE` or `_PASSWORD`, its token kept in the lock directory.
+    /// Each may also come from the Claude Code plugin's options ([`settings::value`]).
     pub fn from_env() -> Result<EtcdStore, String> {
-        let endpoints = std::env::var("SESSION_LOCK_ETCD_ENDPOINTS").unwrap_or_default();
+        let endpoints = settings::value("SESSION_LOCK_ETCD_ENDPOINTS").unwrap_or_default();
         let endpoints: Vec<&str> = endpoints
             .split(',')
             .map(str::trim)
@@ -139,14 +204,60 @@ impl EtcdStore {
             .collect();
         if endpoints.is_empty() {
             return Err("SESSION_LOCK_STORE=etcd needs SESSION_LOCK_ETCD_ENDPOINTS \
-                        (comma-separated http://host:port)"
+                        (comma-separated http://host:port or https://host:port)"
                 .into());
         }
-        let prefix = std::env::var("SESSION_LOCK_ETCD_PREFIX")
-            .ok()
-            .filter(|p| !p.is_empty())
+        let prefix = settings::value("SESSION_LOCK_ETCD_PREFIX")
             .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
-        EtcdStore::new(&endpoints, &prefix)
+        let path = |name: &str| settings::value(name).map(PathBuf::from);
+        let tls = TlsFiles {
+            ca: path("SESSION_LOCK_ETCD_CA"),
+            cert: path("SESSION_LOCK_ETCD_CERT"),
+            key: path("SESSION_LOCK_ETCD_KEY"),
+        };
+        let mut store = EtcdStore::new(&endpoints, &prefix)?.with_tls(tls)?;
+        let credentials = etcd_auth::credentials(
+            settings::value("SESSION_LOCK_ETCD_USER"),
+            path("SESSION_LOCK_ETCD_PASSWORD_FILE"),
+            settings::value("SESSION_LOCK_ETCD_PASSWORD"),
+        )?;
+        if let Some(credentials) = credentials {
+            let cache = settings::lock_dir()
+                .ok()
+                .map(|dir| TokenCache::new(&dir, &store.endpoints(), &credentials.user));
+            store = store.with_login(credentials, cache);
+        }
+        Ok(store)
+    }
+
+    /// Verifies `https://` members against `files.ca` (else the system's roots) and presents
+    /// the client certificate `files.cert`/`files.key` if set. Reads the files now when an
+    /// endpoint is `https://`, so that a bad one is an error here.
+    pub fn with_tls(mut self, files: TlsFiles) -> Result<EtcdStore, String> {
+        self.tls_files = files;
+        self.tls = None;
+        if self.endpoints.iter().any(|e| e.tls) {
+            self.tls = Some(etcd_tls::client_config(&self.tls_files)?);
+        } else if self.tls_files != TlsFiles::default() {
+            return Err(
+                "SESSION_LOCK_ETCD_CA, _CERT or _KEY is set but no etcd endpoint is \
+                        https://"
+                    .into(),
+            );
+        }
+        Ok(self)
+    }
+
+    /// Logs in as `credentials` (once, before the first request, unless `cache` holds a
+    /// token), and keeps the token in `cache`.
+    pub fn with_login(mut self, credentials: Credentials, cache: Option<TokenCache>) -> EtcdStore {
+        let token = cache.as_ref().and_then(TokenCache::load);
+        self.login = Some(Login {
+            credentials,
+            token,
+            cache,
+        });
+        self
     }
 
     /// Sets the per-request timeout and the per-call budget (tests shorten them).
@@ -287,9 +398,10 @@ impl EtcdStore {
         value_of(&answer, etcd_key)
     }
 
-    /// Sends `body` to `path`, from the preferred endpoint on. A request that is not
-    /// `idempotent` moves to the next endpoint only while nothing was sent; a read moves on
-    /// whenever a member fails to answer it.
+    /// Sends `body` to `path` as [`EtcdStore::send_to_members`] does, logged in when a user is
+    /// set: a token etcd no longer takes (expired, or its member restarted) is replaced by a
+    /// new login once, and the request sent again (etcd checked the token before doing
+    /// anything, so even a transaction is safe to resend).
     fn request(
         &mut self,
         path: &str,
@@ -298,47 +410,166 @@ impl EtcdStore {
         idempotent: bool,
     ) -> Result<Value, Failure> {
         let body = body.to_string();
+        let mut renewed = false;
+        loop {
+            let token = match &self.login {
+                None => None,
+                Some(Login {
+                    token: Some(token), ..
+                }) => Some(token.clone()),
+                Some(_) => {
+                    renewed = true;
+                    Some(self.log_in(deadline)?)
+                }
+            };
+            let result = self.send_to_members(path, &body, deadline, idempotent, token.as_ref());
+            match result {
+                Err(Failure::Answered { code: 7, message }) => {
+                    // Say what to grant, not only that something was refused.
+                    let who = match &self.login {
+                        Some(login) => format!("etcd user {:?}", login.credentials.user),
+                        None => "this client (no SESSION_LOCK_ETCD_USER)".to_owned(),
+                    };
+                    return Err(Failure::Answered {
+                        code: 7,
+                        message: format!(
+                            "{message}: {who} needs a role with readwrite on the prefix {}",
+                            self.prefix
+                        ),
+                    });
+                }
+                Err(failure) if self.login.is_some() && failure.is_stale_token() && !renewed => {
+                    renewed = true;
+                    if let Some(login) = &mut self.login {
+                        login.token = None;
+                        if let Some(cache) = &login.cache {
+                            cache.forget();
+                        }
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Logs in (`/v3/auth/authenticate`), keeps the token and returns it.
+    fn log_in(&mut self, deadline: Instant) -> Result<Secret, Failure> {
+        let Some(login) = &self.login else {
+            return Err(Failure::NotSent("no etcd user to log in as".into()));
+        };
+        let user = login.credentials.user.clone();
+        let body = json!({"name": user, "password": login.credentials.password.expose()});
+        // A login is a bcrypt check on the member (~70 ms at etcd's default cost, more when
+        // logins queue): it may take what is left of the call's budget, not one request's.
+        let request_timeout = std::mem::replace(&mut self.request_timeout, self.call_budget);
+        let answer = self.send_to_members(
+            "/v3/auth/authenticate",
+            &body.to_string(),
+            deadline,
+            true,
+            None,
+        );
+        self.request_timeout = request_timeout;
+        let answer = answer.map_err(|failure| {
+            let why = format!("etcd login as {user:?} failed: {}", failure.text());
+            match failure {
+                Failure::Answered { code, .. } => Failure::Answered { code, message: why },
+                Failure::NotSent(_) => Failure::NotSent(why),
+                Failure::Unknown(_) => Failure::Unknown(why),
+            }
+        })?;
+        let token = answer["token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Failure::NotSent(format!(
+                    "etcd accepted the login as {user:?} but gave no token (is auth enabled?)"
+                ))
+            })?;
+        let token = Secret::new(token.to_owned());
+        if let Some(login) = &mut self.login {
+            if let Some(cache) = &login.cache {
+                cache.save(&token);
+            }
+            login.token = Some(token.clone());
+        }
+        Ok(token)
+    }
+
+    /// Sends `body` to `path`, from the preferred endpoint on, with `token` if given. A request
+    /// that is not `idempotent` moves to the next endpoint only while nothing was sent (or the
+    /// member proved it did not take it); a read moves on whenever a member fails to answer it.
+    /// A pass over every member that ended so, with a member that may answer soon (electing a
+    /// leader, timed out, unavailable; not a refused connection or TLS), is followed by
+    /// another after [`RETRY_PAUSE`] while the deadline allows: a leader's death costs one
+    /// election, and the call still lands within the hook's deadline.
+    fn send_to_members(
+        &mut self,
+        path: &str,
+        body: &str,
+        deadline: Instant,
+        idempotent: bool,
+        token: Option<&Secret>,
+    ) -> Result<Value, Failure> {
         let count = self.endpoints.len();
         let mut failures = Vec::new();
-        for step in 0..count {
-            let index = (self.preferred + step) % count;
-            if Instant::now() >= deadline {
-                failures.push(format!("{}: no time left", self.endpoints[index].url));
+        loop {
+            let mut may_recover = false;
+            for step in 0..count {
+                let index = (self.preferred + step) % count;
+                if Instant::now() >= deadline {
+                    failures.push(format!("{}: no time left", self.endpoints[index].url));
+                    break;
+                }
+                let until = deadline.min(Instant::now() + self.request_timeout);
+                let result = self.exchange(index, path, body, token, until, idempotent);
+                let url = self.endpoints[index].url.clone();
+                match result {
+                    Ok((200, answer)) => {
+                        self.preferred = index;
+                        return Ok(answer);
+                    }
+                    Ok((status, answer)) => {
+                        let failure = Failure::Answered {
+                            code: answer["code"].as_i64().unwrap_or(if status >= 500 {
+                                14
+                            } else {
+                                2
+                            }),
+                            message: format!(
+                                "{url} answered HTTP {status}: {}",
+                                answer["message"]
+                                    .as_str()
+                                    .or(answer["error"].as_str())
+                                    .unwrap_or("no message")
+                            ),
+                        };
+                        if failure.is_refusal() || !(idempotent || failure.proves_not_applied()) {
+                            return Err(failure);
+                        }
+                        may_recover = true;
+                        failures.push(failure.text());
+                    }
+                    Err(Failure::NotSent(why)) => {
+                        may_recover |= !lasts(&why);
+                        failures.push(format!("{url}: {why}"));
+                    }
+                    Err(Failure::Unknown(why)) if idempotent => {
+                        may_recover = true;
+                        failures.push(format!("{url}: {why}"));
+                    }
+                    Err(Failure::Unknown(why)) => {
+                        return Err(Failure::Unknown(format!("{url}: {why}")));
+                    }
+                    Err(answered) => return Err(answered),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !may_recover || left <= RETRY_PAUSE {
                 break;
             }
-            let until = deadline.min(Instant::now() + self.request_timeout);
-            let result = self.exchange(index, path, &body, until, idempotent);
-            let url = self.endpoints[index].url.clone();
-            match result {
-                Ok((200, answer)) => {
-                    self.preferred = index;
-                    return Ok(answer);
-                }
-                Ok((status, answer)) => {
-                    let failure = Failure::Answered {
-                        code: answer["code"]
-                            .as_i64()
-                            .unwrap_or(if status >= 500 { 14 } else { 2 }),
-                        message: format!(
-                            "{url} answered HTTP {status}: {}",
-                            answer["message"]
-                                .as_str()
-                                .or(answer["error"].as_str())
-                                .unwrap_or("no message")
-                        ),
-                    };
-                    if failure.is_refusal() || !idempotent {
-                        return Err(failure);
-                    }
-                    failures.push(failure.text());
-                }
-                Err(Failure::NotSent(why)) => failures.push(format!("{url}: {why}")),
-                Err(Failure::Unknown(why)) if idempotent => failures.push(format!("{url}: {why}")),
-                Err(Failure::Unknown(why)) => {
-                    return Err(Failure::Unknown(format!("{url}: {why}")));
-                }
-                Err(answered) => return Err(answered),
-            }
+            thread::sleep(RETRY_PAUSE);
+            failures.clear();
         }
         Err(Failure::NotSent(format!(
             "no etcd member answered: {}",
@@ -354,13 +585,18 @@ impl EtcdStore {
         index: usize,
         path: &str,
         body: &str,
+        token: Option<&Secret>,
         until: Instant,
         idempotent: bool,
     ) -> Result<(u16, Value), Failure> {
         let endpoint = self.endpoints[index].clone();
+        let authorization = match token {
+            Some(token) => format!("Authorization: {}\r\n", token.expose()),
+            None => String::new(),
+        };
         let request = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
+             {authorization}Content-Length: {}\r\n\r\n{body}",
             endpoint.authority,
             body.len()
         );
@@ -385,11 +621,26 @@ impl EtcdStore {
                         "the kept connection closed before an answer".into(),
                     ));
                 }
-                Err(Exchange::Failed(why)) => return Err(Failure::Unknown(why)),
+                Err(Exchange::Failed(why)) => return Err(Failure::Unknown(self.explained(why))),
             }
         }
         let stream = connect(&endpoint.authority, until).map_err(Failure::NotSent)?;
-        let mut connection = BufReader::new(stream);
+        let transport = if endpoint.tls {
+            let config = match &self.tls {
+                Some(config) => Arc::clone(config),
+                None => {
+                    let config =
+                        etcd_tls::client_config(&self.tls_files).map_err(Failure::NotSent)?;
+                    self.tls = Some(Arc::clone(&config));
+                    config
+                }
+            };
+            Transport::handshake(&config, &endpoint.host, stream, until)
+                .map_err(|why| Failure::NotSent(self.explained(why)))?
+        } else {
+            Transport::Plain(stream)
+        };
+        let mut connection = BufReader::new(transport);
         match send(&mut connection, &request, until) {
             Ok(answer) => {
                 if answer.keep_alive {
@@ -397,10 +648,28 @@ impl EtcdStore {
                 }
                 answer.parsed()
             }
+            // A member that speaks TLS closes a plain connection without a word.
+            Err(Exchange::Closed) if !endpoint.tls => Err(Failure::Unknown(
+                "the connection closed before an answer (if the member speaks TLS, use https://)"
+                    .into(),
+            )),
             Err(Exchange::Closed) => Err(Failure::Unknown(
                 "the connection closed before an answer".into(),
             )),
-            Err(Exchange::Failed(why)) => Err(Failure::Unknown(why)),
+            Err(Exchange::Failed(why)) => Err(Failure::Unknown(self.explained(why))),
+        }
+    }
+
+    /// `why` a TLS exchange failed, with a hint when a member's alert (TLS 1.3 sends it after
+    /// the handshake, on the first read) most likely asks for a client certificate.
+    fn explained(&self, why: String) -> String {
+        if why.contains("alert") && !self.tls_files.has_client_cert() {
+            format!(
+                "{why} (does the member require a client certificate? set \
+                 SESSION_LOCK_ETCD_CERT and SESSION_LOCK_ETCD_KEY)"
+            )
+        } else {
+            why
         }
     }
 }
@@ -468,19 +737,17 @@ fn decode_field(field: &Value) -> Result<Vec<u8>, String> {
     }
 }
 
-/// `http://host:port` (or `http://host`, port 2379) as an endpoint.
+/// `http://host:port` or `https://host:port` (the port defaults to 2379) as an endpoint.
 fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
     let bad = |why: &str| format!("bad etcd endpoint {url:?}: {why}");
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        if url.starts_with("https://") {
-            bad("https is not supported (use a TLS-terminating proxy on loopback, see docs/etcd.md)")
-        } else {
-            bad("expected http://host:port")
-        }
-    })?;
+    let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return Err(bad("expected http://host:port or https://host:port")),
+    };
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains(['/', '@', '?', '#', ' ']) {
-        return Err(bad("expected http://host:port"));
+        return Err(bad("expected http://host:port or https://host:port"));
     }
     let has_port = match authority.rsplit_once(':') {
         // `[::1]` alone has colons but no port.
@@ -499,9 +766,17 @@ fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
     } else {
         format!("{authority}:2379")
     };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Ok(Endpoint {
         url: url.trim_end_matches('/').to_owned(),
         authority,
+        host,
+        tls,
     })
 }
 
@@ -587,7 +862,7 @@ enum Exchange {
 
 /// Writes `request` and reads one answer, every step by `until`.
 fn send(
-    connection: &mut BufReader<TcpStream>,
+    connection: &mut BufReader<Transport>,
     request: &str,
     until: Instant,
 ) -> Result<Answer, Exchange> {
@@ -603,8 +878,11 @@ fn send(
     };
     let left = remaining(until).map_err(Exchange::Failed)?;
     let stream = connection.get_mut();
-    stream.set_write_timeout(Some(left)).map_err(timed)?;
-    match stream.write_all(request.as_bytes()) {
+    stream.tcp().set_write_timeout(Some(left)).map_err(timed)?;
+    match stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.flush())
+    {
         Ok(()) => {}
         Err(e)
             if matches!(
@@ -616,7 +894,11 @@ fn send(
         }
         Err(e) => return Err(timed(e)),
     }
-    let status_line = read_line(connection, until).map_err(timed)?;
+    let status_line = match read_line(connection, until) {
+        // TLS: the member closed the connection without a close_notify, before any answer.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => String::new(),
+        line => line.map_err(timed)?,
+    };
     if status_line.is_empty() {
         return Err(Exchange::Closed);
     }
@@ -676,13 +958,13 @@ fn send(
     })
 }
 
-fn set_deadline(connection: &BufReader<TcpStream>, until: Instant) -> io::Result<()> {
+fn set_deadline(connection: &BufReader<Transport>, until: Instant) -> io::Result<()> {
     let left = remaining(until).map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?;
-    connection.get_ref().set_read_timeout(Some(left))
+    connection.get_ref().tcp().set_read_timeout(Some(left))
 }
 
 /// One line of the answer's head (empty at the end of the stream), at most 8 KiB.
-fn read_line(connection: &mut BufReader<TcpStream>, until: Instant) -> io::Result<String> {
+fn read_line(connection: &mut BufReader<Transport>, until: Instant) -> io::Result<String> {
     let mut line = Vec::new();
     loop {
         set_deadline(connection, until)?;
@@ -715,7 +997,7 @@ fn read_line(connection: &mut BufReader<TcpStream>, until: Instant) -> io::Resul
 }
 
 fn read_exact(
-    connection: &mut BufReader<TcpStream>,
+    connection: &mut BufReader<Transport>,
     mut buffer: &mut [u8],
     until: Instant,
 ) -> io::Result<()> {
@@ -732,7 +1014,7 @@ fn read_exact(
 }
 
 fn read_to_end(
-    connection: &mut BufReader<TcpStream>,
+    connection: &mut BufReader<Transport>,
     body: &mut Vec<u8>,
     until: Instant,
 ) -> io::Result<()> {
@@ -754,7 +1036,7 @@ fn read_to_end(
     }
 }
 
-fn read_chunked(connection: &mut BufReader<TcpStream>, until: Instant) -> io::Result<Vec<u8>> {
+fn read_chunked(connection: &mut BufReader<Transport>, until: Instant) -> io::Result<Vec<u8>> {
     let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
     let mut body = Vec::new();
     loop {
@@ -783,47 +1065,14 @@ fn read_chunked(connection: &mut BufReader<TcpStream>, until: Instant) -> io::Re
     }
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64, padded, as etcd's gateway reads and writes it.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let n = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= group.len() {
-                text.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
+    STANDARD.encode(bytes)
 }
 
 /// Standard base64, padded or not; `None` for anything else.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
-    let mut n = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let value = BASE64.iter().position(|&b| b == c)? as u32;
-        n = n << 6 | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((n >> bits) as u8);
-            n &= (1 << bits) - 1;
-        }
-    }
-    Some(bytes)
+    STANDARD_PAD_INDIFFERENT.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -867,11 +1116,12 @@ mod tests {
             parse_endpoint("http://[::1]:23").unwrap().authority,
             "[::1]:23"
         );
-        assert!(
-            parse_endpoint("https://etcd:2379")
-                .unwrap_err()
-                .contains("https is not supported")
-        );
+        let e = parse_endpoint("https://etcd.internal").unwrap();
+        assert!(e.tls && e.host == "etcd.internal" && e.authority == "etcd.internal:2379");
+        let e = parse_endpoint("https://[::1]:2379").unwrap();
+        assert_eq!((e.host.as_str(), e.tls), ("::1", true));
+        assert!(!parse_endpoint("http://etcd").unwrap().tls);
+        assert!(parse_endpoint("ftp://etcd:2379").is_err());
         assert!(parse_endpoint("etcd:2379").is_err());
         assert!(parse_endpoint("http://etcd:x").is_err());
         assert!(parse_endpoint("http://etcd:2379/v3").is_err());

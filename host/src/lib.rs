@@ -9,8 +9,8 @@
 //! - [`component`]: the component's bindings, and [`component::Policy`], one instance of it
 //!   called within the memory and fuel caps.
 //! - [`fs_store`]: the `lock-store` import on the real filesystem, in the directory
-//!   [`lock_dir`] opened and checked; [`etcd_store`]: on an etcd
-//!   cluster; [`stores`]: the one `SESSION_LOCK_STORE` chooses.
+//!   [`lock_dir`] opened and checked; [`etcd_store`]: on an etcd cluster (over [`etcd_tls`]
+//!   and [`etcd_auth`]); [`stores`]: the one `SESSION_LOCK_STORE` chooses.
 //! - [`processes`]: the `processes` import on `/proc`.
 //! - [`workspace`]: resolving paths (symlinks, git work tree).
 //! - [`visible`]: the one filter for text shown to people (shared with the component).
@@ -27,7 +27,9 @@ pub mod component;
 pub mod demo;
 pub mod doctor;
 pub mod engine;
+pub mod etcd_auth;
 pub mod etcd_store;
+pub mod etcd_tls;
 pub mod fs_store;
 pub mod hook;
 pub mod install;

@@ -47,9 +47,27 @@ pub enum StoreKind {
     Etcd,
 }
 
-/// `SESSION_LOCK_STORE`: `files` (the default) or `etcd`.
+/// The setting `name` (`SESSION_LOCK_<X>`), non-empty: from the environment, else from the
+/// Claude Code plugin's option `<x>` (its `userConfig`, which Claude Code passes to hooks as
+/// `CLAUDE_PLUGIN_OPTION_<X>`). A variable set by hand wins over the plugin's answer.
+pub fn value(name: &str) -> Option<String> {
+    let set = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
+    set(name).or_else(|| {
+        let option = name.strip_prefix("SESSION_LOCK_")?;
+        set(&format!("CLAUDE_PLUGIN_OPTION_{option}"))
+    })
+}
+
+/// `SESSION_LOCK_STORE`: `files` (the default) or `etcd`. Unset, the store is etcd when the
+/// plugin's `etcd_endpoints` option names a cluster.
 pub fn store_kind() -> Result<StoreKind, String> {
     match env::var("SESSION_LOCK_STORE").as_deref() {
+        Err(env::VarError::NotPresent) | Ok("")
+            if value("SESSION_LOCK_ETCD_ENDPOINTS").is_some()
+                && env::var_os("SESSION_LOCK_ETCD_ENDPOINTS").is_none() =>
+        {
+            Ok(StoreKind::Etcd)
+        }
         Err(env::VarError::NotPresent) | Ok("") | Ok("files") => Ok(StoreKind::Files),
         Ok("etcd") => Ok(StoreKind::Etcd),
         Ok(other) => Err(format!(

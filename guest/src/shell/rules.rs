@@ -1019,6 +1019,40 @@ mod tests {
     const COVERAGE: f64 = 0.95;
 
     #[test]
+    fn why_names_the_new_rules() {
+        let why = |command: &str| classify(command).why;
+        assert_eq!(
+            why("find . -name '*.rs' | xargs grep -l x"),
+            "every command is read-only: find, xargs grep"
+        );
+        assert_eq!(
+            why("LANG=C timeout 5 git tag -l"),
+            "every command is read-only: timeout git tag"
+        );
+        assert_eq!(
+            why("sort $X f"),
+            "a variable in an argument of `sort` could expand to an option that writes"
+        );
+        assert_eq!(
+            why("xargs rm"),
+            "`xargs rm`: arguments read from the input could make `rm` write"
+        );
+        assert_eq!(
+            why("test -v 'a[$(rm f)]'"),
+            "`test -v` with a subscript may run a command"
+        );
+        assert_eq!(
+            why("PAGER=rm git log"),
+            "assignment `PAGER=…` before a command"
+        );
+        assert_eq!(
+            why("for PATH in .; do ls; done"),
+            "`for PATH` sets a variable that matters"
+        );
+        assert_eq!(why("git tag v1"), "`git tag NAME` creates a tag");
+    }
+
+    #[test]
     fn commands_claude_code_runs_without_asking_pass_and_none_that_writes_does() {
         let corpus: Value = serde_json::from_str(CLAUDE_CODE).expect("claude-code.json is JSON");
         let entries = corpus["commands"].as_array().expect("commands is a list");

@@ -4,7 +4,8 @@
 //! Each conversation is recognised by a marker in its prompt. Its first request is answered
 //! with one `tool_use` ([`ToolCall`]: a `Write` of a file, or a `Bash` command); the request
 //! carrying that tool's `tool_result` is answered with plain text (at once, or when the test
-//! releases it, to keep a session inside its turn). Answers are streamed as the real API
+//! releases it, to keep a session inside its turn). A conversation added with
+//! [`MessagesApi::add_calls`] asks for several tool calls instead, one per turn, in order. Answers are streamed as the real API
 //! streams them (server-sent events: `message_start`, `content_block_start`/`delta`/`stop`,
 //! `message_delta`, `message_stop`). Every request is recorded, so a test can read the
 //! `tool_result` the client sent back.
@@ -107,6 +108,8 @@ struct Script {
     conversation: Conversation,
     tool_use_id: String,
     released: bool,
+    /// The tool calls asked for after the first one, in order, each with its `tool_use` id.
+    then: Vec<(ToolCall, String)>,
 }
 
 #[derive(Default)]
@@ -183,8 +186,31 @@ impl MessagesApi {
             conversation,
             tool_use_id: tool_use_id.clone(),
             released: false,
+            then: Vec::new(),
         });
         tool_use_id
+    }
+
+    /// Adds a conversation that asks for each of `calls` in turn (the next one once the
+    /// previous one's `tool_result` has come), then ends with plain text; returns their
+    /// `tool_use` ids, in order. `calls` is not empty.
+    pub fn add_calls(&self, marker: &str, calls: Vec<ToolCall>) -> Vec<String> {
+        let mut calls = calls.into_iter();
+        let first = calls.next().expect("at least one tool call");
+        let first_id = self.add(Conversation {
+            marker: marker.to_owned(),
+            call: first,
+            hold_final_answer: false,
+        });
+        let mut state = self.shared.lock();
+        let script = state.scripts.last_mut().expect("just added");
+        script.then = calls
+            .enumerate()
+            .map(|(i, call)| (call, format!("{first_id}_{:03}", i + 1)))
+            .collect();
+        let mut ids = vec![first_id];
+        ids.extend(script.then.iter().map(|(_, id)| id.clone()));
+        ids
     }
 
     /// Lets the held final answer of the conversation with `marker` go.
@@ -427,6 +453,20 @@ fn decide(shared: &Shared, body: &Value) -> Reply {
         }
         return Reply::ToolUse {
             tool_use_id,
+            name: call.name(),
+            input: call.input(),
+        };
+    }
+    if let Some((call, id)) = state.scripts[index]
+        .then
+        .iter()
+        .find(|(_, id)| find_tool_result(body, id).is_none())
+    {
+        if !offers(call.name()) {
+            return Reply::Text("ok".into());
+        }
+        return Reply::ToolUse {
+            tool_use_id: id.clone(),
             name: call.name(),
             input: call.input(),
         };

@@ -116,10 +116,33 @@ pub fn check(words: &[Word]) -> Rule {
     }
     let texts = || args.iter().map(|a| a.text.as_str());
     let verdict = match name {
-        "status" | "blame" | "rev-parse" | "ls-files" | "ls-tree" | "shortlog" | "version" => {
-            Ok(())
-        }
-        "log" | "show" | "diff" => {
+        "status" | "blame" | "rev-parse" | "ls-files" | "ls-tree" | "shortlog" | "version"
+        | "merge-base" | "for-each-ref" | "rev-list" | "show-ref" | "cherry" | "count-objects"
+        | "name-rev" | "check-ignore" | "var" => Ok(()),
+        "tag" => tag(args),
+        "stash" => match texts().next() {
+            Some("list" | "show") => Ok(()),
+            _ => Err("only `git stash list` and `git stash show` are known to be read-only".into()),
+        },
+        "worktree" => match texts().next() {
+            Some("list") => Ok(()),
+            _ => Err("only `git worktree list` is known to be read-only".into()),
+        },
+        "config" => config(args),
+        "reflog" => match texts().find(|t| !t.starts_with('-')) {
+            Some(sub @ ("expire" | "delete" | "drop" | "write")) => {
+                Err(format!("`git reflog {sub}` changes the reflog"))
+            }
+            _ => Ok(()),
+        },
+        // `--upload-pack` names a program; an `ext::` or `fd::` remote is a command.
+        "ls-remote" => match texts()
+            .find(|t| long_option_in(t, &["upload-pack"]) || *t == "-u" || t.contains("::"))
+        {
+            Some(t) => Err(format!("`git ls-remote {t}` runs a program")),
+            None => Ok(()),
+        },
+        "log" | "show" | "diff" | "whatchanged" => {
             if texts().any(|t| t.starts_with("-o")) {
                 Err("`-o` writes a file".to_owned())
             } else if name == "diff" && texts().any(|t| long_option_in(t, &["no-index"])) {
@@ -147,7 +170,12 @@ pub fn check(words: &[Word]) -> Rule {
         "remote" => match args {
             [] => Ok(()),
             [only] if only.text == "-v" || only.text == "--verbose" => Ok(()),
-            _ => Err("only `git remote` and `git remote -v` are known to be read-only".into()),
+            [sub, ..] if sub.text == "show" || sub.text == "get-url" => Ok(()),
+            _ => Err(
+                "only `git remote [-v]`, `git remote show` and `git remote get-url` are known \
+                 to be read-only"
+                    .into(),
+            ),
         },
         "cat-file" => match args {
             [mode, _object] if ["-p", "-t", "-s", "-e"].contains(&mode.text.as_str()) => Ok(()),
@@ -158,6 +186,127 @@ pub fn check(words: &[Word]) -> Rule {
     match verdict {
         Ok(()) => Rule::ReadOnly(format!("git {name}")),
         Err(why) => Rule::Mutating(why),
+    }
+}
+
+/// `git tag` lists tags in list mode (`-l`, `--list`, or an option that implies it: `-n`,
+/// `--contains`, `--merged`, `--points-at`, …) or with no operand; `git tag NAME` creates one.
+fn tag(args: &[Word]) -> Result<(), String> {
+    const LISTING: &[&str] = &[
+        "--sort",
+        "--format",
+        "--color",
+        "--column",
+        "--no-column",
+        "-i",
+        "--ignore-case",
+        "--omit-empty",
+    ];
+    const IMPLY_LIST: &[&str] = &[
+        "--contains",
+        "--no-contains",
+        "--merged",
+        "--no-merged",
+        "--points-at",
+    ];
+    let mut list_mode = false;
+    let mut operands = false;
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        let text = arg.text.as_str();
+        let option = text.split_once('=').map_or(text, |(name, _)| name);
+        match option {
+            "-l" | "--list" => list_mode = true,
+            _ if option.starts_with("-n") => list_mode = true,
+            "--sort" | "--format" => {
+                if !text.contains('=') {
+                    i += 1;
+                }
+            }
+            _ if IMPLY_LIST.contains(&option) => {
+                list_mode = true;
+                let takes_next = !text.contains('=')
+                    && args.get(i + 1).is_some_and(|a| !a.text.starts_with('-'));
+                if takes_next {
+                    i += 1;
+                }
+            }
+            _ if LISTING.contains(&option) => {}
+            _ if text.starts_with('-') => {
+                return Err(format!("`git tag {text}` changes tags or runs a program"));
+            }
+            _ => operands = true,
+        }
+        i += 1;
+    }
+    if operands && !list_mode {
+        Err("`git tag NAME` creates a tag".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// `git config` reads in its get and list modes (`--get`, `--get-all`, `--get-regexp`,
+/// `--list`, `get`, `list`, …); any option that sets, unsets, renames or edits refuses it.
+fn config(args: &[Word]) -> Result<(), String> {
+    const READING: &[&str] = &[
+        "--get",
+        "--get-all",
+        "--get-regexp",
+        "--get-urlmatch",
+        "--get-color",
+        "--get-colorbool",
+        "--list",
+        "-l",
+    ];
+    const HARMLESS: &[&str] = &[
+        "--local",
+        "--global",
+        "--system",
+        "--worktree",
+        "--type",
+        "--bool",
+        "--int",
+        "--bool-or-int",
+        "--path",
+        "--expiry-date",
+        "-z",
+        "--null",
+        "--name-only",
+        "--show-origin",
+        "--show-scope",
+        "--includes",
+        "--no-includes",
+        "--default",
+        "--file",
+        "-f",
+        "--blob",
+        "--all",
+        "--regexp",
+        "--value",
+        "--fixed-value",
+    ];
+    const WITH_VALUE: &[&str] = &["--type", "--default", "--file", "-f", "--blob", "--value"];
+    let mut reading = matches!(args.first().map(|a| a.text.as_str()), Some("get" | "list"));
+    let mut i = usize::from(reading);
+    while let Some(arg) = args.get(i) {
+        let text = arg.text.as_str();
+        let option = text.split_once('=').map_or(text, |(name, _)| name);
+        if READING.contains(&option) {
+            reading = true;
+        } else if HARMLESS.contains(&option) {
+            if WITH_VALUE.contains(&option) && !text.contains('=') {
+                i += 1;
+            }
+        } else if text.starts_with('-') {
+            return Err(format!("`git config {text}` is not known to be read-only"));
+        }
+        i += 1;
+    }
+    if reading {
+        Ok(())
+    } else {
+        Err("`git config` without `--get` or `--list` may set a value".into())
     }
 }
 

@@ -52,7 +52,7 @@ pub struct Verdict {
 /// Bash's reserved words: compound commands are not simple commands, so none is accepted.
 const KEYWORDS: &[&str] = &[
     "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
-    "select", "function", "time", "coproc", "!", "[[", "]]",
+    "select", "function", "coproc", "!", "[[", "]]",
 ];
 
 /// How deep `bash -c 'bash -c …'` may nest before the classifier stops looking.
@@ -99,7 +99,7 @@ fn classify_at(command: &str, depth: usize) -> Verdict {
         }
         match check_command(&command, depth, &mut verdict) {
             Ok(label) => {
-                if !labels.contains(&label) {
+                if !label.is_empty() && !labels.contains(&label) {
                     labels.push(label);
                 }
             }
@@ -167,42 +167,41 @@ fn record_places(command: &SimpleCommand, verdict: &mut Verdict) {
     }
 }
 
-/// Whether one simple command is read-only: `Ok` with its label, or `Err` with why not. A
-/// shell's script is classified in turn, and adds its directories to the verdict.
+/// Whether one simple command is read-only: `Ok` with its label (empty for reserved words
+/// alone, which run nothing), or `Err` with why not. A shell's script is classified in turn,
+/// and adds its directories to the verdict.
 fn check_command(
     command: &SimpleCommand,
     depth: usize,
     verdict: &mut Verdict,
 ) -> Result<String, String> {
-    if let Some(assignment) = command.assignments.first() {
-        let name = assignment.text.split('=').next().unwrap_or_default();
-        return Err(format!("assignment `{name}=…` before a command"));
-    }
-    let Some((name, args)) = command.words.split_first() else {
-        return Err("a redirection without a command".into());
-    };
-    if let Some(expansion) = name.expansion {
-        return Err(format!("{} in command position", expansion.describe()));
-    }
-    match name.text.as_str() {
-        "{" | "}" => return Err("a group `{ …; }`".into()),
-        keyword if KEYWORDS.contains(&keyword) => {
-            return Err(format!("shell keyword `{keyword}`"));
-        }
-        // `[` alone is the test command, never a glob: it holds no closing `]`.
-        "[" => {}
-        _ if name.pattern => {
-            return Err(format!("a pattern in command position `{}`", name.text));
-        }
-        _ => {}
-    }
-    if let Some(expansion) = args.iter().find_map(|a| a.expansion) {
-        return Err(expansion.describe().into());
-    }
     for redirect in &command.redirects {
         check_redirect(redirect)?;
     }
-    match rules::check(&command.words) {
+    let (assignments, words) = match script::compound_part(command)? {
+        script::Part::Command { assignments, words } => (assignments, words),
+        script::Part::Keywords => return Ok(String::new()),
+    };
+    for assignment in &assignments {
+        script::check_assignment(assignment, !words.is_empty())?;
+    }
+    let Some(name) = words.first() else {
+        return match assignments.first() {
+            Some(_) => Ok("assignment".into()),
+            None => Err("a redirection without a command".into()),
+        };
+    };
+    if name.expansion.is_none() {
+        match name.text.as_str() {
+            "{" | "}" => return Err("a group `{ …; }`".into()),
+            "[[" => {}
+            keyword if KEYWORDS.contains(&keyword) => {
+                return Err(format!("shell keyword `{keyword}`"));
+            }
+            _ => {}
+        }
+    }
+    match rules::check(words) {
         Rule::ReadOnly(label) => Ok(label),
         Rule::Mutating(why) => Err(why),
         Rule::Shell { shell, script } => {

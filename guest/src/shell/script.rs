@@ -4,6 +4,9 @@
 //! It keeps going past what it does not accept, so the directories of a command that is not
 //! read-only can still be read.
 
+use super::rules::{
+    CLOSERS, OPENERS, harmless_environment, harmless_shell_variable, is_name, plain_variables,
+};
 use super::words::{Operator, Redirection, Token, Word};
 
 /// One redirection of a simple command.
@@ -107,4 +110,119 @@ pub fn split(tokens: Vec<Token>) -> Vec<Item> {
         ));
     }
     items
+}
+
+/// A simple command once the reserved words of a compound command around it are set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// What runs: the assignments before the command (its own, or the words after a reserved
+    /// word that have the form `NAME=value`), then the command's words (empty: assignments
+    /// only).
+    Command {
+        /// The `NAME=value` words.
+        assignments: Vec<&'a Word>,
+        /// The command name and its arguments.
+        words: &'a [Word],
+    },
+    /// Only reserved words (`then`, `fi`, `done`) or a loop's head (`for f in *.rs`): nothing
+    /// runs here.
+    Keywords,
+}
+
+/// Sets aside the reserved words that open (`if`, `then`, `elif`, `else`, `while`, `until`,
+/// `do`, `!`) or close (`fi`, `done`) a compound command, and reads `for NAME in WORDS`, whose
+/// words are a list, not a command. Bash recognises them only first in a command, which is
+/// where they are looked for; the commands between them are checked as any other. A closer
+/// followed by words, or a loop variable that may change what later commands run, is refused.
+pub fn compound_part(command: &SimpleCommand) -> Result<Part<'_>, String> {
+    if !command.assignments.is_empty() {
+        return Ok(Part::Command {
+            assignments: command.assignments.iter().collect(),
+            words: &command.words,
+        });
+    }
+    let opened = command
+        .words
+        .iter()
+        .take_while(|w| w.is_literal() && OPENERS.contains(&w.text.as_str()))
+        .count();
+    let words = &command.words[opened..];
+    let Some(first) = words.first() else {
+        return Ok(if opened > 0 {
+            Part::Keywords
+        } else {
+            Part::Command {
+                assignments: Vec::new(),
+                words,
+            }
+        });
+    };
+    if first.is_literal() && CLOSERS.contains(&first.text.as_str()) {
+        return match words {
+            [_] => Ok(Part::Keywords),
+            _ => Err(format!("`{}` followed by words", first.text)),
+        };
+    }
+    if first.is_literal() && first.text == "for" {
+        return for_head(&words[1..]).map(|()| Part::Keywords);
+    }
+    let assigned = words.iter().take_while(|w| w.assignment).count();
+    Ok(Part::Command {
+        assignments: words[..assigned].iter().collect(),
+        words: &words[assigned..],
+    })
+}
+
+/// `for NAME [in WORD…]`: NAME must be a variable no later command depends on, and each word
+/// may hold globs and plain variables only.
+fn for_head(words: &[Word]) -> Result<(), String> {
+    let Some((name, rest)) = words.split_first() else {
+        return Err("`for` without a variable".into());
+    };
+    if !name.is_literal() || !is_name(&name.text) || !harmless_shell_variable(&name.text) {
+        return Err(format!("`for {}` sets a variable that matters", name.text));
+    }
+    match rest.split_first() {
+        None => Ok(()),
+        Some((keyword, list)) if keyword.text == "in" => {
+            match list.iter().find(|w| !plain_variables(w)) {
+                Some(word) => Err(format!(
+                    "{} in the list of `for`",
+                    word.expansion.map_or("an expansion", |e| e.describe())
+                )),
+                None => Ok(()),
+            }
+        }
+        Some((other, _)) => Err(format!(
+            "`for {} {}` is not a loop head",
+            name.text, other.text
+        )),
+    }
+}
+
+/// Whether an assignment may stand where it is: before a command, only a variable in the
+/// harmless list ([`harmless_environment`]: `LANG`, `LC_*`, `TZ`, …); alone, any variable no
+/// later command depends on ([`harmless_shell_variable`]). Its value may hold plain variables,
+/// not a command substitution.
+pub fn check_assignment(word: &Word, before_command: bool) -> Result<(), String> {
+    let name = word.text.split('=').next().unwrap_or_default();
+    let harmless = if before_command {
+        harmless_environment(name)
+    } else {
+        harmless_shell_variable(name)
+    };
+    if !harmless {
+        return Err(if before_command {
+            format!("assignment `{name}=…` before a command")
+        } else {
+            format!("assignment `{name}=…` sets a variable that matters")
+        });
+    }
+    if !plain_variables(word) {
+        return Err(format!(
+            "{} in the assignment `{name}=…`",
+            word.expansion.map_or("an expansion", |e| e.describe())
+        ));
+    }
+    Ok(())
 }

@@ -81,6 +81,14 @@ impl Machine<'_> {
                 .map(|t| t.as_str().expect("git tops are text").to_owned())
                 .collect();
         }
+        if let Some(paths) = self.context.get("unresolvable") {
+            host.unresolvable = paths
+                .as_array()
+                .expect("context.unresolvable is a list")
+                .iter()
+                .map(|p| p.as_str().expect("unresolvable paths are text").to_owned())
+                .collect();
+        }
         if let Some(cwd) = self.context.get("cwd") {
             host.cwd = cwd.as_str().expect("context.cwd is text").to_owned();
         }

@@ -6,7 +6,7 @@
 use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
 use crate::decision::decide;
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
-use crate::message::{one_line, printable};
+use crate::message::{self, one_line, printable};
 use crate::processes::Processes;
 use crate::settings::{self, Mode, Settings};
 use crate::shell;
@@ -49,6 +49,9 @@ struct Plan {
     action: Action,
     /// The session's own directory first, then what the tool touches.
     targets: Vec<(String, Kind)>,
+    /// Why the tool may change any workspace, when it may (`shell::scope`): it then needs
+    /// every lock in the store.
+    anywhere: Option<String>,
 }
 
 impl Plan {
@@ -67,6 +70,7 @@ impl Plan {
             .map_or_else(|| session_dir.clone(), str::to_owned);
         let mut action = protocol.action(&event);
         let mut targets = vec![(session_dir, Kind::Directory)];
+        let mut anywhere = None;
         if let Action::Acquire(touches) | Action::Refresh(touches) = &action {
             match touches {
                 Touches::Files(paths) => targets.extend(
@@ -75,8 +79,7 @@ impl Plan {
                         .map(|path| (workspace::join(&here, path), Kind::File)),
                 ),
                 Touches::Shell { line, workdir, .. } => {
-                    let verdict = shell::classify(line);
-                    if verdict.read_only {
+                    if shell::classify(line).read_only {
                         // Reading needs no lock: it is neither taken nor refreshed.
                         action = Action::Nothing;
                     } else {
@@ -84,12 +87,13 @@ impl Plan {
                             Some(dir) => workspace::join(&here, dir),
                             None => here,
                         };
-                        for dir in &verdict.directories {
-                            targets.push((workspace::join(&start, dir), Kind::Directory));
+                        // The session's own workspace, whatever the command `cd`s to.
+                        if targets[0].0 != start {
+                            targets.push((targets[0].0.clone(), Kind::Directory));
                         }
-                        if !verdict.leading_cd || verdict.unknown_directory {
-                            targets.push((start, Kind::Directory));
-                        }
+                        let scope = shell::scope::of_line(line, &start);
+                        targets.extend(scope.targets);
+                        anywhere = scope.anywhere;
                     }
                 }
                 Touches::Workspace => targets.push((here, Kind::Directory)),
@@ -100,6 +104,7 @@ impl Plan {
             protocol,
             action,
             targets,
+            anywhere,
         })
     }
 }
@@ -177,10 +182,18 @@ fn run(
     let outcome = match action {
         Action::Acquire(touches) => {
             let ttl = ttl.saturating_add(time_limit(touches));
-            let keys = keys(&workspaces.touched);
+            let mut keys = keys(&workspaces.touched);
+            if plan.anywhere.is_some() {
+                if let Err(error) = every_key(store, &mut keys) {
+                    return fail_open(protocol, event, acquiring, &error.to_string());
+                }
+            }
             match acquire_all(store, processes, &keys, &session, now, ttl) {
                 Ok(result) => {
-                    return answer_acquire(protocol, event, &session, &result, context, settings);
+                    let note = plan.anywhere.as_deref();
+                    return answer_acquire(
+                        protocol, event, &session, &result, context, settings, note,
+                    );
                 }
                 Err(error) => Err(error),
             }
@@ -223,15 +236,19 @@ fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, 
             plan.targets.len()
         ));
     }
-    let found = |i: usize| {
-        resolved[i]
-            .as_ref()
-            .ok_or_else(|| format!("cannot resolve {}", printable(&plan.targets[i].0)))
+    let session = match &resolved[0] {
+        Some(found) => workspace::of_session(found),
+        None => return Err(format!("cannot resolve {}", printable(&plan.targets[0].0))),
     };
-    let session = workspace::of_session(found(0)?);
     let mut touched = Vec::new();
     for (i, (_, kind)) in plan.targets.iter().enumerate().skip(1) {
-        touched.push(workspace::of_target(found(i)?, *kind, &session));
+        // A path the host cannot resolve is one it cannot reach (no search permission, a loop
+        // of links, a file where a directory should be), so neither can the write: it takes
+        // the session's own workspace, never nothing.
+        touched.push(match &resolved[i] {
+            Some(found) => workspace::of_target(found, *kind, &session),
+            None => session.clone(),
+        });
     }
     if touched.is_empty() {
         touched.push(session.clone());
@@ -312,6 +329,15 @@ fn acquire_all(
     Ok(results)
 }
 
+/// Adds the key of every lock in the store to `keys`, for a call that may change any
+/// workspace.
+fn every_key(store: &mut impl LockStore, keys: &mut Vec<String>) -> Result<(), PolicyError> {
+    keys.extend(store.keys().map_err(PolicyError::Store)?);
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(())
+}
+
 /// Lets go of the locks an unfinished [`acquire_all`] newly took (never one the session held
 /// before). Best effort: a lock not let go frees by its ttl.
 fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], session_id: &str) {
@@ -326,6 +352,7 @@ fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], 
 }
 
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
+/// `anywhere` says why the call needed every lock, when it did.
 fn answer_acquire(
     protocol: &dyn Protocol,
     event: &Event,
@@ -333,10 +360,15 @@ fn answer_acquire(
     results: &[AcquireResult],
     context: &HookContext,
     settings: &Settings,
+    anywhere: Option<&str>,
 ) -> Answer {
     let blocked = results
         .iter()
-        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason);
+        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason)
+        .map(|reason| match anywhere {
+            Some(why) => message::anywhere_reason(why, &reason),
+            None => reason,
+        });
     match (blocked, settings.mode) {
         // Ask again while the wait allows one more poll, so the refusal still comes in time.
         (Some(_), Mode::Enforce)

@@ -11,11 +11,21 @@ pub fn block_reason(holder: &LockRecord, now: u64) -> String {
         "parallel session lock held by {} — wait or close that session first (held for {}; it \
          frees when that session's turn ends, at the latest in {}). Read-only commands (git \
          status, git diff, git log, ls, cat, grep) and reading tools still work. To go on now: \
-         `session-lock status` shows the holder, `session-lock release --force` frees the \
-         lock, or work in a separate git worktree, which has its own lock.",
-        holder_name(holder),
+         ask the person to release it by force if that session is gone, or work in a separate \
+         git worktree, which has its own lock.",
+        short_holder_name(holder),
         duration(holder.held_for_ms(now)),
         duration(holder.expires_in_ms(now).max(0) as u64),
+    )
+}
+
+/// The refusal of a call that may change any workspace (`why`, e.g. "`cd $X` goes to a
+/// directory not shown"), so needed every lock, one of which another session holds (`reason`).
+pub fn anywhere_reason(why: &str, reason: &str) -> String {
+    format!(
+        "this command may change any workspace ({}), so it needs every lock; write the \
+         directories it works in literally to need only theirs. {reason}",
+        printable(why)
     )
 }
 
@@ -34,6 +44,18 @@ pub fn summary(holder: &LockRecord, now: u64) -> String {
 /// `session-A (pid 4101)`.
 fn holder_name(holder: &LockRecord) -> String {
     format!("{} (pid {})", printable(&holder.session_id), holder.pid)
+}
+
+/// `3f9c2b1e… (pid 4101)`: the holder as the blocked session's model reads it. The id is cut
+/// to a few characters: enough to tell holders apart, too few to speak for the holder (its
+/// events carry the whole id).
+fn short_holder_name(holder: &LockRecord) -> String {
+    const SHOWN_CHARS: usize = 8;
+    let mut id: String = holder.session_id.chars().take(SHOWN_CHARS).collect();
+    if holder.session_id.chars().nth(SHOWN_CHARS).is_some() {
+        id.push('…');
+    }
+    format!("{} (pid {})", printable(&id), holder.pid)
 }
 
 /// A session id as shown to people: control characters replaced, long ids cut, so a hostile
@@ -98,7 +120,27 @@ mod tests {
         assert!(reason.contains("held for 1m 05s"));
         assert!(reason.contains("frees when that session's turn ends, at the latest in 3m 55s"));
         assert!(reason.contains("read-only") || reason.contains("Read-only"));
-        assert!(reason.contains("session-lock release --force"));
+        assert!(reason.contains("ask the person to release it by force"));
+        assert!(!reason.contains("--force"));
         assert!(reason.contains("worktree"));
+    }
+
+    #[test]
+    fn a_refusal_shows_only_a_short_holder_id() {
+        let holder = LockRecord::new(
+            "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21",
+            41873,
+            0,
+            300_000,
+            None,
+        );
+        let reason = block_reason(&holder, 1_000);
+        assert!(
+            reason.starts_with("parallel session lock held by 3f9c2b1e… (pid 41873)"),
+            "{reason}"
+        );
+        assert!(!reason.contains("7a0d"));
+        // People (`session-lock status`) still see the whole id.
+        assert!(summary(&holder, 1_000).contains("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21"));
     }
 }

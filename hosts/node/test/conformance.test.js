@@ -34,9 +34,18 @@ function isDeny(answer) {
   );
 }
 
-/** The virtual filesystem's answer for `file` (README, "Context": `git_tops`). */
-export function resolveVirtual(file, gitTops) {
-  const realPath = file.length > 1 && file.endsWith('/') ? file.slice(0, -1) : file;
+/**
+ * The virtual filesystem's answer for `file` (README, "Context": `git_tops`, `unresolvable`):
+ * with no symlinks, `.` and `..` apply lexically.
+ */
+export function resolveVirtual(file, gitTops, unresolvable = []) {
+  const parts = [];
+  for (const part of file.split('/')) {
+    if (part === '..') parts.pop();
+    else if (part !== '' && part !== '.') parts.push(part);
+  }
+  const realPath = `/${parts.join('/')}`;
+  if (unresolvable.some((dir) => realPath === dir || realPath.startsWith(`${dir}/`))) return undefined;
   let gitTop;
   for (const top of gitTops) {
     const under = realPath === top || realPath.startsWith(top.endsWith('/') ? top : `${top}/`);
@@ -163,7 +172,7 @@ for (const { file, suite } of conformanceSuite()) {
           const answer = policy.answer(
             Buffer.from(event, 'utf8'),
             invocationOf(c),
-            (target) => resolveVirtual(target, gitTops),
+            (target) => resolveVirtual(target, gitTops, c.unresolvable),
             c.now_ms,
             c.waited_ms ?? 0,
           );
@@ -196,4 +205,6 @@ test('the virtual filesystem resolves as the README says', () => {
   assert.deepEqual(resolveVirtual('/home/u/repo/sub/x', tops), { realPath: '/home/u/repo/sub/x', gitTop: '/home/u/repo/sub' });
   assert.deepEqual(resolveVirtual('/home/u/repository', tops), { realPath: '/home/u/repository', gitTop: undefined });
   assert.deepEqual(resolveVirtual('/', tops), { realPath: '/', gitTop: undefined });
+  assert.deepEqual(resolveVirtual('/home/u/x/../repo/./a', tops), { realPath: '/home/u/repo/a', gitTop: '/home/u/repo' });
+  assert.equal(resolveVirtual('/home/u/locked/a', tops, ['/home/u/locked']), undefined);
 });

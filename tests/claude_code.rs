@@ -563,10 +563,10 @@ impl Holding<'_> {
     fn assert_refused(&self, result: &ToolResult) {
         assert!(result.is_error, "the Write was refused: {result:?}");
         // The model reads a short holder id: enough to tell holders apart, not to forge one.
-        let mut short_id: String = self.id.chars().take(8).collect();
-        if self.id.chars().count() > 8 {
-            short_id.push('…');
-        }
+        let short_id = match self.id.chars().count() > 12 {
+            true => format!("{}…", self.id.chars().take(8).collect::<String>()),
+            false => self.id.clone(),
+        };
         let opening = format!(
             "{HELD_BY}{short_id} (pid {}) — wait or close that session first (held for ",
             self.pid

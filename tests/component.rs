@@ -348,7 +348,7 @@ mod decide {
         let reason = decision.reason.unwrap();
         assert!(
             reason.starts_with(
-                "parallel session lock held by session-… (pid 4242) — wait or close that session first"
+                "parallel session lock held by session-A (pid 4242) — wait or close that session first"
             ),
             "{reason}"
         );

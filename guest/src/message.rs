@@ -46,15 +46,17 @@ fn holder_name(holder: &LockRecord) -> String {
     format!("{} (pid {})", printable(&holder.session_id), holder.pid)
 }
 
-/// `3f9c2b1e… (pid 4101)`: the holder as the blocked session's model reads it. The id is cut
-/// to a few characters: enough to tell holders apart, too few to speak for the holder (its
-/// events carry the whole id).
+/// `3f9c2b1e… (pid 4101)`: the holder as the blocked session's model reads it. An id longer
+/// than 12 characters (every agent's ids are UUIDs) is cut to its first 8: enough to tell
+/// holders apart, too few to speak for the holder (its events carry the whole id).
 fn short_holder_name(holder: &LockRecord) -> String {
+    const LONGEST_WHOLE: usize = 12;
     const SHOWN_CHARS: usize = 8;
-    let mut id: String = holder.session_id.chars().take(SHOWN_CHARS).collect();
-    if holder.session_id.chars().nth(SHOWN_CHARS).is_some() {
-        id.push('…');
-    }
+    let id = &holder.session_id;
+    let id = match id.chars().nth(LONGEST_WHOLE) {
+        Some(_) => format!("{}…", id.chars().take(SHOWN_CHARS).collect::<String>()),
+        None => id.clone(),
+    };
     format!("{} (pid {})", printable(&id), holder.pid)
 }
 
@@ -140,6 +142,9 @@ mod tests {
             "{reason}"
         );
         assert!(!reason.contains("7a0d"));
+        // An id of a dozen characters or fewer is no secret to keep: it is shown whole.
+        let short = LockRecord::new("session-A", 1, 0, 300_000, None);
+        assert!(block_reason(&short, 0).contains("held by session-A (pid 1)"));
         // People (`session-lock status`) still see the whole id.
         assert!(summary(&holder, 1_000).contains("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21"));
     }

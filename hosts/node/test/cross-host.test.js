@@ -103,6 +103,7 @@ for (const first of ['node', 'rust']) {
     sandbox = new Sandbox();
     const other = path.join(sandbox.root, 'other');
     fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+    fs.writeFileSync(path.join(other, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     const hook = (host, event) => runHook(host, event, { lockDir: sandbox.lockDir });
     assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace))), undefined);
     assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', other))), undefined);

@@ -43,19 +43,23 @@ fn hold(sandbox: &Sandbox, repo: &Path) {
     assert_eq!(answer(&taken), Answer::Allow, "{}", stderr_text(&taken));
 }
 
+/// The hook refused the call, naming A as the holder.
+fn assert_refused_by_a(output: std::process::Output) {
+    assert_eq!(
+        answer(&output),
+        Answer::Deny("A".into()),
+        "{}",
+        stderr_text(&output)
+    );
+}
+
 #[test]
 fn a_path_that_climbs_out_of_a_directory_not_yet_made_lands_in_the_locked_repository() {
     let sandbox = Sandbox::new();
     let other = other_repo(&sandbox);
     hold(&sandbox, &other);
     let climbing = sandbox.workspace.join("newdir/../../other/x.txt");
-    let refused = sandbox.hook(&write_of("B", &sandbox.workspace, &climbing), &[]);
-    assert_eq!(
-        answer(&refused),
-        Answer::Deny("A".into()),
-        "{}",
-        stderr_text(&refused)
-    );
+    assert_refused_by_a(sandbox.hook(&write_of("B", &sandbox.workspace, &climbing), &[]));
 }
 
 #[test]
@@ -65,13 +69,7 @@ fn a_dangling_symlink_takes_the_lock_of_where_the_write_lands() {
     hold(&sandbox, &other);
     symlink("../other/planted.txt", sandbox.workspace.join("link.txt")).unwrap();
     let through = sandbox.workspace.join("link.txt");
-    let refused = sandbox.hook(&write_of("B", &sandbox.workspace, &through), &[]);
-    assert_eq!(
-        answer(&refused),
-        Answer::Deny("A".into()),
-        "{}",
-        stderr_text(&refused)
-    );
+    assert_refused_by_a(sandbox.hook(&write_of("B", &sandbox.workspace, &through), &[]));
 }
 
 #[test]
@@ -81,13 +79,7 @@ fn an_empty_file_named_dot_git_splits_off_no_lock_free_zone() {
     let zone = sandbox.workspace.join("zone");
     fs::create_dir_all(&zone).unwrap();
     fs::write(zone.join(".git"), "").unwrap();
-    let refused = sandbox.hook(&write_of("B", &zone, &zone.join("x.txt")), &[]);
-    assert_eq!(
-        answer(&refused),
-        Answer::Deny("A".into()),
-        "{}",
-        stderr_text(&refused)
-    );
+    assert_refused_by_a(sandbox.hook(&write_of("B", &zone, &zone.join("x.txt")), &[]));
 }
 
 /// Runs `command`, killing it if it has not finished after [`HUNG`]; how long it took.

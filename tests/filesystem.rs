@@ -476,6 +476,7 @@ mod sandbox {
                 "session-lock:policy/lock-store@0.2.0#compare-and-swap",
                 "session-lock:policy/lock-store@0.2.0#keys",
                 "session-lock:policy/processes@0.2.0#status",
+                "session-lock:policy/processes@0.2.0#is-ancestor",
             ]
         );
     }

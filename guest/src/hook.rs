@@ -169,8 +169,8 @@ fn run(
         Err(why) => return fail_open(protocol, event, acquiring, &why),
     };
     let environment = &context.invocation.environment;
-    let (pid, pid_is_session) =
-        settings::session_pid(protocol, environment, context.invocation.parent_pid);
+    let claimed = settings::session_pid(protocol, environment, context.invocation.parent_pid);
+    let (pid, pid_is_session) = crate::processes::session_pid(processes, claimed);
     let session = Session {
         id: session_id.to_owned(),
         pid,
@@ -209,7 +209,9 @@ fn run(
         })
         .map(|done| lines.extend(done)),
         Action::Release => sweep(store, &workspaces.session, &session.id, |store, key| {
-            Ok(describe_release(&lock::release(store, key, &session.id)?))
+            Ok(describe_release(&lock::release_session(
+                store, processes, key, &session,
+            )?))
         })
         .map(|done| lines.extend(done)),
         Action::Nothing => unreachable!("handled above"),

@@ -57,7 +57,9 @@ export function resolveVirtual(file, gitTops, unresolvable = []) {
 /** The `processes` import the context describes (README, "Context": `machine`, `processes`). */
 function virtualProcesses(context) {
   const { machine } = context;
-  if (machine === undefined) return { status: () => ({ tag: 'unknown' }) };
+  const ancestors = context.ancestors;
+  const isAncestor = (pid) => (ancestors === undefined ? undefined : ancestors.includes(pid));
+  if (machine === undefined) return { status: () => ({ tag: 'unknown' }), isAncestor };
   assert.equal(typeof machine.boot_id, 'string', 'context.machine.boot_id is text');
   assert.equal(typeof machine.pid_namespace, 'string', 'context.machine.pid_namespace is text');
   const running = new Map(
@@ -75,6 +77,7 @@ function virtualProcesses(context) {
         ? { tag: 'gone', val: identity(0n) }
         : { tag: 'running', val: identity(start) };
     },
+    isAncestor,
   };
 }
 
@@ -153,7 +156,7 @@ for (const { file, suite } of conformanceSuite()) {
         const lockDir = path.join(scratch, String(index));
         // The processes import answers as the step's context says: it is swapped per step.
         let processes = virtualProcesses({});
-        const policy = await loadPolicy(new FsLockStore(lockDir), { status: (pid) => processes.status(pid) });
+        const policy = await loadPolicy(new FsLockStore(lockDir), { status: (pid) => processes.status(pid), isAncestor: (pid) => processes.isAncestor(pid) });
         const context = { ...suite.defaults, ...scenario.context };
         const key = policy.workspaceHash(context.workspace);
         if (scenario.record) storeRecord(lockDir, key, scenario.record);

@@ -410,19 +410,7 @@ pub fn release_session(
     key: &str,
     session: &Session,
 ) -> Result<ReleaseResult, PolicyError> {
-    decide_and_swap(store, key, |current| {
-        let Some(bytes) = current else {
-            return Ok(Step::Answer(ReleaseResult::NotHeld(None)));
-        };
-        let holder = decode(bytes)?;
-        if !session.holds(&holder, processes) {
-            return Ok(Step::Answer(ReleaseResult::NotHeld(Some(holder))));
-        }
-        Ok(Step::Swap {
-            replacement: None,
-            answer: ReleaseResult::Released(holder),
-        })
-    })
+    release_if(store, key, |holder| session.holds(holder, processes))
 }
 
 /// Deletes the lock if `session_id` holds it; never another session's.
@@ -431,12 +419,21 @@ pub fn release(
     key: &str,
     session_id: &str,
 ) -> Result<ReleaseResult, PolicyError> {
+    release_if(store, key, |holder| holder.session_id == session_id)
+}
+
+/// Deletes the lock if its record is the caller's by `owns`.
+fn release_if(
+    store: &mut impl LockStore,
+    key: &str,
+    mut owns: impl FnMut(&LockRecord) -> bool,
+) -> Result<ReleaseResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
             return Ok(Step::Answer(ReleaseResult::NotHeld(None)));
         };
         let holder = decode(bytes)?;
-        if holder.session_id != session_id {
+        if !owns(&holder) {
             return Ok(Step::Answer(ReleaseResult::NotHeld(Some(holder))));
         }
         Ok(Step::Swap {

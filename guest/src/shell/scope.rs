@@ -408,6 +408,38 @@ fn shell_script(words: &[Word]) -> Option<&Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The shared scope cases.
+    const CASES: &str = include_str!("../../../tests/shell-conformance/scope.json");
+
+    #[test]
+    fn the_shared_scope_cases_hold() {
+        let cases: Value = serde_json::from_str(CASES).expect("scope.json is JSON");
+        let mut failures = Vec::new();
+        for case in cases["commands"].as_array().expect("commands is a list") {
+            let command = case["command"].as_str().expect("a command");
+            let start = case["start"].as_str().expect("a start");
+            let scope = of_line(command, start);
+            let anywhere = case["anywhere"].as_bool().unwrap_or(false);
+            if scope.anywhere.is_some() != anywhere {
+                failures.push(format!("{command:?}: anywhere {:?}", scope.anywhere));
+            }
+            let named: Vec<&str> = scope.targets.iter().map(|(p, _)| p.as_str()).collect();
+            for want in case
+                .get("includes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let want = want.as_str().expect("a path");
+                if !named.contains(&want) {
+                    failures.push(format!("{command:?}: {want} not in {named:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 
     fn paths(line: &str, start: &str) -> Vec<String> {
         let scope = of_line(line, start);

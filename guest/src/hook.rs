@@ -183,10 +183,10 @@ fn run(
         Action::Acquire(touches) => {
             let ttl = ttl.saturating_add(time_limit(touches));
             let mut keys = keys(&workspaces.touched);
-            if plan.anywhere.is_some() {
-                if let Err(error) = every_key(store, &mut keys) {
-                    return fail_open(protocol, event, acquiring, &error.to_string());
-                }
+            if plan.anywhere.is_some()
+                && let Err(error) = every_key(store, &mut keys)
+            {
+                return fail_open(protocol, event, acquiring, &error.to_string());
             }
             match acquire_all(store, processes, &keys, &session, now, ttl) {
                 Ok(result) => {

@@ -77,7 +77,7 @@ fn a_write_is_refused_while_another_session_holds_the_lock() {
     assert!(
         result
             .text
-            .contains(&format!("{HELD_BY}other-session (pid {other_pid})")),
+            .contains(&format!("{HELD_BY}other-se… (pid {other_pid})")),
         "the refusal names the holder: {result:?}"
     );
     assert!(!refused.file().exists(), "the refused Write wrote nothing");
@@ -562,15 +562,20 @@ impl Holding<'_> {
     /// still works, and how to go on now.
     fn assert_refused(&self, result: &ToolResult) {
         assert!(result.is_error, "the Write was refused: {result:?}");
+        // The model reads a short holder id: enough to tell holders apart, not to forge one.
+        let short_id = match self.id.chars().count() > 12 {
+            true => format!("{}…", self.id.chars().take(8).collect::<String>()),
+            false => self.id.clone(),
+        };
         let opening = format!(
-            "{HELD_BY}{} (pid {}) — wait or close that session first (held for ",
-            self.id, self.pid
+            "{HELD_BY}{short_id} (pid {}) — wait or close that session first (held for ",
+            self.pid
         );
         for part in [
             opening.as_str(),
             "it frees when that session's turn ends, at the latest in ",
             "Read-only commands",
-            "session-lock release --force",
+            "ask the person to release it by force",
         ] {
             assert!(result.text.contains(part), "{part:?} in {result:?}");
         }

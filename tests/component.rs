@@ -357,7 +357,10 @@ mod decide {
             "{reason}"
         );
         assert!(reason.contains("Read-only commands"), "{reason}");
-        assert!(reason.contains("session-lock release --force"), "{reason}");
+        assert!(
+            reason.contains("ask the person to release it by force"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -674,11 +677,22 @@ mod hook {
         );
         assert_eq!(
             targets(&mut policy, &host, bash("cd sub && make")),
-            ["/home/u/repo", "/home/u/repo/sub"]
+            ["/home/u/repo", "/home/u/repo", "/home/u/repo/sub"]
         );
+        // The start stays, every directory the command may be in is added, and every literal
+        // argument is named against each of them (the host resolves them all).
         assert_eq!(
             targets(&mut policy, &host, bash("git -C ../other commit -m x")),
-            ["/home/u/repo", "/home/u/repo/../other", "/home/u/repo"]
+            [
+                "/home/u/repo",
+                "/home/u/repo",
+                "/home/u/repo/../other",
+                "/home/u/repo/../other/../other",
+                "/home/u/repo/commit",
+                "/home/u/repo/../other/commit",
+                "/home/u/repo/x",
+                "/home/u/repo/../other/x"
+            ]
         );
         let write = serde_json::json!({"session_id": "A", "cwd": "/home/u/repo",
             "hook_event_name": "PreToolUse", "tool_name": "Write",

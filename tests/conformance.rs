@@ -81,6 +81,14 @@ impl Machine<'_> {
                 .map(|t| t.as_str().expect("git tops are text").to_owned())
                 .collect();
         }
+        if let Some(paths) = self.context.get("unresolvable") {
+            host.unresolvable = paths
+                .as_array()
+                .expect("context.unresolvable is a list")
+                .iter()
+                .map(|p| p.as_str().expect("unresolvable paths are text").to_owned())
+                .collect();
+        }
         if let Some(cwd) = self.context.get("cwd") {
             host.cwd = cwd.as_str().expect("context.cwd is text").to_owned();
         }
@@ -116,10 +124,28 @@ impl Machine<'_> {
         host
     }
 
+    /// The hook process's ancestors as the context lists them; `None` when it lists none.
+    fn ancestors(&self) -> Option<Vec<u32>> {
+        let list = self.context.get("ancestors")?.as_array();
+        let list = list.expect("context.ancestors is a list");
+        Some(
+            list.iter()
+                .map(|p| {
+                    p.as_u64()
+                        .and_then(|p| u32::try_from(p).ok())
+                        .expect("a pid")
+                })
+                .collect(),
+        )
+    }
+
     /// The `processes` import as the context sets it.
     fn processes(&self) -> MockProcesses {
         let Some(machine) = self.context.get("machine") else {
-            return MockProcesses::default();
+            return MockProcesses {
+                ancestors: self.ancestors(),
+                ..MockProcesses::default()
+            };
         };
         let field = |name: &str| {
             machine[name]
@@ -140,6 +166,7 @@ impl Machine<'_> {
         MockProcesses {
             machine: Some((field("boot_id"), field("pid_namespace"))),
             running,
+            ancestors: self.ancestors(),
         }
     }
 

@@ -470,6 +470,7 @@ mod sandbox {
                 "session-lock:policy/lock-store@0.3.0#compare-and-swap",
                 "session-lock:policy/lock-store@0.3.0#keys",
                 "session-lock:policy/processes@0.3.0#status",
+                "session-lock:policy/processes@0.3.0#is-ancestor",
             ]
         );
     }

@@ -100,7 +100,7 @@ fn a_fresh_project_gets_the_six_claude_code_hooks() {
     setup.ok(&["install", "--scope", "project"]);
     let settings = read_json(&setup.project().join(".claude/settings.json"));
     let handler = json!([{"type": "command", "command": our_command("claude"), "timeout": 3}]);
-    let matcher = "Edit|Write|MultiEdit|NotebookEdit|Bash";
+    let matcher = "^(Edit|Write|MultiEdit|NotebookEdit|Bash|mcp__.*)$";
     assert_eq!(
         settings,
         json!({"hooks": {

@@ -300,7 +300,7 @@ fn refused_by(output: &Output) -> String {
         )
     });
     assert!(
-        reason.starts_with("parallel session lock held by other-session (pid "),
+        reason.starts_with("parallel session lock held by other-se… (pid "),
         "{reason}"
     );
     reason

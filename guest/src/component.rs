@@ -75,6 +75,10 @@ impl Processes for ImportedProcesses {
             wit_processes::ProcessStatus::Unknown => ProcessStatus::Unknown,
         }
     }
+
+    fn is_ancestor(&mut self, pid: u32) -> Option<bool> {
+        wit_processes::is_ancestor(pid)
+    }
 }
 
 struct Component;

@@ -20,11 +20,11 @@ impl Decision {
     };
 }
 
-/// Blocks only when another session holds a fresh lock; with no result (the policy could not
-/// decide) it fails open.
-pub fn decide(result: Option<&AcquireResult>, session_id: &str, now: u64) -> Decision {
+/// Blocks only when another session holds a fresh lock (`Blocked`: another id, or the same id
+/// held by another live process); with no result (the policy could not decide) it fails open.
+pub fn decide(result: Option<&AcquireResult>, _session_id: &str, now: u64) -> Decision {
     match result {
-        Some(AcquireResult::Blocked(holder)) if holder.session_id != session_id => Decision {
+        Some(AcquireResult::Blocked(holder)) => Decision {
             block: true,
             reason: Some(message::block_reason(holder, now)),
         },

@@ -49,6 +49,9 @@ struct Plan {
     action: Action,
     /// The session's own directory first, then what the tool touches.
     targets: Vec<(String, Kind)>,
+    /// Why the tool may change any workspace, when it may (`shell::scope`): it then needs
+    /// every lock in the store.
+    anywhere: Option<String>,
 }
 
 impl Plan {
@@ -67,6 +70,7 @@ impl Plan {
             .map_or_else(|| session_dir.clone(), str::to_owned);
         let mut action = protocol.action(&event);
         let mut targets = vec![(session_dir, Kind::Directory)];
+        let mut anywhere = None;
         if let Action::Acquire(touches) | Action::Refresh(touches) = &action {
             match touches {
                 Touches::Files(paths) => targets.extend(
@@ -75,8 +79,7 @@ impl Plan {
                         .map(|path| (workspace::join(&here, path), Kind::File)),
                 ),
                 Touches::Shell { line, workdir, .. } => {
-                    let verdict = shell::classify(line);
-                    if verdict.read_only {
+                    if shell::classify(line).read_only {
                         // Reading needs no lock: it is neither taken nor refreshed.
                         action = Action::Nothing;
                     } else {
@@ -84,12 +87,13 @@ impl Plan {
                             Some(dir) => workspace::join(&here, dir),
                             None => here,
                         };
-                        for dir in &verdict.directories {
-                            targets.push((workspace::join(&start, dir), Kind::Directory));
+                        // The session's own workspace, whatever the command `cd`s to.
+                        if targets[0].0 != start {
+                            targets.push((targets[0].0.clone(), Kind::Directory));
                         }
-                        if !verdict.leading_cd || verdict.unknown_directory {
-                            targets.push((start, Kind::Directory));
-                        }
+                        let scope = shell::scope::of_line(line, &start);
+                        targets.extend(scope.targets);
+                        anywhere = scope.anywhere;
                     }
                 }
                 Touches::Workspace => targets.push((here, Kind::Directory)),
@@ -100,6 +104,7 @@ impl Plan {
             protocol,
             action,
             targets,
+            anywhere,
         })
     }
 }
@@ -164,8 +169,8 @@ fn run(
         Err(why) => return fail_open(protocol, event, acquiring, &why),
     };
     let environment = &context.invocation.environment;
-    let (pid, pid_is_session) =
-        settings::session_pid(protocol, environment, context.invocation.parent_pid);
+    let claimed = settings::session_pid(protocol, environment, context.invocation.parent_pid);
+    let (pid, pid_is_session) = crate::processes::session_pid(processes, claimed);
     let session = Session {
         id: session_id.to_owned(),
         pid,
@@ -177,11 +182,19 @@ fn run(
     let outcome = match action {
         Action::Acquire(touches) => {
             let (limit, warning) = time_limit(touches);
-            let keys = keys(&workspaces.touched);
-            let ttl = ttl.saturating_add(limit);
-            let answer = acquire_answer(
-                store, processes, plan, &keys, &session, ttl, context, settings,
-            );
+            let mut keys = keys(&workspaces.touched);
+            // A command that may change any workspace needs every lock in the store.
+            let answer = match plan.anywhere.is_some() {
+                true => every_key(store, &mut keys).err(),
+                false => None,
+            }
+            .map(|error| refused_or_open(plan, &error, context, settings))
+            .unwrap_or_else(|| {
+                let ttl = ttl.saturating_add(limit);
+                acquire_answer(
+                    store, processes, plan, &keys, &session, ttl, context, settings,
+                )
+            });
             // Said on stderr and where the agent shows the person: the lock holds for other
             // than the tool asked.
             return match warning {
@@ -200,7 +213,9 @@ fn run(
         })
         .map(|done| lines.extend(done)),
         Action::Release => sweep(store, &workspaces.session, &session.id, |store, key| {
-            Ok(describe_release(&lock::release(store, key, &session.id)?))
+            Ok(describe_release(&lock::release_session(
+                store, processes, key, &session,
+            )?))
         })
         .map(|done| lines.extend(done)),
         Action::Nothing => unreachable!("handled above"),
@@ -230,11 +245,26 @@ fn acquire_answer(
 ) -> Answer {
     let (protocol, event) = (plan.protocol, &plan.event);
     match acquire_all(store, processes, keys, session, context.now_ms, ttl) {
-        Ok(result) => answer_acquire(protocol, event, session, &result, context, settings),
-        Err(error) if error.is_contention() => {
-            answer_busy(protocol, event, &error, context, settings)
+        Ok(result) => {
+            let anywhere = plan.anywhere.as_deref();
+            answer_acquire(protocol, event, session, &result, context, settings, anywhere)
         }
-        Err(error) => fail_open(protocol, event, true, &error.to_string()),
+        Err(error) => refused_or_open(plan, &error, context, settings),
+    }
+}
+
+/// A guarded call whose store call failed: refused as busy when the store was contended,
+/// else let through with the visible warning.
+fn refused_or_open(
+    plan: &Plan,
+    error: &PolicyError,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let (protocol, event) = (plan.protocol, &plan.event);
+    match error.is_contention() {
+        true => answer_busy(protocol, event, error, context, settings),
+        false => fail_open(protocol, event, true, &error.to_string()),
     }
 }
 
@@ -253,15 +283,19 @@ fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, 
             plan.targets.len()
         ));
     }
-    let found = |i: usize| {
-        resolved[i]
-            .as_ref()
-            .ok_or_else(|| format!("cannot resolve {}", printable(&plan.targets[i].0)))
+    let session = match &resolved[0] {
+        Some(found) => workspace::of_session(found),
+        None => return Err(format!("cannot resolve {}", printable(&plan.targets[0].0))),
     };
-    let session = workspace::of_session(found(0)?);
     let mut touched = Vec::new();
     for (i, (_, kind)) in plan.targets.iter().enumerate().skip(1) {
-        touched.push(workspace::of_target(found(i)?, *kind, &session));
+        // A path the host cannot resolve is one it cannot reach (no search permission, a loop
+        // of links, a file where a directory should be), so neither can the write: it takes
+        // the session's own workspace, never nothing.
+        touched.push(match &resolved[i] {
+            Some(found) => workspace::of_target(found, *kind, &session),
+            None => session.clone(),
+        });
     }
     if touched.is_empty() {
         touched.push(session.clone());
@@ -380,6 +414,15 @@ fn acquire_all(
     Ok(results)
 }
 
+/// Adds the key of every lock in the store to `keys`, for a call that may change any
+/// workspace.
+fn every_key(store: &mut impl LockStore, keys: &mut Vec<String>) -> Result<(), PolicyError> {
+    keys.extend(store.keys()?);
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(())
+}
+
 /// Lets go of the locks an unfinished [`acquire_all`] newly took (never one the session held
 /// before). Best effort: a lock not let go frees by its ttl.
 fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], session_id: &str) {
@@ -394,6 +437,7 @@ fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], 
 }
 
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
+/// `anywhere` says why the call needed every lock, when it did.
 fn answer_acquire(
     protocol: &dyn Protocol,
     event: &Event,
@@ -401,10 +445,15 @@ fn answer_acquire(
     results: &[AcquireResult],
     context: &HookContext,
     settings: &Settings,
+    anywhere: Option<&str>,
 ) -> Answer {
     let blocked = results
         .iter()
-        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason);
+        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason)
+        .map(|reason| match anywhere {
+            Some(why) => message::anywhere_reason(why, &reason),
+            None => reason,
+        });
     match (blocked, settings.mode) {
         // Ask again while the wait allows one more poll, so the refusal still comes in time.
         (Some(_), Mode::Enforce)

@@ -54,6 +54,21 @@ impl Session {
         }
     }
 
+    /// Whether `record` is this session's own: the same id and, where both sides name their
+    /// process, the same live process. A record whose process still runs under another pid is
+    /// another session that happens to carry this id (`claude --resume` of one session in two
+    /// terminals, or a forged event): it is not this one's to refresh, keep or release.
+    fn holds(&self, record: &LockRecord, processes: &mut impl Processes) -> bool {
+        if record.session_id != self.id {
+            return false;
+        }
+        let other_process = record.holder.is_some()
+            && self.pid_is_session
+            && record.pid != self.pid
+            && !holder_gone(record, processes);
+        !other_process
+    }
+
     /// The identity to keep in `record` when this session writes it again: the recorded one
     /// while the pid is the same (no need to ask the host again), else a fresh one.
     fn identity_for(
@@ -287,7 +302,7 @@ fn acquire_with(
             return swap(&taken, AcquireResult::Acquired(taken.clone()));
         };
         let holder = decode(bytes)?;
-        if holder.session_id == session.id {
+        if session.holds(&holder, processes) {
             let identity = session.identity_for(&holder, processes);
             let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
             if rewrite == Rewrite::WhenDue && refreshed_recently(bytes, &holder, &renewed) {
@@ -402,7 +417,7 @@ fn refresh_with(
             return Ok(Step::Answer(RefreshResult::NotHeld(None)));
         };
         let holder = decode(bytes)?;
-        if holder.session_id != session.id {
+        if !session.holds(&holder, processes) {
             return Ok(Step::Answer(RefreshResult::NotHeld(Some(holder))));
         }
         let identity = session.identity_for(&holder, processes);
@@ -414,18 +429,38 @@ fn refresh_with(
     })
 }
 
+/// Deletes the lock if `session` holds it ([`Session::holds`]); never another session's, nor
+/// that of another live process under the same id.
+pub fn release_session(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    key: &str,
+    session: &Session,
+) -> Result<ReleaseResult, PolicyError> {
+    release_if(store, key, |holder| session.holds(holder, processes))
+}
+
 /// Deletes the lock if `session_id` holds it; never another session's.
 pub fn release(
     store: &mut impl LockStore,
     key: &str,
     session_id: &str,
 ) -> Result<ReleaseResult, PolicyError> {
+    release_if(store, key, |holder| holder.session_id == session_id)
+}
+
+/// Deletes the lock if its record is the caller's by `owns`.
+fn release_if(
+    store: &mut impl LockStore,
+    key: &str,
+    mut owns: impl FnMut(&LockRecord) -> bool,
+) -> Result<ReleaseResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
             return Ok(Step::Answer(ReleaseResult::NotHeld(None)));
         };
         let holder = decode(bytes)?;
-        if holder.session_id != session_id {
+        if !owns(&holder) {
             return Ok(Step::Answer(ReleaseResult::NotHeld(Some(holder))));
         }
         Ok(Step::Swap {

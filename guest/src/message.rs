@@ -12,9 +12,9 @@ pub fn block_reason(holder: &LockRecord, now: u64) -> String {
         "parallel session lock held by {} — wait or close that session first (held for {}; it \
          frees when that session's turn ends, at the latest in {}). Read-only commands (git \
          status, git diff, git log, ls, cat, grep) and reading tools still work. To go on now: \
-         `session-lock status` shows the holder, `session-lock release --force` frees the \
-         lock, or work in a separate git worktree, which has its own lock.",
-        holder_name(holder),
+         ask the person to release it by force if that session is gone, or work in a separate \
+         git worktree, which has its own lock.",
+        short_holder_name(holder),
         duration(holder.held_for_ms(now)),
         duration(holder.expires_in_ms(now).max(0) as u64),
     )
@@ -26,6 +26,16 @@ pub fn block_reason(holder: &LockRecord, now: u64) -> String {
 /// paths, go to stderr.)
 pub const BUSY_REASON: &str = "parallel session lock is being taken or changed by another \
     session right now — nothing was changed; retry this call in a moment.";
+
+/// The refusal of a call that may change any workspace (`why`, e.g. "`cd $X` goes to a
+/// directory not shown"), so needed every lock, one of which another session holds (`reason`).
+pub fn anywhere_reason(why: &str, reason: &str) -> String {
+    format!(
+        "this command may change any workspace ({}), so it needs every lock; write the \
+         directories it works in literally to need only theirs. {reason}",
+        printable(why)
+    )
+}
 
 /// A lock for people: `session-A (pid 4101), held for 2m 05s, expires in 2m 55s`.
 pub fn summary(holder: &LockRecord, now: u64) -> String {
@@ -42,6 +52,20 @@ pub fn summary(holder: &LockRecord, now: u64) -> String {
 /// `session-A (pid 4101)`.
 fn holder_name(holder: &LockRecord) -> String {
     format!("{} (pid {})", printable(&holder.session_id), holder.pid)
+}
+
+/// `3f9c2b1e… (pid 4101)`: the holder as the blocked session's model reads it. An id longer
+/// than 12 characters (every agent's ids are UUIDs) is cut to its first 8: enough to tell
+/// holders apart, too few to speak for the holder (its events carry the whole id).
+fn short_holder_name(holder: &LockRecord) -> String {
+    const LONGEST_WHOLE: usize = 12;
+    const SHOWN_CHARS: usize = 8;
+    let id = &holder.session_id;
+    let id = match id.chars().nth(LONGEST_WHOLE) {
+        Some(_) => format!("{}…", id.chars().take(SHOWN_CHARS).collect::<String>()),
+        None => id.clone(),
+    };
+    format!("{} (pid {})", printable(&id), holder.pid)
 }
 
 /// A session id as shown to people: long ids cut, and what a terminal would act on written out
@@ -101,7 +125,30 @@ mod tests {
         assert!(reason.contains("held for 1m 05s"));
         assert!(reason.contains("frees when that session's turn ends, at the latest in 3m 55s"));
         assert!(reason.contains("read-only") || reason.contains("Read-only"));
-        assert!(reason.contains("session-lock release --force"));
+        assert!(reason.contains("ask the person to release it by force"));
+        assert!(!reason.contains("--force"));
         assert!(reason.contains("worktree"));
+    }
+
+    #[test]
+    fn a_refusal_shows_only_a_short_holder_id() {
+        let holder = LockRecord::new(
+            "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21",
+            41873,
+            0,
+            300_000,
+            None,
+        );
+        let reason = block_reason(&holder, 1_000);
+        assert!(
+            reason.starts_with("parallel session lock held by 3f9c2b1e… (pid 41873)"),
+            "{reason}"
+        );
+        assert!(!reason.contains("7a0d"));
+        // An id of a dozen characters or fewer is no secret to keep: it is shown whole.
+        let short = LockRecord::new("session-A", 1, 0, 300_000, None);
+        assert!(block_reason(&short, 0).contains("held by session-A (pid 1)"));
+        // People (`session-lock status`) still see the whole id.
+        assert!(summary(&holder, 1_000).contains("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21"));
     }
 }

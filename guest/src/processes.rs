@@ -35,6 +35,10 @@ pub enum ProcessStatus {
 pub trait Processes {
     /// The status of process `pid`.
     fn status(&mut self, pid: u32) -> ProcessStatus;
+
+    /// Whether `pid` is an ancestor of the process running the hook; `None` when the host
+    /// cannot tell.
+    fn is_ancestor(&mut self, pid: u32) -> Option<bool>;
 }
 
 /// A host that knows nothing of processes: every lock frees by its ttl only.
@@ -43,5 +47,22 @@ pub struct NoProcesses;
 impl Processes for NoProcesses {
     fn status(&mut self, _pid: u32) -> ProcessStatus {
         ProcessStatus::Unknown
+    }
+
+    fn is_ancestor(&mut self, _pid: u32) -> Option<bool> {
+        None
+    }
+}
+
+/// The pid of the session asking, and whether it is the session's own process: a pid the
+/// agent gives (`claimed`, e.g. Claude Code's `CLAUDE_PID`) counts as the session's own only
+/// when it is an ancestor of the hook, which the agent's own process is. Otherwise (an
+/// inherited, stale or forged variable, or a host that cannot tell) it is still shown to people
+/// as the holder's pid, but never recorded as the session's process, so it neither proves the
+/// holder gone nor tells two processes of one session id apart.
+pub fn session_pid(processes: &mut impl Processes, claimed: (u32, bool)) -> (u32, bool) {
+    match claimed {
+        (pid, true) => (pid, processes.is_ancestor(pid) == Some(true)),
+        unclaimed => unclaimed,
     }
 }

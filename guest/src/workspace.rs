@@ -26,6 +26,10 @@ pub enum Kind {
     File,
     /// A directory.
     Directory,
+    /// A path a shell command names as an argument, which it may or may not write: it counts
+    /// only inside a git work tree (another workspace's files); elsewhere it is covered by the
+    /// session's own workspace, so naming `/tmp/x` or `/etc/hosts` takes no lock of its own.
+    Named,
 }
 
 /// The workspace of a session: the top of the git work tree its directory lies in, else that
@@ -47,7 +51,8 @@ fn work_tree(top: &str, resolved: &Resolved) -> String {
 }
 
 /// The workspace of a target: the top of the git work tree it lies in; outside any, the
-/// session's own workspace when the target lies inside it, else the target's directory.
+/// session's own workspace when the target lies inside it (or is only [`Kind::Named`]), else
+/// the target's directory.
 pub fn of_target(target: &Resolved, kind: Kind, session_workspace: &str) -> String {
     if let Some(top) = &target.git_top {
         return work_tree(top, target);
@@ -58,6 +63,7 @@ pub fn of_target(target: &Resolved, kind: Kind, session_workspace: &str) -> Stri
     match kind {
         Kind::Directory => target.real_path.clone(),
         Kind::File => parent(&target.real_path).to_owned(),
+        Kind::Named => session_workspace.to_owned(),
     }
 }
 

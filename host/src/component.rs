@@ -75,6 +75,10 @@ impl<S, P: processes::Host> processes::Host for State<S, P> {
     fn status(&mut self, pid: u32) -> processes::ProcessStatus {
         self.processes.status(pid)
     }
+
+    fn is_ancestor(&mut self, pid: u32) -> Option<bool> {
+        self.processes.is_ancestor(pid)
+    }
 }
 
 /// A loaded, instantiated policy component whose imports are the lock store `S` and the

@@ -38,6 +38,8 @@ impl Arena {
         let root = tempfile::tempdir().expect("a temporary directory");
         let workspace = root.path().canonicalize().unwrap().join("repo");
         fs::create_dir_all(workspace.join(".git")).unwrap();
+        // A work tree is a `.git` directory holding `HEAD`, as `git init` makes it.
+        fs::write(workspace.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
         let lock_dir = root.path().join("locks");
         let mut policy = Policy::load(FsLockStore::new(&lock_dir)).expect("the component loads");
         let key = policy

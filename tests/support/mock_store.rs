@@ -157,6 +157,8 @@ pub struct MockProcesses {
     pub machine: Option<(String, String)>,
     /// The running processes: pid to start time.
     pub running: BTreeMap<u32, u64>,
+    /// The hook process's ancestors; `None`: the host cannot tell.
+    pub ancestors: Option<Vec<u32>>,
 }
 
 impl MockProcesses {
@@ -180,6 +182,10 @@ impl processes::Host for MockProcesses {
             Some(&start_time) => ProcessStatus::Running(self.identity(start_time)),
             None => ProcessStatus::Gone(self.identity(0)),
         }
+    }
+
+    fn is_ancestor(&mut self, pid: u32) -> Option<bool> {
+        Some(self.ancestors.as_ref()?.contains(&pid))
     }
 }
 

@@ -36,6 +36,8 @@ pub struct VirtualHost {
     pub agent: Option<Agent>,
     /// How long the host has already waited for the event's lock.
     pub waited_ms: u64,
+    /// Paths the host cannot resolve (nor any path below them).
+    pub unresolvable: Vec<String>,
 }
 
 impl VirtualHost {
@@ -50,6 +52,7 @@ impl VirtualHost {
             environment: Vec::new(),
             agent: None,
             waited_ms: 0,
+            unresolvable: Vec::new(),
         }
     }
 
@@ -67,12 +70,10 @@ impl VirtualHost {
         self
     }
 
-    /// A path as the virtual filesystem resolves it.
+    /// A path as the virtual filesystem resolves it: with no symlinks, `.` and `..` apply
+    /// lexically, as the kernel would apply them.
     pub fn resolve(&self, path: &str) -> ResolvedPath {
-        let real_path = match path.strip_suffix('/') {
-            Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
-            _ => path.to_owned(),
-        };
+        let real_path = normalized(path);
         let git_top = self
             .git_tops
             .iter()
@@ -89,6 +90,20 @@ impl VirtualHost {
             git_top,
             checkout_id: None,
         }
+    }
+
+    /// A path as the virtual filesystem resolves it, or `None` when it lies in one of
+    /// [`VirtualHost::unresolvable`].
+    pub fn try_resolve(&self, path: &str) -> Option<ResolvedPath> {
+        let resolved = self.resolve(path);
+        let blocked = self.unresolvable.iter().any(|dir| {
+            resolved.real_path == *dir
+                || resolved
+                    .real_path
+                    .strip_prefix(dir.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        (!blocked).then_some(resolved)
     }
 
     /// The invocation a real host would pass.
@@ -124,11 +139,26 @@ impl VirtualHost {
         let invocation = self.invocation();
         let targets = policy.targets(event, &invocation)?;
         let context = HookContext {
-            resolved: targets.iter().map(|t| Some(self.resolve(t))).collect(),
+            resolved: targets.iter().map(|t| self.try_resolve(t)).collect(),
             invocation,
             now_ms: self.now_ms,
             waited_ms: self.waited_ms,
         };
         policy.handle(event, &context)
     }
+}
+
+/// An absolute path with `.`, `..`, repeated and trailing slashes applied lexically.
+fn normalized(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }

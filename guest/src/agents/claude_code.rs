@@ -6,12 +6,11 @@ use serde_json::{Value, json};
 
 use super::answer::{self, Answer};
 use super::{
-    Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry, on_tools,
+    Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry, mcp, on_tools,
 };
 
-/// Tools that change the workspace, as the settings' matcher names them (`MultiEdit` is
-/// legacy but harmless). The same list is the matcher `install` writes, so the two never
-/// disagree.
+/// Tools that change the workspace (`MultiEdit` is legacy but harmless). [`MATCHER`], what
+/// `install` writes, names each of them (a test keeps the two in step) and MCP tools.
 const TOOLS: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
 
 /// The shell on Windows without Git Bash: acted on, but left out of the matcher, since this
@@ -22,11 +21,16 @@ const WINDOWS_SHELL: &str = "PowerShell";
 /// minutes).
 const BASH_DEFAULT_TIMEOUT_MS: u64 = 120_000;
 
+/// The matcher the settings get: [`TOOLS`] and every MCP tool. Claude Code reads a matcher
+/// with anything but names and `|` as an unanchored regular expression, so it is anchored
+/// (`Write` alone would also match `TodoWrite`).
+const MATCHER: &str = "^(Edit|Write|MultiEdit|NotebookEdit|Bash|mcp__.*)$";
+
 static REGISTRATIONS: [Registration; 6] = [
-    Registration::on_tools("PreToolUse", TOOLS),
-    Registration::on_tools("PostToolUse", TOOLS),
+    Registration::on_tools("PreToolUse", MATCHER),
+    Registration::on_tools("PostToolUse", MATCHER),
     // Esc during a tool ends the turn here, with no `Stop` after it.
-    Registration::on_tools("PostToolUseFailure", TOOLS),
+    Registration::on_tools("PostToolUseFailure", MATCHER),
     Registration::always("Stop"),
     // An API error ends the turn here instead of at `Stop`.
     Registration::always("StopFailure"),
@@ -53,6 +57,13 @@ impl ClaudeCode {
     }
 
     fn on_tools(event: &Event, action: fn(Touches) -> Action) -> Action {
+        // An MCP tool reads, or works in the session's workspace (`mcp`).
+        if mcp::is_mcp(event.tool()) {
+            return match mcp::reads_only(event.tool()) {
+                true => Action::Nothing,
+                false => action(Touches::Workspace),
+            };
+        }
         // The matcher's tools, and the Windows shell the matcher leaves out.
         let tools = if event.tool() == WINDOWS_SHELL {
             WINDOWS_SHELL
@@ -131,6 +142,15 @@ impl Protocol for ClaudeCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_matcher_names_every_tool_acted_on_and_every_mcp_tool() {
+        let inner = MATCHER
+            .strip_prefix("^(")
+            .and_then(|m| m.strip_suffix(")$"))
+            .unwrap();
+        assert_eq!(inner, format!("{TOOLS}|mcp__.*"));
+    }
 
     fn action(json: &str) -> Action {
         ClaudeCode.action(&Event::parse(json.as_bytes()).unwrap())

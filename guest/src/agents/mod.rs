@@ -11,6 +11,7 @@ mod codex;
 mod cursor;
 mod event;
 mod gemini;
+mod mcp;
 
 use serde_json::{Map, Value};
 

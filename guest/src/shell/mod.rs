@@ -17,6 +17,7 @@
 
 pub mod git;
 pub mod rules;
+pub mod scope;
 pub mod script;
 pub mod words;
 

@@ -43,6 +43,8 @@ export async function loadPolicy(store, processes = new LocalProcesses()) {
     },
     'session-lock:policy/processes': {
       status: (pid) => processes.status(pid),
+      // A view of processes without it cannot tell.
+      isAncestor: (pid) => processes.isAncestor?.(pid),
     },
   };
   const { hook, policy, setup } = bindings.instantiate(coreModule, imports);

@@ -61,4 +61,27 @@ export class LocalProcesses {
     if (start === null) return { tag: 'gone', val: { ...where, startTime: 0n } };
     return { tag: 'running', val: { ...where, startTime: start } };
   }
+
+  /**
+   * `processes.is-ancestor`: whether `pid` is an ancestor of this process, by the parents
+   * `/proc/<pid>/stat` names (field 4); undefined (`none`) when `/proc` cannot tell.
+   */
+  isAncestor(pid) {
+    let current = process.pid;
+    for (let generation = 0; generation < 256; generation += 1) {
+      let stat;
+      try {
+        stat = fs.readFileSync(`/proc/${current}/stat`, 'latin1');
+      } catch {
+        return undefined;
+      }
+      const close = stat.lastIndexOf(')');
+      const parent = close < 0 ? NaN : Number(stat.slice(close + 1).split(/\s+/).filter((f) => f !== '')[1]);
+      if (!Number.isSafeInteger(parent)) return undefined;
+      if (parent === pid) return true;
+      if (parent === 0) return false;
+      current = parent;
+    }
+    return undefined;
+  }
 }

@@ -35,9 +35,18 @@ function isDeny(answer) {
   );
 }
 
-/** The virtual filesystem's answer for `file` (README, "Context": `git_tops`). */
-export function resolveVirtual(file, gitTops) {
-  const realPath = file.length > 1 && file.endsWith('/') ? file.slice(0, -1) : file;
+/**
+ * The virtual filesystem's answer for `file` (README, "Context": `git_tops`, `unresolvable`):
+ * with no symlinks, `.` and `..` apply lexically.
+ */
+export function resolveVirtual(file, gitTops, unresolvable = []) {
+  const parts = [];
+  for (const part of file.split('/')) {
+    if (part === '..') parts.pop();
+    else if (part !== '' && part !== '.') parts.push(part);
+  }
+  const realPath = `/${parts.join('/')}`;
+  if (unresolvable.some((dir) => realPath === dir || realPath.startsWith(`${dir}/`))) return undefined;
   let gitTop;
   for (const top of gitTops) {
     const under = realPath === top || realPath.startsWith(top.endsWith('/') ? top : `${top}/`);
@@ -49,7 +58,9 @@ export function resolveVirtual(file, gitTops) {
 /** The `processes` import the context describes (README, "Context": `machine`, `processes`). */
 function virtualProcesses(context) {
   const { machine } = context;
-  if (machine === undefined) return { status: () => ({ tag: 'unknown' }) };
+  const ancestors = context.ancestors;
+  const isAncestor = (pid) => (ancestors === undefined ? undefined : ancestors.includes(pid));
+  if (machine === undefined) return { status: () => ({ tag: 'unknown' }), isAncestor };
   assert.equal(typeof machine.boot_id, 'string', 'context.machine.boot_id is text');
   assert.equal(typeof machine.pid_namespace, 'string', 'context.machine.pid_namespace is text');
   const running = new Map(
@@ -67,6 +78,7 @@ function virtualProcesses(context) {
         ? { tag: 'gone', val: identity(0n) }
         : { tag: 'running', val: identity(start) };
     },
+    isAncestor,
   };
 }
 
@@ -156,7 +168,7 @@ for (const { file, suite } of conformanceSuite()) {
         const lockDir = path.join(scratch, String(index));
         // The processes import answers as the step's context says: it is swapped per step.
         let processes = virtualProcesses({});
-        const policy = await loadPolicy(new FsLockStore(lockDir), { status: (pid) => processes.status(pid) });
+        const policy = await loadPolicy(new FsLockStore(lockDir), { status: (pid) => processes.status(pid), isAncestor: (pid) => processes.isAncestor(pid) });
         const context = { ...suite.defaults, ...scenario.context };
         const key = policy.workspaceHash(context.workspace);
         if (scenario.record) storeRecord(lockDir, key, scenario.record);
@@ -179,7 +191,7 @@ for (const { file, suite } of conformanceSuite()) {
             answer = policy.answer(
               Buffer.from(event, 'utf8'),
               invocationOf(c),
-              (target) => resolveVirtual(target, gitTops),
+              (target) => resolveVirtual(target, gitTops, c.unresolvable),
               c.now_ms,
               c.waited_ms ?? 0,
             );
@@ -215,4 +227,6 @@ test('the virtual filesystem resolves as the README says', () => {
   assert.deepEqual(resolveVirtual('/home/u/repo/sub/x', tops), { realPath: '/home/u/repo/sub/x', gitTop: '/home/u/repo/sub' });
   assert.deepEqual(resolveVirtual('/home/u/repository', tops), { realPath: '/home/u/repository', gitTop: undefined });
   assert.deepEqual(resolveVirtual('/', tops), { realPath: '/', gitTop: undefined });
+  assert.deepEqual(resolveVirtual('/home/u/x/../repo/./a', tops), { realPath: '/home/u/repo/a', gitTop: '/home/u/repo' });
+  assert.equal(resolveVirtual('/home/u/locked/a', tops, ['/home/u/locked']), undefined);
 });

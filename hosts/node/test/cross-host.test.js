@@ -15,6 +15,7 @@ import {
   claudeEvent,
   denyReason,
   feed,
+  hookCommand,
   runHook,
   rustHook,
   startHook,
@@ -77,13 +78,26 @@ for (const first of ['node', 'rust']) {
   test(`a session process recorded through the ${first} host is alive to the ${second} host until it ends`, { skip: !fs.existsSync('/proc/self/stat') }, async () => {
     sandbox = new Sandbox();
     const ws = sandbox.workspace;
-    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    // The holder is the agent: its hook runs as its child (CLAUDE_PID is trusted only when it
+    // is an ancestor of the hook), then it lives on as the same process until killed.
+    const eventFile = path.join(sandbox.root, 'event.json');
+    const answered = path.join(sandbox.root, 'answered');
+    fs.writeFileSync(eventFile, JSON.stringify(claudeEvent('PreToolUse', 'session-A', 'Write', ws)));
+    const [command, argv] = hookCommand(first);
+    const script = 'CLAUDE_PID=$$ "$0" "$@" < "$EVENT" > "$ANSWERED.tmp" && mv "$ANSWERED.tmp" "$ANSWERED"; exec sleep 30';
+    const holder = spawn('sh', ['-c', script, command, ...argv], {
+      stdio: 'ignore',
+      env: { ...process.env, SESSION_LOCK_DIR: sandbox.lockDir, EVENT: eventFile, ANSWERED: answered },
+    });
     const ended = new Promise((resolve) => holder.on('exit', resolve));
     try {
       const hook = (host, event, pid) =>
         runHook(host, event, { lockDir: sandbox.lockDir, env: { CLAUDE_PID: String(pid) } });
-      const taken = await hook(first, claudeEvent('PreToolUse', 'session-A', 'Write', ws), holder.pid);
-      assert.equal(denyReason(taken), undefined, taken.stderr);
+      for (let waited = 0; !fs.existsSync(answered); waited += 20) {
+        assert.ok(waited < 10000, 'the holder\'s hook answered');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(denyReason({ status: 0, stdout: fs.readFileSync(answered, 'utf8') }), undefined);
       assert.ok(sandbox.record().holder, `the ${first} host recorded the holder's identity`);
       const blocked = await hook(second, claudeEvent('PreToolUse', 'session-B', 'Write', ws), process.pid);
       assert.match(denyReason(blocked) ?? '', /^parallel session lock held by session-A /, 'the same identity: alive');
@@ -103,6 +117,7 @@ for (const first of ['node', 'rust']) {
     sandbox = new Sandbox();
     const other = path.join(sandbox.root, 'other');
     fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+    fs.writeFileSync(path.join(other, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     const hook = (host, event) => runHook(host, event, { lockDir: sandbox.lockDir });
     assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace))), undefined);
     assert.equal(denyReason(await hook(first, claudeEvent('PreToolUse', 'A', 'Write', other))), undefined);

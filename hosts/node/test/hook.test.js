@@ -145,6 +145,7 @@ test("a Stop releases the session's locks in every workspace of the lock directo
   sandbox = new Sandbox();
   const other = path.join(sandbox.root, 'other');
   fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+  fs.writeFileSync(path.join(other, '.git', 'HEAD'), 'ref: refs/heads/main\n');
   await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace));
   await nodeHook(claudeEvent('PreToolUse', 'A', 'Write', other));
   await nodeHook(claudeEvent('PreToolUse', 'B', 'Write', path.join(sandbox.root)));

@@ -2,7 +2,7 @@
 // (`host/src/workspace.rs`, `host/src/processes.rs`): resolved paths and process facts.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, test } from 'node:test';
@@ -45,6 +45,38 @@ test('a `.git` file (a linked worktree, a submodule) marks a work tree top as a 
   fs.mkdirSync(worktree);
   fs.writeFileSync(path.join(worktree, '.git'), 'gitdir: ../.git/worktrees/nested\n');
   assert.equal(resolvePath(path.join(worktree, 'a.txt')).gitTop, worktree);
+});
+
+test('the missing part of a path applies `..` against what exists, and a dangling symlink is followed', () => {
+  sandbox = new Sandbox();
+  const other = path.join(sandbox.root, 'other');
+  fs.mkdirSync(path.join(other, '.git'), { recursive: true });
+  fs.writeFileSync(path.join(other, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+  const up = path.join(sandbox.workspace, 'newdir', '..', '..', 'other', 'x.txt');
+  assert.deepEqual(resolvePath(up), { realPath: path.join(other, 'x.txt'), gitTop: other });
+  fs.symlinkSync('../other/planted.txt', path.join(sandbox.workspace, 'link.txt'));
+  assert.deepEqual(resolvePath(path.join(sandbox.workspace, 'link.txt')), {
+    realPath: path.join(other, 'planted.txt'),
+    gitTop: other,
+  });
+  fs.symlinkSync(path.join(sandbox.workspace, 'loop2'), path.join(sandbox.workspace, 'loop1'));
+  fs.symlinkSync(path.join(sandbox.workspace, 'loop1'), path.join(sandbox.workspace, 'loop2'));
+  assert.equal(resolvePath(path.join(sandbox.workspace, 'loop1', 'x')), undefined);
+});
+
+test('only a real `.git` starts a work tree: not an empty file, a folder without HEAD, or a FIFO', () => {
+  sandbox = new Sandbox();
+  const sub = path.join(sandbox.workspace, 'sub');
+  fs.mkdirSync(sub);
+  const topOf = () => resolvePath(path.join(sub, 'f')).gitTop;
+  fs.writeFileSync(path.join(sub, '.git'), '');
+  assert.equal(topOf(), sandbox.workspace);
+  fs.rmSync(path.join(sub, '.git'));
+  fs.mkdirSync(path.join(sub, '.git'));
+  assert.equal(topOf(), sandbox.workspace);
+  fs.rmdirSync(path.join(sub, '.git'));
+  execFileSync('mkfifo', [path.join(sub, '.git')]);
+  assert.equal(topOf(), sandbox.workspace);
 });
 
 test('a path below a file does not resolve (only a missing path walks up)', () => {

@@ -51,6 +51,8 @@ export class Sandbox {
     this.root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'session-lock-node-')));
     this.workspace = path.join(this.root, 'repo');
     fs.mkdirSync(path.join(this.workspace, '.git'), { recursive: true });
+    // A work tree is a `.git` directory holding `HEAD`, as `git init` makes it.
+    fs.writeFileSync(path.join(this.workspace, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     this.lockDir = path.join(this.root, 'locks');
   }
 

@@ -1,0 +1,531 @@
+//! Where a shell command line that is not read-only may change things: every directory it may
+//! work in, every literal path it names, or that it may work anywhere.
+//!
+//! The classifier's question ("is it read-only?") and this one ("what may it change?") are
+//! asked of the same words, but answered apart: a command's scope only matters once it needs
+//! the lock, and then it must over-approximate. So:
+//!
+//! - the directory the command starts in stays in scope whatever it `cd`s to;
+//! - every `cd DIR`, `pushd DIR`, `env -C DIR`, `git -C DIR`, `git --work-tree DIR`,
+//!   `git --git-dir DIR` (and `GIT_DIR=`/`GIT_WORK_TREE=` before a command) adds `DIR`,
+//!   joined to every directory the command may be in by then (`cd a || cd b` may be in either);
+//! - every literal argument and redirection target is a path it may write, joined to every
+//!   such directory (the host resolves them; only those in a git work tree count);
+//! - a directory it cannot know (`cd $X`, `cd "$(…)"`, `cd -`, `cd` alone, a command whose name
+//!   is not literal, `eval` of what is not literal, a `sh -c` script that is not literal), and
+//!   `session-lock hook`, `install` or `uninstall` run as a tool, make it work [`Scope::anywhere`].
+//!
+//! What a program does by its own code (a script that `cd`s, `make` reading its Makefile, a
+//! path in a variable) is beyond what a command line shows: the lock covers what the line
+//! names.
+
+use super::script::{Item, SimpleCommand};
+use super::words::{self, Word};
+use crate::workspace::{self, Kind};
+
+/// How many directories a command line may be in before its scope counts as anywhere.
+const MAX_DIRECTORIES: usize = 16;
+
+/// How many paths a command line may name before its scope counts as anywhere: each is one
+/// path for the host to resolve within the hook's deadline.
+const MAX_PATHS: usize = 256;
+
+/// How deep `sh -c 'sh -c …'` and `eval` may nest before the scope counts as anywhere.
+const MAX_DEPTH: usize = 3;
+
+/// What a command line may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Absolute paths, each once, in the order found: directories it may work in
+    /// ([`Kind::Directory`]) and the literal paths it names ([`Kind::Named`]).
+    pub targets: Vec<(String, Kind)>,
+    /// Why it may work in any workspace, when it may: it then needs every lock there is.
+    pub anywhere: Option<String>,
+}
+
+impl Scope {
+    fn add(&mut self, path: String, kind: Kind) {
+        if self.anywhere.is_some() || self.targets.iter().any(|(p, _)| *p == path) {
+            return;
+        }
+        if self.targets.len() >= MAX_PATHS {
+            self.anywhere = Some(format!("it names more than {MAX_PATHS} paths"));
+            return;
+        }
+        self.targets.push((path, kind));
+    }
+
+    fn anywhere(&mut self, why: impl Into<String>) {
+        self.anywhere.get_or_insert_with(|| why.into());
+    }
+}
+
+/// The scope of `line` for a command that starts in the absolute directory `start`.
+pub fn of_line(line: &str, start: &str) -> Scope {
+    let mut scope = Scope::default();
+    let mut places = vec![start.to_owned()];
+    scope.add(start.to_owned(), Kind::Directory);
+    walk(line, &mut places, &mut scope, 0);
+    scope
+}
+
+/// Adds what `line` may change to `scope`, the shell being in one of `places`.
+fn walk(line: &str, places: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+    if depth > MAX_DEPTH {
+        scope.anywhere("its shell scripts nest too deeply to follow");
+        return;
+    }
+    let tokens = match words::tokenize(line) {
+        Ok(tokens) => tokens,
+        Err(why) => {
+            scope.anywhere(format!("it cannot be read ({why})"));
+            return;
+        }
+    };
+    for item in super::script::split(tokens) {
+        if let Item::Command(command) = item {
+            simple_command(&command, places, scope, depth);
+        }
+    }
+}
+
+/// Adds what one simple command may change.
+fn simple_command(
+    command: &SimpleCommand,
+    places: &mut Vec<String>,
+    scope: &mut Scope,
+    depth: usize,
+) {
+    for redirect in &command.redirects {
+        if let Some(target) = &redirect.target {
+            named(target, places, scope);
+        }
+    }
+    let mut here = places.clone();
+    assignments(&command.assignments, &mut here, scope);
+    let words = &command.words;
+    let Some(name) = words.first() else {
+        return;
+    };
+    if !name.is_literal() {
+        scope.anywhere(format!(
+            "the command `{}` is not literal: it may change to any directory",
+            name.text
+        ));
+        return;
+    }
+    match name.text.as_str() {
+        // Only these change the shell's own directory: the rest of the line runs there.
+        "cd" | "pushd" => change_directory(&name.text, &words[1..], places, scope),
+        "builtin" | "command" if words.get(1).is_some_and(|w| w.text == "cd") => {
+            change_directory("cd", &words[2..], places, scope);
+        }
+        // Back to a directory this line pushed, which is in scope already.
+        "popd" => {}
+        "eval" => match words[1..].iter().all(Word::is_literal) {
+            true => {
+                let script: Vec<&str> = words[1..].iter().map(|w| w.text.as_str()).collect();
+                walk(&script.join(" "), places, scope, depth + 1);
+            }
+            false => scope.anywhere("`eval` of text that is not literal"),
+        },
+        _ => program(words, &mut here, scope, depth),
+    }
+}
+
+/// `GIT_DIR=…` and `GIT_WORK_TREE=…` before a command point git elsewhere; any literal value
+/// may be a path the command writes.
+fn assignments(assignments: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+    for assignment in assignments {
+        let Some((variable, value)) = assignment.text.split_once('=') else {
+            continue;
+        };
+        let points_git = matches!(variable, "GIT_DIR" | "GIT_WORK_TREE" | "GIT_INDEX_FILE");
+        if !assignment.is_literal() {
+            if points_git {
+                scope.anywhere(format!("`{variable}=` is not literal"));
+            }
+            continue;
+        }
+        if points_git {
+            enter(value, here, scope);
+        } else {
+            path(value, here, scope);
+        }
+    }
+}
+
+/// `cd DIR` or `pushd DIR`: the shell may now be in `DIR` (joined to each place it may have
+/// been in) as well as where it was.
+fn change_directory(builtin: &str, args: &[Word], places: &mut Vec<String>, scope: &mut Scope) {
+    // `-L`, `-P`, `-e`, `-@`, `-n` and `--` change how, not where.
+    let args: Vec<&Word> = args
+        .iter()
+        .skip_while(|w| matches!(w.text.as_str(), "-L" | "-P" | "-e" | "-@" | "-n" | "--"))
+        .collect();
+    match args.as_slice() {
+        [dir]
+            if dir.is_literal()
+                && !dir.text.is_empty()
+                && dir.text != "-"
+                && !dir.text.starts_with(['+', '-']) =>
+        {
+            enter(&dir.text, places, scope);
+        }
+        [] => scope.anywhere(format!(
+            "`{builtin}` without a directory goes to one not shown"
+        )),
+        [dir, ..] => scope.anywhere(format!(
+            "`{builtin} {}` goes to a directory not shown",
+            dir.text
+        )),
+    }
+}
+
+/// The shell (or one command) may now be in `dir` too.
+fn enter(dir: &str, places: &mut Vec<String>, scope: &mut Scope) {
+    let entered: Vec<String> = places.iter().map(|p| workspace::join(p, dir)).collect();
+    for place in entered {
+        if places.len() >= MAX_DIRECTORIES {
+            scope.anywhere(format!(
+                "it may be in more than {MAX_DIRECTORIES} directories"
+            ));
+            return;
+        }
+        if !places.contains(&place) {
+            places.push(place.clone());
+        }
+        scope.add(place, Kind::Directory);
+    }
+}
+
+/// A literal word that may name a path: an option's `=value`, else the word unless it is an
+/// option.
+fn path(text: &str, here: &[String], scope: &mut Scope) {
+    let candidate = match text.strip_prefix('-') {
+        Some(option) => match option.split_once('=') {
+            Some((_, value)) => value,
+            None => return,
+        },
+        None => text,
+    };
+    if candidate.is_empty() {
+        return;
+    }
+    for place in here {
+        scope.add(workspace::join(place, candidate), Kind::Named);
+    }
+}
+
+/// A word that may name a path, when it is literal (what is not literal is not followed).
+fn named(word: &Word, here: &[String], scope: &mut Scope) {
+    if word.is_literal() {
+        path(&word.text, here, scope);
+    }
+}
+
+/// A program and its arguments: the directories its options point it to, then every literal
+/// argument as a path relative to them.
+fn program(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+    let name = words[0].text.as_str();
+    let base = name.rsplit('/').next().unwrap_or(name);
+    match base {
+        "env" => return env(words, here, scope, depth),
+        "git" => git(words, here, scope),
+        "session-lock" => session_lock(words, here, scope),
+        "sh" | "bash" | "dash" | "zsh" | "ksh" => {
+            if let Some(script) = shell_script(words) {
+                if script.is_literal() {
+                    walk(&script.text, &mut here.clone(), scope, depth + 1);
+                } else {
+                    scope.anywhere(format!("the `{base} -c` script is not literal"));
+                }
+            }
+        }
+        _ => {}
+    }
+    // A wrapper's command (`sudo git …`, `xargs env -C …`, `timeout 5 session-lock hook`):
+    // whatever program word follows is read as a program in turn.
+    if let Some(at) = words[1..].iter().position(|w| is_wrapped_program(&w.text)) {
+        let inner = &words[1 + at..];
+        if inner.len() < words.len() {
+            program(inner, &mut here.clone(), scope, depth);
+        }
+    }
+    for word in &words[1..] {
+        named(word, here, scope);
+    }
+}
+
+/// Programs whose options move where they work, or that act on the lock itself.
+fn is_wrapped_program(text: &str) -> bool {
+    let base = text.rsplit('/').next().unwrap_or(text);
+    matches!(
+        base,
+        "env" | "git" | "session-lock" | "sh" | "bash" | "dash" | "zsh" | "ksh"
+    )
+}
+
+/// `env [-i] [-u NAME] [-C DIR] [NAME=VALUE]… [COMMAND…]`: the command runs in `DIR`.
+fn env(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+    let mut i = 1;
+    let mut assigned = Vec::new();
+    while let Some(word) = words.get(i) {
+        let text = word.text.as_str();
+        let value_of_next = || words.get(i + 1);
+        match text {
+            "-C" | "--chdir" => {
+                match value_of_next() {
+                    Some(dir) if dir.is_literal() => enter(&dir.text, here, scope),
+                    _ => scope.anywhere(format!("`env {text}` names a directory not shown")),
+                }
+                i += 1;
+            }
+            "-u" | "--unset" => i += 1,
+            "-S" | "--split-string" => {
+                scope.anywhere("`env -S` splits a command line not followed here");
+                return;
+            }
+            _ if text.starts_with("--chdir=") || (text.starts_with("-C") && text.len() > 2) => {
+                let dir = text.strip_prefix("--chdir=").unwrap_or_else(|| &text[2..]);
+                match word.is_literal() {
+                    true => enter(dir, here, scope),
+                    false => scope.anywhere(format!("`env {text}` names a directory not shown")),
+                }
+            }
+            _ if text.starts_with('-') => {}
+            _ if word.assignment => assigned.push(word.clone()),
+            _ => break,
+        }
+        i += 1;
+    }
+    assignments(&assigned, here, scope);
+    if let Some(rest) = words.get(i..).filter(|rest| !rest.is_empty()) {
+        let command = SimpleCommand {
+            words: rest.to_vec(),
+            ..SimpleCommand::default()
+        };
+        let mut places = here.clone();
+        simple_command(&command, &mut places, scope, depth);
+    }
+}
+
+/// `git`'s global options that point it at another directory: `-C DIR`, `--work-tree DIR`,
+/// `--git-dir DIR` (either spelling, `=` or a separate word). Its arguments are relative to the
+/// last `-C`.
+fn git(words: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+    let mut i = 1;
+    while let Some(word) = words.get(i) {
+        let text = word.text.as_str();
+        let (option, value) = match text.split_once('=') {
+            Some((option, value)) if option.starts_with("--") => (option, Some(value)),
+            _ => (text, None),
+        };
+        let moves = matches!(option, "-C" | "--work-tree" | "--git-dir");
+        if moves {
+            let (dir, literal) = match value {
+                Some(value) => (value.to_owned(), word.is_literal()),
+                None => {
+                    i += 1;
+                    match words.get(i) {
+                        Some(dir) => (dir.text.clone(), dir.is_literal()),
+                        None => return,
+                    }
+                }
+            };
+            match literal && !dir.is_empty() {
+                true => enter(&dir, here, scope),
+                false => scope.anywhere(format!("`git {option}` names a directory not shown")),
+            }
+        } else if matches!(
+            option,
+            "-c" | "--namespace" | "--config-env" | "--super-prefix"
+        ) && value.is_none()
+        {
+            i += 1;
+        } else if !text.starts_with('-') {
+            return;
+        }
+        i += 1;
+    }
+}
+
+/// `session-lock` run as a tool: `release` needs the lock of the workspace it names; `hook`
+/// reads an event that may speak for any session in any workspace, and `install`/`uninstall`
+/// change the hooks every session runs, so those need every lock.
+fn session_lock(words: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+    let Some(subcommand) = words[1..].iter().find(|w| !w.text.starts_with('-')) else {
+        return;
+    };
+    match subcommand.text.as_str() {
+        "hook" | "install" | "uninstall" => scope.anywhere(format!(
+            "`session-lock {}` run as a tool acts for every session",
+            subcommand.text
+        )),
+        "release" => {
+            let mut args = words[1..].iter();
+            while let Some(word) = args.next() {
+                let dir = match word.text.strip_prefix("--workspace") {
+                    Some("") => args.next(),
+                    Some(value) if value.starts_with('=') => {
+                        match word.is_literal() {
+                            true => enter(&value[1..], here, scope),
+                            false => {
+                                scope.anywhere("`session-lock release --workspace` is not literal")
+                            }
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                match dir {
+                    Some(dir) if dir.is_literal() => enter(&dir.text, here, scope),
+                    _ => scope.anywhere("`session-lock release --workspace` is not literal"),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The script of `sh -c SCRIPT` (also `-lc`, `-ec`, …), if the shell is run with one.
+fn shell_script(words: &[Word]) -> Option<&Word> {
+    let mut command_mode = false;
+    for word in &words[1..] {
+        let text = word.text.as_str();
+        if text.starts_with("--") {
+            continue;
+        }
+        match text.strip_prefix(['-', '+']) {
+            Some(cluster) if !cluster.is_empty() => command_mode |= cluster.contains('c'),
+            _ if command_mode => return Some(word),
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// The shared scope cases.
+    const CASES: &str = include_str!("../../../tests/shell-conformance/scope.json");
+
+    #[test]
+    fn the_shared_scope_cases_hold() {
+        let cases: Value = serde_json::from_str(CASES).expect("scope.json is JSON");
+        let mut failures = Vec::new();
+        for case in cases["commands"].as_array().expect("commands is a list") {
+            let command = case["command"].as_str().expect("a command");
+            let start = case["start"].as_str().expect("a start");
+            let scope = of_line(command, start);
+            let anywhere = case["anywhere"].as_bool().unwrap_or(false);
+            if scope.anywhere.is_some() != anywhere {
+                failures.push(format!("{command:?}: anywhere {:?}", scope.anywhere));
+            }
+            let named: Vec<&str> = scope.targets.iter().map(|(p, _)| p.as_str()).collect();
+            for want in case
+                .get("includes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let want = want.as_str().expect("a path");
+                if !named.contains(&want) {
+                    failures.push(format!("{command:?}: {want} not in {named:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    fn paths(line: &str, start: &str) -> Vec<String> {
+        let scope = of_line(line, start);
+        assert_eq!(scope.anywhere, None, "{line}");
+        scope.targets.into_iter().map(|(p, _)| p).collect()
+    }
+
+    fn anywhere(line: &str) -> String {
+        of_line(line, "/r")
+            .anywhere
+            .unwrap_or_else(|| panic!("{line} has a known scope"))
+    }
+
+    #[test]
+    fn the_start_stays_in_scope_after_a_leading_cd() {
+        let got = paths("cd .. && rm -rf repo/src", "/h/repo");
+        assert_eq!(got[0], "/h/repo");
+        assert!(got.contains(&"/h/repo/..".to_owned()));
+        assert!(got.contains(&"/h/repo/../repo/src".to_owned()));
+    }
+
+    #[test]
+    fn every_place_a_cd_may_lead_to_is_in_scope() {
+        let got = paths("cd a || cd b; touch x", "/r");
+        for want in ["/r", "/r/a", "/r/b", "/r/a/b", "/r/x", "/r/a/x", "/r/b/x"] {
+            assert!(got.contains(&want.to_owned()), "{want} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn directories_of_pushd_env_and_git_options_are_in_scope() {
+        assert!(paths("pushd /o && rm a", "/r").contains(&"/o/a".to_owned()));
+        assert!(paths("env -C /o rm a", "/r").contains(&"/o/a".to_owned()));
+        assert!(paths("env --chdir=/o FOO=1 rm a", "/r").contains(&"/o/a".to_owned()));
+        let git = paths("git --git-dir=/o/.git --work-tree /o commit -m x", "/r");
+        assert!(git.contains(&"/o/.git".to_owned()) && git.contains(&"/o".to_owned()));
+        assert!(paths("sudo git -C /o commit", "/r").contains(&"/o".to_owned()));
+        assert!(paths("GIT_WORK_TREE=/o git add .", "/r").contains(&"/o".to_owned()));
+        assert!(paths("bash -lc 'cd /o && rm a'", "/r").contains(&"/o/a".to_owned()));
+    }
+
+    #[test]
+    fn literal_arguments_and_redirections_are_named() {
+        let got = paths("cp a ../other/b --target=/t > /o/log", "/r");
+        for want in ["/r/a", "/r/../other/b", "/t", "/o/log"] {
+            assert!(got.contains(&want.to_owned()), "{want} in {got:?}");
+        }
+        assert!(!got.iter().any(|p| p.ends_with("--target=/t")));
+        // Not literal: not followed (the session's own workspace covers its directory).
+        assert_eq!(paths("rm $F", "/r"), ["/r"]);
+    }
+
+    #[test]
+    fn a_directory_not_shown_means_anywhere() {
+        for line in [
+            "cd $X && rm a",
+            "cd \"$(git rev-parse --show-toplevel)\" && rm a",
+            "cd - && rm a",
+            "cd && rm a",
+            "pushd +1 && rm a",
+            "$CMD a",
+            "env -C \"$D\" rm a",
+            "git -C $D commit",
+            "git --work-tree=$D commit",
+            "GIT_DIR=$D git commit",
+            "bash -c \"$S\"",
+            "eval \"$S\"",
+        ] {
+            anywhere(line);
+        }
+    }
+
+    #[test]
+    fn session_lock_as_a_tool_needs_the_locks_it_acts_on() {
+        assert!(anywhere("echo '{}' | session-lock hook").contains("session-lock hook"));
+        anywhere("~/.local/bin/session-lock hook --agent claude");
+        anywhere("/x/session-lock uninstall");
+        let got = paths("cd / && session-lock release --force --workspace /o", "/r");
+        assert!(got.contains(&"/o".to_owned()), "{got:?}");
+        assert!(paths("session-lock release --workspace=/o", "/r").contains(&"/o".to_owned()));
+        anywhere("session-lock release --force --workspace $REPO");
+    }
+
+    #[test]
+    fn a_line_naming_too_much_means_anywhere() {
+        let many: Vec<String> = (0..300).map(|i| format!("f{i}")).collect();
+        assert!(anywhere(&format!("rm {}", many.join(" "))).contains("more than 256 paths"));
+    }
+}

@@ -55,6 +55,12 @@ impl Codex {
     }
 }
 
+/// `reason` without its closing full stop, which Codex writes itself before what it appends.
+fn without_full_stop(reason: &str) -> &str {
+    let reason = reason.trim_end();
+    reason.strip_suffix('.').unwrap_or(reason)
+}
+
 /// The files an `apply_patch` patch adds, updates, deletes or moves to.
 fn patch_paths(patch: &str) -> Vec<String> {
     const HEADERS: [&str; 4] = [
@@ -98,9 +104,11 @@ impl Protocol for Codex {
     }
 
     /// Codex counts a PreToolUse answer carrying `continue`, `stopReason` or `suppressOutput`
-    /// as a failed hook, so none of them is sent.
+    /// as a failed hook, so none of them is sent. Codex itself appends `. Command: <cmd>` (for
+    /// `apply_patch`, the whole patch) to the reason the model reads, so the reason ends
+    /// without a full stop of its own and names no command or patch.
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
-        answer::pre_tool_use_deny(reason)
+        answer::pre_tool_use_deny(without_full_stop(reason))
     }
 
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
@@ -125,5 +133,15 @@ mod tests {
                      *** Update File: c.rs\n*** Move to: d.rs\n*** End Patch";
         assert_eq!(patch_paths(patch), ["src/a.rs", "/r/b.rs", "c.rs", "d.rs"]);
         assert!(patch_paths("*** Begin Patch\n*** End Patch").is_empty());
+    }
+
+    #[test]
+    fn a_refusal_leaves_the_full_stop_to_what_codex_appends() {
+        assert_eq!(
+            without_full_stop("held by A. Try later."),
+            "held by A. Try later"
+        );
+        assert_eq!(without_full_stop("held by A"), "held by A");
+        assert_eq!(without_full_stop("ends in `x`.\n"), "ends in `x`");
     }
 }

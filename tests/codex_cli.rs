@@ -57,6 +57,32 @@ fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
 }
 
+#[test]
+fn install_writes_into_codex_home_and_names_the_trust_steps() {
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    let said = ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+    assert!(home.join("hooks.json").exists(), "{said}");
+    assert!(!ground.home.join(".codex").exists(), "{said}");
+    for step in [
+        "`/hooks`",
+        "--dangerously-bypass-hook-trust",
+        "session-lock doctor",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    assert!(!said.contains("trusted project"), "user scope: {said}");
+    let said = ground.session_lock(
+        &["install", "--agent", "codex", "--scope", "project"],
+        &[("CODEX_HOME", &home)],
+    );
+    assert!(said.contains("trust this project"), "{said}");
+    assert!(
+        !home.join("config.toml").exists(),
+        "install never writes Codex's trust state"
+    );
+}
+
 /// Where the hooks are registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
@@ -165,9 +191,10 @@ fn sessions(client: Client, scope: Scope) -> Sessions<ResponsesApi> {
     Sessions::new(ground, ResponsesApi, Box::new(launch))
 }
 
-/// The client's `CODEX_HOME`: `~/.codex`, the default.
+/// The client's `CODEX_HOME`: not `~/.codex`, so that the client finds user hooks only where
+/// install honoured the variable.
 fn codex_home(ground: &Ground) -> PathBuf {
-    ground.home.join(".codex")
+    ground.home.join("codex-home")
 }
 
 /// `config.toml`: the stand-in as the model provider, and (`trust_project`) the project

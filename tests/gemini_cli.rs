@@ -54,6 +54,23 @@ fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
 }
 
+#[test]
+fn install_names_the_folder_trust_step() {
+    let ground = Ground::new();
+    let said = ground.session_lock(&["install", "--agent", "gemini"], &[]);
+    for step in [
+        "trusted folders",
+        "GEMINI_CLI_TRUST_WORKSPACE",
+        "session-lock doctor",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    assert!(
+        !ground.home.join(".gemini/trustedFolders.json").exists(),
+        "install never trusts a folder"
+    );
+}
+
 /// Where the hooks are registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {

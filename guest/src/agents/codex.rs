@@ -115,6 +115,32 @@ impl Protocol for Codex {
         folder_settings(scope, ".codex/hooks.json", "Codex")
     }
 
+    /// Codex reads its user files from `$CODEX_HOME` (by default `~/.codex`).
+    fn user_folder_variable(&self) -> Option<(&'static str, &'static str)> {
+        Some(("CODEX_HOME", "hooks.json"))
+    }
+
+    /// Codex runs a hook only once the person has trusted it, and a project's hooks only in a
+    /// trusted project; `codex exec` skips untrusted hooks without a word.
+    fn next_steps(&self, scope: Scope) -> Vec<&'static str> {
+        let mut steps = vec![
+            "next: Codex runs these hooks only once you trust them: start `codex`, open \
+             `/hooks` and trust each session-lock hook (again after any change to them, such \
+             as another `--wait`).",
+            "next: `codex exec` never asks and skips untrusted hooks without a word: trust \
+             them in `/hooks` first (or pass `--dangerously-bypass-hook-trust` if you have \
+             vetted them).",
+        ];
+        if scope != Scope::User {
+            steps.push(
+                "next: Codex loads a project's hooks only in a trusted project: trust this \
+                 project when Codex asks (or run `codex exec --trust` in it once).",
+            );
+        }
+        steps.push("next: `session-lock doctor` tells whether Codex will run them.");
+        steps
+    }
+
     /// Its `timeout` is in seconds.
     fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value {
         let timeout = timeout_ms.div_ceil(1000);

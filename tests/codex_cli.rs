@@ -33,6 +33,11 @@ mod two_sessions;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use claude_client::Process;
+use serde_json::{Value, json};
 
 use real_clients::{Client, codex};
 use responses_api::ResponsesApi;
@@ -81,6 +86,120 @@ fn install_writes_into_codex_home_and_names_the_trust_steps() {
         !home.join("config.toml").exists(),
         "install never writes Codex's trust state"
     );
+}
+
+#[test]
+fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
+    let Some(client) = codex() else { return };
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "untrusted hooks fail doctor: {said}");
+    assert!(said.contains("FAIL codex trust"), "{said}");
+    assert!(
+        said.contains("`/hooks`"),
+        "the fix names the review: {said}"
+    );
+
+    // The person reviews the hooks: Codex stores each trust under the key and hash it lists.
+    let listed = trust_hooks_as_the_review_does(&client, &ground, &home);
+    assert_eq!(listed, 4, "Codex lists the four session-lock hooks");
+    let (passed, said) = doctor(&ground, &home);
+    assert!(passed, "trusted hooks pass doctor: {said}");
+    assert!(said.contains("cannot confirm trust"), "{said}");
+
+    // A project's hooks also need the project trusted.
+    ground.session_lock(
+        &["install", "--agent", "codex", "--scope", "project"],
+        &[("CODEX_HOME", &home)],
+    );
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "an untrusted project fails doctor: {said}");
+    assert!(said.contains("FAIL codex project trust"), "{said}");
+    // Codex lists a project's hooks for review only once the project is trusted.
+    let mut config = fs::read_to_string(home.join("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        ground.workspace().display()
+    ));
+    fs::write(home.join("config.toml"), config).unwrap();
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "the project's hooks are not trusted yet: {said}");
+    assert_eq!(trust_hooks_as_the_review_does(&client, &ground, &home), 4);
+    let (passed, said) = doctor(&ground, &home);
+    assert!(passed, "a trusted project passes doctor: {said}");
+}
+
+/// `session-lock doctor` with `CODEX_HOME`: whether it passed, and what it said.
+fn doctor(ground: &Ground, codex_home: &Path) -> (bool, String) {
+    let output = ground
+        .sandbox
+        .command(&["doctor"])
+        .current_dir(&ground.sandbox.workspace)
+        .env("HOME", &ground.home)
+        .env("CODEX_HOME", codex_home)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), said)
+}
+
+/// What the person's `/hooks` review stores: for each hook the client lists as untrusted
+/// (asked through `codex app-server`, `hooks/list`), `[hooks.state."<key>"]` with the hash the
+/// client gives. Returns how many session-lock hooks it trusted.
+fn trust_hooks_as_the_review_does(client: &Client, ground: &Ground, codex_home: &Path) -> usize {
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"clientInfo": {"name": "session-lock-test", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "hooks/list",
+               "params": {"cwds": [ground.workspace()]}}),
+    ];
+    let input = ground.sandbox.root().join("app-server-input.jsonl");
+    let lines: Vec<String> = requests.iter().map(Value::to_string).collect();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // The server answers while its input stays open; `sleep` keeps it open for long enough.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("(cat \"$1\"; sleep 5) | \"$2\" app-server")
+        .args(["sh".as_ref(), input.as_os_str(), client.program.as_os_str()])
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or("/usr/bin:/bin".into()),
+        )
+        .env("HOME", &ground.home)
+        .env("CODEX_HOME", codex_home)
+        .current_dir(&ground.sandbox.workspace);
+    let done = Process::spawn(command)
+        .unwrap()
+        .wait(Duration::from_secs(60))
+        .unwrap();
+    let listed = done
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|answer| answer["id"] == 2)
+        .unwrap_or_else(|| panic!("no hooks/list answer: {}\n{}", done.stdout, done.stderr));
+    let mut config = fs::read_to_string(codex_home.join("config.toml")).unwrap_or_default();
+    let mut trusted = 0;
+    for hook in listed["result"]["data"][0]["hooks"].as_array().unwrap() {
+        let ours = hook["command"]
+            .as_str()
+            .is_some_and(|c| c.ends_with(" hook --agent codex"));
+        if ours && hook["trustStatus"] == "untrusted" {
+            config.push_str(&format!(
+                "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+                hook["key"], hook["currentHash"]
+            ));
+            trusted += 1;
+        }
+    }
+    fs::write(codex_home.join("config.toml"), config).unwrap();
+    trusted
 }
 
 /// Where the hooks are registered.

@@ -71,6 +71,53 @@ fn install_names_the_folder_trust_step() {
     );
 }
 
+#[test]
+fn doctor_fails_in_an_untrusted_folder_and_passes_once_it_is_trusted() {
+    let ground = Ground::new();
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    write_json(
+        &gemini_dir(&ground).join("settings.json"),
+        &client_settings(),
+    );
+    ground.session_lock(&["install", "--agent", "gemini"], &[]);
+
+    let (passed, said) = doctor(&ground, &[]);
+    assert!(!passed, "an untrusted folder fails doctor: {said}");
+    assert!(said.contains("FAIL gemini folder trust"), "{said}");
+    assert!(
+        said.contains("GEMINI_CLI_TRUST_WORKSPACE"),
+        "the fix: {said}"
+    );
+
+    trust_folder(&ground.home, &ground.workspace());
+    let (passed, said) = doctor(&ground, &[]);
+    assert!(passed, "a trusted folder passes doctor: {said}");
+
+    // Under GitHub Actions the client hides the hook's SESSION_LOCK_* variables.
+    let (passed, said) = doctor(
+        &ground,
+        &[("GITHUB_ACTIONS", "true"), ("SESSION_LOCK_TTL_MS", "60000")],
+    );
+    assert!(!passed, "a redacted variable fails doctor: {said}");
+    assert!(said.contains("SESSION_LOCK_TTL_MS"), "{said}");
+}
+
+/// `session-lock doctor` in the workspace with `env`: whether it passed, and what it said.
+fn doctor(ground: &Ground, env: &[(&str, &str)]) -> (bool, String) {
+    let output = ground
+        .sandbox
+        .command(&["doctor"])
+        .current_dir(&ground.sandbox.workspace)
+        .env("HOME", &ground.home)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GEMINI_CLI_TRUST_WORKSPACE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), said)
+}
+
 /// Where the hooks are registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {

@@ -20,6 +20,8 @@ mod arena;
 mod claude_client;
 #[path = "support/events.rs"]
 mod events;
+#[path = "support/loopback_http.rs"]
+mod loopback_http;
 #[path = "support/messages_api.rs"]
 mod messages_api;
 #[path = "support/sandbox.rs"]

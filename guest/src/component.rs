@@ -243,13 +243,16 @@ impl wit_hook::Guest for Component {
 }
 
 impl wit_setup::Guest for Component {
-    fn settings_file(agent: wit_hook::Agent, scope: wit_setup::Scope) -> Result<String, String> {
-        let scope = match scope {
-            wit_setup::Scope::User => Scope::User,
-            wit_setup::Scope::Project => Scope::Project,
-            wit_setup::Scope::Local => Scope::Local,
-        };
-        install::settings_file(agent.into(), scope).map(str::to_owned)
+    fn settings_file(
+        agent: wit_hook::Agent,
+        scope: wit_setup::Scope,
+        environment: Vec<(String, String)>,
+    ) -> Result<String, String> {
+        install::settings_file(agent.into(), scope.into(), &environment)
+    }
+
+    fn next_steps(agent: wit_hook::Agent, scope: wit_setup::Scope) -> Vec<String> {
+        install::next_steps(agent.into(), scope.into())
     }
 
     fn install(
@@ -263,6 +266,16 @@ impl wit_setup::Guest for Component {
 
     fn uninstall(_agent: wit_hook::Agent, settings: String) -> Result<String, String> {
         install::uninstall(&settings)
+    }
+}
+
+impl From<wit_setup::Scope> for Scope {
+    fn from(scope: wit_setup::Scope) -> Self {
+        match scope {
+            wit_setup::Scope::User => Scope::User,
+            wit_setup::Scope::Project => Scope::Project,
+            wit_setup::Scope::Local => Scope::Local,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::agents::{Agent, Scope};
-use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE};
+use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE, lookup};
 
 /// How a binary path names the home directory of whoever runs the hook.
 const HOME_VARIABLE: &str = "$HOME";
@@ -16,9 +16,29 @@ const HOME_VARIABLE: &str = "$HOME";
 /// deadline, with room to spare on a loaded machine.
 const HOOK_TIME_MS: u64 = 3_000;
 
-/// The settings file of `agent` at `scope`, relative to the home (user) or project directory.
-pub fn settings_file(agent: Agent, scope: Scope) -> Result<&'static str, String> {
-    agent.protocol().settings_file(scope)
+/// The settings file of `agent` at `scope`, relative to the home (user) or project directory,
+/// or absolute where `environment` names the agent's own folder for its user settings (a
+/// relative value is not one: the agent would resolve it against a directory unknown here).
+pub fn settings_file(
+    agent: Agent,
+    scope: Scope,
+    environment: &[(String, String)],
+) -> Result<String, String> {
+    let protocol = agent.protocol();
+    let file = protocol.settings_file(scope)?;
+    if scope == Scope::User
+        && let Some((variable, name)) = protocol.user_folder_variable()
+        && let Some(folder) = lookup(environment, variable).filter(|f| f.starts_with('/'))
+    {
+        return Ok(format!("{}/{name}", folder.trim_end_matches('/')));
+    }
+    Ok(file.to_owned())
+}
+
+/// What the person must still do after an install of `agent` at `scope`, one line each.
+pub fn next_steps(agent: Agent, scope: Scope) -> Vec<String> {
+    let steps = agent.protocol().next_steps(scope);
+    steps.into_iter().map(str::to_owned).collect()
 }
 
 /// `settings` with the hooks of `agent` added, each running `binary` (and waiting up to
@@ -270,6 +290,31 @@ mod tests {
         .unwrap();
         let new = install(Agent::Gemini, &old, stable, 0).unwrap();
         assert!(!new.contains("/home/u/"), "{new}");
+    }
+
+    #[test]
+    fn codex_home_moves_codex_user_settings_and_nothing_else() {
+        let env = |value: &str| vec![("CODEX_HOME".to_owned(), value.to_owned())];
+        assert_eq!(
+            settings_file(Agent::Codex, Scope::User, &env("/srv/codex/")).unwrap(),
+            "/srv/codex/hooks.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Codex, Scope::User, &[]).unwrap(),
+            ".codex/hooks.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Codex, Scope::User, &env("rel")).unwrap(),
+            ".codex/hooks.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Codex, Scope::Project, &env("/srv/codex")).unwrap(),
+            ".codex/hooks.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Gemini, Scope::User, &env("/srv/codex")).unwrap(),
+            ".gemini/settings.json"
+        );
     }
 
     #[test]

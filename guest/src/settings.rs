@@ -60,6 +60,11 @@ pub fn variables() -> Vec<&'static str> {
         let protocol = agent.protocol();
         names.extend(protocol.project_dir_variable());
         names.extend(protocol.session_pid_variable());
+        names.extend(
+            protocol
+                .user_folder_variable()
+                .map(|(variable, _)| variable),
+        );
     }
     names.sort_unstable();
     names.dedup();

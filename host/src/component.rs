@@ -226,15 +226,24 @@ where
         self.call(|b, s| b.session_lock_policy_hook().call_explain(s, command))
     }
 
-    /// `setup.settings-file`.
+    /// `setup.settings-file`, in this process's environment.
     pub fn settings_file(
         &mut self,
         agent: Agent,
         scope: Scope,
     ) -> wasmtime::Result<Result<String, String>> {
+        let environment = crate::settings::environment(&self.environment_variables()?);
         self.call(|b, s| {
             b.session_lock_policy_setup()
-                .call_settings_file(s, agent, scope)
+                .call_settings_file(s, agent, scope, &environment)
+        })
+    }
+
+    /// `setup.next-steps`.
+    pub fn next_steps(&mut self, agent: Agent, scope: Scope) -> wasmtime::Result<Vec<String>> {
+        self.call(|b, s| {
+            b.session_lock_policy_setup()
+                .call_next_steps(s, agent, scope)
         })
     }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::agent_trust;
 use crate::component::Policy;
 use crate::component::policy_types::PolicyError;
 use crate::fs_store::FsLockStore;
@@ -315,16 +316,17 @@ fn flock_excludes(dir: &Path) -> Result<bool> {
 /// Every settings file that registers the hook: each command's binary exists and is this
 /// version. Failing when no file registers it.
 fn registration_checks() -> Vec<Check> {
-    let found = (|| -> Result<(PathBuf, Vec<SettingsFile>, Policy<FsLockStore>)> {
+    type Found = (PathBuf, PathBuf, Vec<SettingsFile>, Policy<FsLockStore>);
+    let found = (|| -> Result<Found> {
         let home = std::env::home_dir().context("no home directory")?;
         let project =
             crate::workspace::resolve(&std::env::current_dir()?).map_err(anyhow::Error::msg)?;
         // Only the settings text is transformed: the store is never used.
         let mut policy = Policy::load(FsLockStore::new(&home))?;
         let files = install::settings_files(&mut policy, &home, &project)?;
-        Ok((home, files, policy))
+        Ok((home, project, files, policy))
     })();
-    let (home, files, mut policy) = match found {
+    let (home, project, files, mut policy) = match found {
         Ok(found) => found,
         Err(error) => {
             return vec![Check::fail(
@@ -356,11 +358,24 @@ fn registration_checks() -> Vec<Check> {
             scope_flag(file),
             stable.display()
         );
+        let trust = match file.agent_name {
+            "codex" if !commands.is_empty() => {
+                agent_trust::codex(&file.path, file.scope, &project, &home, &commands)
+            }
+            "gemini" if !commands.is_empty() => agent_trust::gemini(&project, &home),
+            _ => Vec::new(),
+        };
         for command in commands {
             checks.push(registered_check(
                 &name, &command, &home, &stable, &ours, &reinstall,
             ));
         }
+        checks.extend(trust.into_iter().map(|f| Check {
+            name: format!("{} ({})", f.name, file.path.display()),
+            ok: f.ok,
+            detail: f.detail,
+            fix: f.fix,
+        }));
     }
     if checks.is_empty() {
         checks.push(Check::fail(

@@ -115,6 +115,11 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         (Change::Uninstall, false) => "no session-lock hooks to remove in",
     };
     println!("{done} {}", shown(&path));
+    if change == Change::Install {
+        for step in policy.next_steps(agent, scope)? {
+            println!("{step}");
+        }
+    }
     if change == Change::Uninstall && stable.exists() {
         let files = settings_files(&mut policy, &home, &project)?;
         let still: Vec<String> = files

@@ -22,6 +22,7 @@
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
 
+pub mod agent_trust;
 pub mod artifact;
 pub mod component;
 pub mod demo;

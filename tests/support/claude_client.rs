@@ -1,7 +1,7 @@
 //! The real Claude Code client, as the npm package pinned in `tests/claude-code/` installs it
 //! (`npm ci --ignore-scripts --prefix tests/claude-code`), found once per test binary, and a
 //! child process that never outlives its test. Shared by `tests/claude_code.rs` and
-//! `tests/plugin.rs`.
+//! `tests/plugin.rs`; the other real clients' tests use its [`Process`].
 
 #![allow(
     dead_code,

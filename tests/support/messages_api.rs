@@ -15,26 +15,18 @@
     reason = "each test file uses its own part of the shared helpers"
 )]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::loopback_http::{Request, Response, Server};
+
 /// A held answer is sent anyway after this long, so a test that forgets to release (or
 /// panics before it does) never leaves a client waiting for good.
 const MAX_HOLD: Duration = Duration::from_secs(60);
-
-/// A client that stops sending mid-request is dropped after this long.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Requests larger than this are refused (the client's are ~50 KiB).
-const MAX_BODY_BYTES: usize = 32 << 20;
 
 /// The tool call a conversation's first answer asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +114,6 @@ struct Shared {
     state: Mutex<State>,
     /// Notified on every recorded request and every release.
     changed: Condvar,
-    stopping: AtomicBool,
 }
 
 impl Shared {
@@ -134,48 +125,30 @@ impl Shared {
 
 /// The stand-in server: listening on `127.0.0.1`, an ephemeral port, until dropped.
 pub struct MessagesApi {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    server: Option<Server>,
 }
 
 impl MessagesApi {
     /// Starts the server on loopback.
     pub fn start() -> MessagesApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            stopping: AtomicBool::new(false),
         });
-        let acceptor = {
+        let server = {
             let shared = Arc::clone(&shared);
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if shared.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let shared = Arc::clone(&shared);
-                    // Each connection answers one request and closes (`Connection: close`), so
-                    // a held answer never blocks another conversation.
-                    thread::spawn(move || {
-                        let _ = serve(stream, &shared);
-                    });
-                }
-            })
+            Server::start(move |request| serve(&request, &shared))
         };
         MessagesApi {
-            addr,
             shared,
-            acceptor: Some(acceptor),
+            server: Some(server),
         }
     }
 
     /// The URL to give the client as `ANTHROPIC_BASE_URL`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.as_ref().unwrap().base_url()
     }
 
     /// Adds a conversation; returns the id of the `tool_use` it will be sent.
@@ -268,7 +241,6 @@ impl MessagesApi {
 
 impl Drop for MessagesApi {
     fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
         {
             let mut state = self.shared.lock();
             for script in &mut state.scripts {
@@ -276,28 +248,12 @@ impl Drop for MessagesApi {
             }
         }
         self.shared.changed.notify_all();
-        // Wakes the acceptor so it sees `stopping`.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
+        self.server.take();
     }
 }
 
-/// A parsed request.
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let Some(request) = read_request(&mut reader)? else {
-        return Ok(());
-    };
-    let body: Option<Value> = serde_json::from_slice(&request.body).ok();
+fn serve(request: &Request, shared: &Shared) -> Response {
+    let body = request.json();
     {
         let mut state = shared.lock();
         state.requests.push(Recorded {
@@ -307,84 +263,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         });
         shared.changed.notify_all();
     }
-    let route = request.path.split('?').next().unwrap_or_default();
-    let mut stream = stream;
-    match (request.method.as_str(), route) {
+    match (request.method.as_str(), request.route()) {
         ("POST", "/v1/messages") => match body {
-            Some(body) => answer_messages(&mut stream, shared, &body),
-            None => respond_error(
-                &mut stream,
-                400,
-                "invalid_request_error",
-                "body is not JSON",
-            ),
+            Some(body) => answer_messages(shared, &body),
+            None => error(400, "invalid_request_error", "body is not JSON"),
         },
-        ("POST", "/v1/messages/count_tokens") => respond_json(
-            &mut stream,
-            200,
-            &json!({"input_tokens": request.body.len() / 4 + 1}),
-        ),
-        ("HEAD", _) => respond(&mut stream, 200, "text/plain", b""),
-        _ => respond_error(&mut stream, 404, "not_found_error", "not in this stand-in"),
-    }
-}
-
-/// Reads one HTTP/1.1 request; `None` when the peer closed before sending one.
-fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
+        ("POST", "/v1/messages/count_tokens") => {
+            Response::json(&json!({"input_tokens": request.body.len() / 4 + 1}))
         }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
-    let chunked = headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        read_chunked(reader)?
-    } else {
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if length > MAX_BODY_BYTES {
-            return Err(std::io::Error::other("request body too large"));
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        body
-    };
-    Ok(Some(Request { method, path, body }))
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        reader.read_line(&mut size_line)?;
-        let size_text = size_line.trim().split(';').next().unwrap_or_default();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| std::io::Error::other("bad chunk size"))?;
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(std::io::Error::other("request body too large"));
-        }
-        let mut chunk = vec![0; size + 2];
-        reader.read_exact(&mut chunk)?;
-        body.extend_from_slice(&chunk[..size]);
-        if size == 0 {
-            return Ok(body);
-        }
+        ("HEAD", _) => Response::empty(),
+        _ => error(404, "not_found_error", "not in this stand-in"),
     }
 }
 
@@ -398,23 +286,22 @@ enum Reply {
     Text(String),
 }
 
-fn answer_messages(stream: &mut TcpStream, shared: &Shared, body: &Value) -> std::io::Result<()> {
+fn answer_messages(shared: &Shared, body: &Value) -> Response {
     let reply = decide(shared, body);
     let model = body["model"]
         .as_str()
         .unwrap_or("claude-stand-in")
         .to_owned();
     if body["stream"].as_bool() == Some(true) {
+        // Each event is named by its `type`.
         let events = stream_events(&model, &reply);
-        let mut text = String::new();
-        for event in events {
-            text.push_str(&format!(
-                "event: {}\ndata: {}\n\n",
-                event["type"].as_str().unwrap(),
-                event
-            ));
-        }
-        respond(stream, 200, "text/event-stream", text.as_bytes())
+        let names: Vec<String> = events
+            .iter()
+            .map(|event| event["type"].as_str().unwrap().to_owned())
+            .collect();
+        let named: Vec<(Option<&str>, Value)> =
+            names.iter().map(|n| Some(n.as_str())).zip(events).collect();
+        Response::events(&named)
     } else {
         let (content, stop_reason) = content_of(&reply);
         let message = json!({
@@ -422,7 +309,7 @@ fn answer_messages(stream: &mut TcpStream, shared: &Shared, body: &Value) -> std
             "content": [content], "stop_reason": stop_reason, "stop_sequence": null,
             "usage": {"input_tokens": 10, "output_tokens": 5},
         });
-        respond_json(stream, 200, &message)
+        Response::json(&message)
     }
 }
 
@@ -560,43 +447,8 @@ fn find_tool_result(body: &Value, tool_use_id: &str) -> Option<ToolResult> {
         .next()
 }
 
-fn respond_json(stream: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
-    respond(
-        stream,
-        status,
-        "application/json",
-        body.to_string().as_bytes(),
-    )
-}
-
-fn respond_error(
-    stream: &mut TcpStream,
-    status: u16,
-    kind: &str,
-    message: &str,
-) -> std::io::Result<()> {
+/// An error answer of the API.
+fn error(status: u16, kind: &str, message: &str) -> Response {
     let body = json!({"type": "error", "error": {"type": kind, "message": message}});
-    respond_json(stream, status, &body)
-}
-
-fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Status",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
-         request-id: req_e2e\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
+    Response::with_status(status, &body)
 }

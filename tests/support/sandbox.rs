@@ -26,6 +26,7 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_session-lock");
 const AMBIENT: &[&str] = &[
     "CLAUDE_PROJECT_DIR",
     "CLAUDE_PID",
+    "CODEX_HOME",
     "GEMINI_PROJECT_DIR",
     "SESSION_LOCK_DIR",
     "SESSION_LOCK_TTL_MS",

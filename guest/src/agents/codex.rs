@@ -55,6 +55,12 @@ impl Codex {
     }
 }
 
+/// `reason` without its closing full stop, which Codex writes itself before what it appends.
+fn without_full_stop(reason: &str) -> &str {
+    let reason = reason.trim_end();
+    reason.strip_suffix('.').unwrap_or(reason)
+}
+
 /// The files an `apply_patch` patch adds, updates, deletes or moves to.
 fn patch_paths(patch: &str) -> Vec<String> {
     const HEADERS: [&str; 4] = [
@@ -98,13 +104,41 @@ impl Protocol for Codex {
     }
 
     /// Codex counts a PreToolUse answer carrying `continue`, `stopReason` or `suppressOutput`
-    /// as a failed hook, so none of them is sent.
+    /// as a failed hook, so none of them is sent. Codex itself appends `. Command: <cmd>` (for
+    /// `apply_patch`, the whole patch) to the reason the model reads, so the reason ends
+    /// without a full stop of its own and names no command or patch.
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
-        answer::pre_tool_use_deny(reason)
+        answer::pre_tool_use_deny(without_full_stop(reason))
     }
 
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {
         folder_settings(scope, ".codex/hooks.json", "Codex")
+    }
+
+    /// Codex reads its user files from `$CODEX_HOME` (by default `~/.codex`).
+    fn user_folder_variable(&self) -> Option<(&'static str, &'static str)> {
+        Some(("CODEX_HOME", "hooks.json"))
+    }
+
+    /// Codex runs a hook only once the person has trusted it, and a project's hooks only in a
+    /// trusted project; `codex exec` skips untrusted hooks without a word.
+    fn next_steps(&self, scope: Scope) -> Vec<&'static str> {
+        let mut steps = vec![
+            "next: Codex runs these hooks only once you trust them: start `codex`, open \
+             `/hooks` and trust each session-lock hook (again after any change to them, such \
+             as another `--wait`).",
+            "next: `codex exec` never asks and skips untrusted hooks without a word: trust \
+             them in `/hooks` first (or pass `--dangerously-bypass-hook-trust` if you have \
+             vetted them).",
+        ];
+        if scope != Scope::User {
+            steps.push(
+                "next: Codex loads a project's hooks only in a trusted project: trust this \
+                 project when Codex asks (or run `codex exec --trust` in it once).",
+            );
+        }
+        steps.push("next: `session-lock doctor` tells whether Codex will run them.");
+        steps
     }
 
     /// Its `timeout` is in seconds.
@@ -125,5 +159,15 @@ mod tests {
                      *** Update File: c.rs\n*** Move to: d.rs\n*** End Patch";
         assert_eq!(patch_paths(patch), ["src/a.rs", "/r/b.rs", "c.rs", "d.rs"]);
         assert!(patch_paths("*** Begin Patch\n*** End Patch").is_empty());
+    }
+
+    #[test]
+    fn a_refusal_leaves_the_full_stop_to_what_codex_appends() {
+        assert_eq!(
+            without_full_stop("held by A. Try later."),
+            "held by A. Try later"
+        );
+        assert_eq!(without_full_stop("held by A"), "held by A");
+        assert_eq!(without_full_stop("ends in `x`.\n"), "ends in `x`");
     }
 }

@@ -102,6 +102,20 @@ impl Protocol for Gemini {
         folder_settings(scope, ".gemini/settings.json", "Gemini CLI")
     }
 
+    /// Gemini CLI runs settings hooks only in trusted folders, and may hide the hook's
+    /// environment.
+    fn next_steps(&self, _scope: Scope) -> Vec<&'static str> {
+        vec![
+            "next: Gemini CLI runs these hooks only in trusted folders: trust each project \
+             folder when Gemini CLI asks (or with `/permissions`; headless runs: \
+             GEMINI_CLI_TRUST_WORKSPACE=true).",
+            "next: where Gemini CLI redacts the hook's environment (under GitHub Actions, or \
+             with security.environmentVariableRedaction), list the SESSION_LOCK_* variables \
+             you set in security.environmentVariableRedaction.allowed.",
+            "next: `session-lock doctor` tells whether Gemini CLI will run them.",
+        ]
+    }
+
     /// Its `timeout` is in milliseconds.
     fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value {
         let handler = json!({"type": "command", "command": command, "timeout": timeout_ms});

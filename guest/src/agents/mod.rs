@@ -212,6 +212,18 @@ pub trait Protocol: Sync {
     /// directory.
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String>;
 
+    /// The variable that, when set to an absolute path, is the folder of the agent's user
+    /// settings, and the file's name in it (Codex: `CODEX_HOME`, `hooks.json`).
+    fn user_folder_variable(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+
+    /// What the person must still do after an install at `scope` before the agent runs the
+    /// hooks, one line each.
+    fn next_steps(&self, _scope: Scope) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// One entry of an event's hook list, running `command`, which the agent must give
     /// `timeout_ms` before it gives up on it.
     fn settings_entry(&self, registration: &Registration, command: &str, timeout_ms: u64) -> Value;

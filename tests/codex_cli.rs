@@ -1,0 +1,337 @@
+//! The real Codex CLI client with session-lock's hooks installed as `session-lock install
+//! --agent codex` writes them, against a scripted stand-in for the Responses API on loopback.
+//!
+//! The client is the npm package pinned in `tests/codex-cli/` (its binary is in the platform
+//! package). Where it is not installed each test prints `skipping: …` and passes, except under
+//! `CI=true`, where it fails. Each session is `codex exec` with a fresh `CODEX_HOME` whose
+//! `config.toml` names the stand-in as its model provider.
+//!
+//! Codex runs a hook only once the person has trusted it (the `/hooks` review): the sessions
+//! pass `--dangerously-bypass-hook-trust`, which is what a `codex exec` user who vetted the
+//! hooks passes. Project hooks also need the project trusted: the test writes
+//! `[projects."<path>"] trust_level = "trusted"`, as the client's own trust prompt (or
+//! `codex exec --trust`) stores it. session-lock itself never writes either.
+
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/claude_client.rs"]
+mod claude_client;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/loopback_http.rs"]
+mod loopback_http;
+#[path = "support/real_clients.rs"]
+mod real_clients;
+#[path = "support/responses_api.rs"]
+mod responses_api;
+#[path = "support/sandbox.rs"]
+mod sandbox;
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
+#[path = "support/two_sessions.rs"]
+mod two_sessions;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use claude_client::Process;
+use serde_json::{Value, json};
+
+use real_clients::{Client, codex};
+use responses_api::ResponsesApi;
+use scripted_model::Call;
+use two_sessions::{Ground, HELD_BY, Sessions};
+
+/// The model the sessions name: one of the client's own, so that it offers `apply_patch`.
+const MODEL: &str = "gpt-5.5";
+
+/// What Codex puts before a hook's reason in the tool's output.
+const BLOCKED: &str = "Command blocked by PreToolUse hook: ";
+
+#[test]
+fn user_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
+    let Some(client) = codex() else { return };
+    second_session_is_refused_until_the_first_ends_its_turn(client, Scope::User);
+}
+
+#[test]
+fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
+    let Some(client) = codex() else { return };
+    second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
+}
+
+#[test]
+fn install_writes_into_codex_home_and_names_the_trust_steps() {
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    let said = ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+    assert!(home.join("hooks.json").exists(), "{said}");
+    assert!(!ground.home.join(".codex").exists(), "{said}");
+    for step in [
+        "`/hooks`",
+        "--dangerously-bypass-hook-trust",
+        "session-lock doctor",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    assert!(!said.contains("trusted project"), "user scope: {said}");
+    let said = ground.session_lock(
+        &["install", "--agent", "codex", "--scope", "project"],
+        &[("CODEX_HOME", &home)],
+    );
+    assert!(said.contains("trust this project"), "{said}");
+    assert!(
+        !home.join("config.toml").exists(),
+        "install never writes Codex's trust state"
+    );
+}
+
+#[test]
+fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
+    let Some(client) = codex() else { return };
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "untrusted hooks fail doctor: {said}");
+    assert!(said.contains("FAIL codex trust"), "{said}");
+    assert!(
+        said.contains("`/hooks`"),
+        "the fix names the review: {said}"
+    );
+
+    // The person reviews the hooks: Codex stores each trust under the key and hash it lists.
+    let listed = trust_hooks_as_the_review_does(&client, &ground, &home);
+    assert_eq!(listed, 4, "Codex lists the four session-lock hooks");
+    let (passed, said) = doctor(&ground, &home);
+    assert!(passed, "trusted hooks pass doctor: {said}");
+    assert!(said.contains("cannot confirm trust"), "{said}");
+
+    // A project's hooks also need the project trusted.
+    ground.session_lock(
+        &["install", "--agent", "codex", "--scope", "project"],
+        &[("CODEX_HOME", &home)],
+    );
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "an untrusted project fails doctor: {said}");
+    assert!(said.contains("FAIL codex project trust"), "{said}");
+    // Codex lists a project's hooks for review only once the project is trusted.
+    let mut config = fs::read_to_string(home.join("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        ground.workspace().display()
+    ));
+    fs::write(home.join("config.toml"), config).unwrap();
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "the project's hooks are not trusted yet: {said}");
+    assert_eq!(trust_hooks_as_the_review_does(&client, &ground, &home), 4);
+    let (passed, said) = doctor(&ground, &home);
+    assert!(passed, "a trusted project passes doctor: {said}");
+}
+
+/// `session-lock doctor` with `CODEX_HOME`: whether it passed, and what it said.
+fn doctor(ground: &Ground, codex_home: &Path) -> (bool, String) {
+    let output = ground
+        .sandbox
+        .command(&["doctor"])
+        .current_dir(&ground.sandbox.workspace)
+        .env("HOME", &ground.home)
+        .env("CODEX_HOME", codex_home)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), said)
+}
+
+/// What the person's `/hooks` review stores: for each hook the client lists as untrusted
+/// (asked through `codex app-server`, `hooks/list`), `[hooks.state."<key>"]` with the hash the
+/// client gives. Returns how many session-lock hooks it trusted.
+fn trust_hooks_as_the_review_does(client: &Client, ground: &Ground, codex_home: &Path) -> usize {
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"clientInfo": {"name": "session-lock-test", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "hooks/list",
+               "params": {"cwds": [ground.workspace()]}}),
+    ];
+    let input = ground.sandbox.root().join("app-server-input.jsonl");
+    let lines: Vec<String> = requests.iter().map(Value::to_string).collect();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // The server answers while its input stays open; `sleep` keeps it open for long enough.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("(cat \"$1\"; sleep 5) | \"$2\" app-server")
+        .args(["sh".as_ref(), input.as_os_str(), client.program.as_os_str()])
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or("/usr/bin:/bin".into()),
+        )
+        .env("HOME", &ground.home)
+        .env("CODEX_HOME", codex_home)
+        .current_dir(&ground.sandbox.workspace);
+    let done = Process::spawn(command)
+        .unwrap()
+        .wait(Duration::from_secs(60))
+        .unwrap();
+    let listed = done
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|answer| answer["id"] == 2)
+        .unwrap_or_else(|| panic!("no hooks/list answer: {}\n{}", done.stdout, done.stderr));
+    let mut config = fs::read_to_string(codex_home.join("config.toml")).unwrap_or_default();
+    let mut trusted = 0;
+    for hook in listed["result"]["data"][0]["hooks"].as_array().unwrap() {
+        let ours = hook["command"]
+            .as_str()
+            .is_some_and(|c| c.ends_with(" hook --agent codex"));
+        if ours && hook["trustStatus"] == "untrusted" {
+            config.push_str(&format!(
+                "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+                hook["key"], hook["currentHash"]
+            ));
+            trusted += 1;
+        }
+    }
+    fs::write(codex_home.join("config.toml"), config).unwrap();
+    trusted
+}
+
+/// Where the hooks are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `session-lock install --agent codex`: `$CODEX_HOME/hooks.json`.
+    User,
+    /// `session-lock install --agent codex --scope project`: `<project>/.codex/hooks.json`.
+    Project,
+}
+
+/// Session A takes the lock with a shell write and stays in its turn; session B's shell write
+/// and patch are refused (nothing written, the model told who holds the lock), its
+/// read-only command runs; A's turn end releases, and B then writes.
+fn second_session_is_refused_until_the_first_ends_its_turn(client: Client, scope: Scope) {
+    let sessions = sessions(client, scope);
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    assert!(
+        workspace.join("holder.txt").exists(),
+        "the holder wrote: {}",
+        holding.output
+    );
+
+    let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
+    holding.assert_refused(&told);
+    assert!(told.starts_with(BLOCKED), "Codex's own words first: {told}");
+    assert_eq!(
+        told.matches(". Command: ").count(),
+        1,
+        "Codex appends the command once: {told}"
+    );
+    assert!(!told.contains(".. Command"), "no doubled full stop: {told}");
+    assert!(!workspace.join("second.txt").exists(), "nothing written");
+
+    let patch = "*** Begin Patch\n*** Add File: patched.txt\n+patched\n*** End Patch\n";
+    let told = sessions.ask("patch", Call::Patch(patch.into()));
+    holding.assert_refused(&told);
+    assert!(!told.contains(".. Command"), "no doubled full stop: {told}");
+    let reason = told.split(". Command: ").next().unwrap();
+    assert!(
+        !reason.contains("*** Begin Patch"),
+        "the reason itself does not repeat the patch: {told}"
+    );
+    assert!(!workspace.join("patched.txt").exists(), "nothing patched");
+
+    let told = sessions.ask("status", Call::Shell("git status --short".into()));
+    assert!(!told.contains(HELD_BY), "git status ran: {told}");
+    assert!(told.contains("holder.txt"), "git's own output: {told}");
+
+    assert_eq!(sessions.ground.sandbox.holder(), Some(holding.id.clone()));
+    holding.end_turn();
+    assert_eq!(
+        sessions.ground.sandbox.holder(),
+        None,
+        "the holder's Stop released the lock"
+    );
+
+    let told = sessions.ask("retry", Call::Shell("echo second > second.txt".into()));
+    assert!(!told.contains(HELD_BY), "the write ran: {told}");
+    assert_eq!(
+        fs::read_to_string(workspace.join("second.txt")).unwrap(),
+        "second\n"
+    );
+    assert_eq!(sessions.ground.sandbox.holder(), None, "its Stop released");
+}
+
+/// A ground with the hooks installed at `scope` and a `CODEX_HOME` naming the stand-in, and
+/// how to start `codex exec` there.
+fn sessions(client: Client, scope: Scope) -> Sessions<ResponsesApi> {
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    fs::create_dir_all(&home).unwrap();
+    let hooks = match scope {
+        Scope::User => {
+            ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+            home.join("hooks.json")
+        }
+        Scope::Project => {
+            ground.session_lock(
+                &["install", "--agent", "codex", "--scope", "project"],
+                &[("CODEX_HOME", &home)],
+            );
+            ground.sandbox.workspace.join(".codex/hooks.json")
+        }
+    };
+    let registered = fs::read_to_string(&hooks).expect("install wrote the hooks file");
+    assert!(registered.contains(" hook --agent codex"), "{registered}");
+    let workspace = ground.workspace();
+    let launch = move |ground: &Ground, prompt: &str, url: &str| {
+        let codex_home = codex_home(ground);
+        // Written per session, since the stand-in's port is known only now.
+        fs::write(
+            codex_home.join("config.toml"),
+            config(url, scope == Scope::Project, &workspace),
+        )
+        .unwrap();
+        let mut command = client.command(&ground.home);
+        command
+            .args(["exec", "-m", MODEL, "--dangerously-bypass-hook-trust"])
+            .args(["-s", "workspace-write", "--color", "never"])
+            .arg(prompt)
+            .env("CODEX_HOME", &codex_home)
+            .env("STAND_IN_API_KEY", "sk-stand-in")
+            .current_dir(&ground.sandbox.workspace);
+        command
+    };
+    Sessions::new(ground, ResponsesApi, Box::new(launch))
+}
+
+/// The client's `CODEX_HOME`: not `~/.codex`, so that the client finds user hooks only where
+/// install honoured the variable.
+fn codex_home(ground: &Ground) -> PathBuf {
+    ground.home.join("codex-home")
+}
+
+/// `config.toml`: the stand-in as the model provider, and (`trust_project`) the project
+/// trusted as the client's trust prompt stores it.
+fn config(url: &str, trust_project: bool, workspace: &Path) -> String {
+    let mut text = format!(
+        "model_provider = \"stand-in\"\n\n\
+         [model_providers.stand-in]\n\
+         name = \"stand-in\"\n\
+         base_url = \"{url}/v1\"\n\
+         wire_api = \"responses\"\n\
+         env_key = \"STAND_IN_API_KEY\"\n"
+    );
+    if trust_project {
+        text.push_str(&format!(
+            "\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            workspace.display()
+        ));
+    }
+    text
+}

@@ -1,0 +1,264 @@
+//! The real Gemini CLI client with session-lock's hooks installed as `session-lock install
+//! --agent gemini` writes them, against a scripted stand-in for the Gemini API on loopback.
+//!
+//! The client is the npm package pinned in `tests/gemini-cli/`, run with the `node` on
+//! `PATH`. Where it is not installed each test prints `skipping: …` and passes, except under
+//! `CI=true`, where it fails. Each session is `gemini -p PROMPT --approval-mode yolo` with a
+//! fresh home whose settings choose the API-key login, and `GOOGLE_GEMINI_BASE_URL` naming the
+//! stand-in.
+//!
+//! Gemini CLI runs settings hooks only in a trusted folder: the test trusts the workspace in
+//! `~/.gemini/trustedFolders.json`, as the client's own trust dialog stores it. session-lock
+//! itself never writes that file.
+
+#[path = "support/arena.rs"]
+mod arena;
+#[path = "support/claude_client.rs"]
+mod claude_client;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/gemini_api.rs"]
+mod gemini_api;
+#[path = "support/loopback_http.rs"]
+mod loopback_http;
+#[path = "support/real_clients.rs"]
+mod real_clients;
+#[path = "support/sandbox.rs"]
+mod sandbox;
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
+#[path = "support/two_sessions.rs"]
+mod two_sessions;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use gemini_api::GeminiApi;
+use real_clients::{Client, gemini};
+use scripted_model::Call;
+use serde_json::{Value, json};
+use two_sessions::{Ground, HELD_BY, Sessions};
+
+/// What Gemini CLI puts before a hook's reason in the tool's result.
+const BLOCKED: &str = "Tool execution blocked: ";
+
+#[test]
+fn user_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
+    let Some(client) = gemini() else { return };
+    second_session_is_refused_until_the_first_ends_its_turn(client, Scope::User);
+}
+
+#[test]
+fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
+    let Some(client) = gemini() else { return };
+    second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
+}
+
+#[test]
+fn install_names_the_folder_trust_step() {
+    let ground = Ground::new();
+    let said = ground.session_lock(&["install", "--agent", "gemini"], &[]);
+    for step in [
+        "trusted folders",
+        "GEMINI_CLI_TRUST_WORKSPACE",
+        "session-lock doctor",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    assert!(
+        !ground.home.join(".gemini/trustedFolders.json").exists(),
+        "install never trusts a folder"
+    );
+}
+
+#[test]
+fn doctor_fails_in_an_untrusted_folder_and_passes_once_it_is_trusted() {
+    let ground = Ground::new();
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    write_json(
+        &gemini_dir(&ground).join("settings.json"),
+        &client_settings(),
+    );
+    ground.session_lock(&["install", "--agent", "gemini"], &[]);
+
+    let (passed, said) = doctor(&ground, &[]);
+    assert!(!passed, "an untrusted folder fails doctor: {said}");
+    assert!(said.contains("FAIL gemini folder trust"), "{said}");
+    assert!(
+        said.contains("GEMINI_CLI_TRUST_WORKSPACE"),
+        "the fix: {said}"
+    );
+
+    trust_folder(&ground.home, &ground.workspace());
+    let (passed, said) = doctor(&ground, &[]);
+    assert!(passed, "a trusted folder passes doctor: {said}");
+
+    // Under GitHub Actions the client hides the hook's SESSION_LOCK_* variables.
+    let (passed, said) = doctor(
+        &ground,
+        &[("GITHUB_ACTIONS", "true"), ("SESSION_LOCK_TTL_MS", "60000")],
+    );
+    assert!(!passed, "a redacted variable fails doctor: {said}");
+    assert!(said.contains("SESSION_LOCK_TTL_MS"), "{said}");
+}
+
+/// `session-lock doctor` in the workspace with `env`: whether it passed, and what it said.
+fn doctor(ground: &Ground, env: &[(&str, &str)]) -> (bool, String) {
+    let output = ground
+        .sandbox
+        .command(&["doctor"])
+        .current_dir(&ground.sandbox.workspace)
+        .env("HOME", &ground.home)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GEMINI_CLI_TRUST_WORKSPACE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), said)
+}
+
+/// Where the hooks are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `session-lock install --agent gemini`: `~/.gemini/settings.json`.
+    User,
+    /// `session-lock install --agent gemini --scope project`: `<project>/.gemini/settings.json`.
+    Project,
+}
+
+/// Session A takes the lock with `write_file` and stays in its turn; session B's shell write,
+/// `write_file` and `replace` are refused (nothing written, the model told who holds the
+/// lock), its read-only command runs; A's turn end releases, and B then writes.
+fn second_session_is_refused_until_the_first_ends_its_turn(client: Client, scope: Scope) {
+    let sessions = sessions(client, scope);
+    let workspace = sessions.ground.workspace();
+    let held = workspace.join("holder.txt");
+    let holding = sessions.hold(
+        "holder",
+        Call::WriteFile {
+            path: held.clone(),
+            content: "held\n".into(),
+        },
+    );
+    assert_eq!(fs::read_to_string(&held).unwrap(), "held\n", "A wrote");
+
+    let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
+    holding.assert_refused(&told);
+    assert!(told.starts_with(BLOCKED), "Gemini CLI's own words: {told}");
+    assert!(!workspace.join("second.txt").exists(), "nothing written");
+
+    let second = workspace.join("second.txt");
+    let told = sessions.ask(
+        "write",
+        Call::WriteFile {
+            path: second.clone(),
+            content: "second\n".into(),
+        },
+    );
+    holding.assert_refused(&told);
+    assert!(!second.exists(), "nothing written");
+
+    let told = sessions.ask(
+        "replace",
+        Call::Replace {
+            path: held.clone(),
+            old: "held".into(),
+            new: "taken".into(),
+        },
+    );
+    holding.assert_refused(&told);
+    assert_eq!(fs::read_to_string(&held).unwrap(), "held\n", "not edited");
+
+    let told = sessions.ask("status", Call::Shell("git status --short".into()));
+    assert!(!told.contains(HELD_BY), "git status ran: {told}");
+    assert!(told.contains("holder.txt"), "git's own output: {told}");
+
+    assert_eq!(sessions.ground.sandbox.holder(), Some(holding.id.clone()));
+    holding.end_turn();
+    assert_eq!(
+        sessions.ground.sandbox.holder(),
+        None,
+        "the holder's AfterAgent released the lock"
+    );
+
+    let told = sessions.ask(
+        "retry",
+        Call::WriteFile {
+            path: second.clone(),
+            content: "second\n".into(),
+        },
+    );
+    assert!(!told.contains(HELD_BY), "the write ran: {told}");
+    assert_eq!(fs::read_to_string(&second).unwrap(), "second\n");
+    assert_eq!(
+        sessions.ground.sandbox.holder(),
+        None,
+        "its turn end released"
+    );
+}
+
+/// A ground with the hooks installed at `scope` in a trusted workspace, and how to start
+/// `gemini -p` there.
+fn sessions(client: Client, scope: Scope) -> Sessions<GeminiApi> {
+    let ground = Ground::new();
+    let user_settings = gemini_dir(&ground).join("settings.json");
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    write_json(&user_settings, &client_settings());
+    trust_folder(&ground.home, &ground.workspace());
+    let settings = match scope {
+        Scope::User => {
+            ground.session_lock(&["install", "--agent", "gemini"], &[]);
+            user_settings
+        }
+        Scope::Project => {
+            ground.session_lock(&["install", "--agent", "gemini", "--scope", "project"], &[]);
+            ground.sandbox.workspace.join(".gemini/settings.json")
+        }
+    };
+    let registered = fs::read_to_string(&settings).expect("install wrote the settings");
+    assert!(registered.contains(" hook --agent gemini"), "{registered}");
+    let launch = move |ground: &Ground, prompt: &str, url: &str| {
+        let mut command = client.command(&ground.home);
+        command
+            .args([
+                "-p",
+                prompt,
+                "--approval-mode",
+                "yolo",
+                "--output-format",
+                "json",
+            ])
+            .env("GEMINI_API_KEY", "stand-in-key")
+            .env("GOOGLE_GEMINI_BASE_URL", url)
+            .current_dir(&ground.sandbox.workspace);
+        command
+    };
+    Sessions::new(ground, GeminiApi, Box::new(launch))
+}
+
+/// The client's own folder in the home.
+fn gemini_dir(ground: &Ground) -> PathBuf {
+    ground.home.join(".gemini")
+}
+
+/// The user settings a person who logs in with an API key has, with nothing sent anywhere
+/// but the stand-in.
+fn client_settings() -> Value {
+    json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
+        "privacy": {"usageStatisticsEnabled": false},
+        "telemetry": {"enabled": false},
+    })
+}
+
+/// Trusts `folder` as the client's trust dialog does.
+fn trust_folder(home: &Path, folder: &Path) {
+    let file = home.join(".gemini/trustedFolders.json");
+    write_json(&file, &json!({ folder.to_str().unwrap(): "TRUST_FOLDER" }));
+}
+
+fn write_json(path: &Path, value: &Value) {
+    fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+}

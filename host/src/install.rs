@@ -185,9 +185,39 @@ fn place_binary(stable: &Path) -> Result<()> {
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o755))?;
     temp.as_file().sync_all()?;
+    // The write handle is closed first: a file open for writing cannot be run.
+    let temp = temp.into_temp_path();
+    check_copy(&running, &temp)?;
     temp.persist(stable)
         .with_context(|| format!("cannot replace {}", stable.display()))?;
     Ok(())
+}
+
+/// Fails unless `copy` holds the bytes of `running` and runs (`copy --version` names this
+/// version): a short copy, or a folder mounted `noexec`, is never registered as the hook.
+fn check_copy(running: &Path, copy: &Path) -> Result<()> {
+    let nothing = "nothing was registered";
+    if !same_bytes(running, copy) {
+        anyhow::bail!(
+            "the copy of {} at {} differs from it (disk full?); {nothing}",
+            running.display(),
+            copy.display()
+        );
+    }
+    let expected = format!("session-lock {}\n", env!("CARGO_PKG_VERSION"));
+    match std::process::Command::new(copy).arg("--version").output() {
+        Ok(output) if output.status.success() && output.stdout == expected.as_bytes() => Ok(()),
+        Ok(output) => anyhow::bail!(
+            "the copied binary {} does not run ({}); {nothing}",
+            copy.display(),
+            output.status
+        ),
+        Err(e) => anyhow::bail!(
+            "cannot run the copied binary {} ({e}; is its folder mounted noexec? set \
+             XDG_DATA_HOME to a folder that allows running programs); {nothing}",
+            copy.display()
+        ),
+    }
 }
 
 /// Whether files `a` and `b` both exist with the same bytes.

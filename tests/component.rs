@@ -848,7 +848,7 @@ mod artifact {
     }
 
     #[test]
-    fn the_component_imports_the_lock_store_and_process_facts_and_nothing_else() {
+    fn the_component_imports_the_lock_store_process_facts_and_decision_log_and_nothing_else() {
         let (engine, component) = runtime().unwrap();
         let imports: Vec<String> = component
             .component_type()
@@ -859,7 +859,8 @@ mod artifact {
             imports,
             [
                 "session-lock:policy/lock-store@0.2.0",
-                "session-lock:policy/processes@0.2.0"
+                "session-lock:policy/processes@0.2.0",
+                "session-lock:policy/decision-log@0.2.0"
             ]
         );
         let exports: Vec<String> = component
@@ -872,7 +873,8 @@ mod artifact {
             [
                 "session-lock:policy/policy@0.2.0",
                 "session-lock:policy/hook@0.2.0",
-                "session-lock:policy/setup@0.2.0"
+                "session-lock:policy/setup@0.2.0",
+                "session-lock:policy/overview@0.2.0"
             ]
         );
     }

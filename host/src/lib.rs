@@ -15,24 +15,30 @@
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
 //! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
-//!   person runs.
+//!   person runs; [`status_all`], [`log_command`], [`statusline`] and [`doctor_log`] over
+//!   [`decision_log`] (the log the hook keeps of its decisions).
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
 
 pub mod artifact;
 pub mod component;
+pub mod decision_log;
 pub mod demo;
 pub mod doctor;
+pub mod doctor_log;
 pub mod engine;
 pub mod etcd_store;
 pub mod fs_store;
 pub mod hook;
 pub mod install;
 pub mod lock_at;
+pub mod log_command;
 pub mod processes;
 pub mod release;
 pub mod settings;
 pub mod status;
+pub mod status_all;
+pub mod statusline;
 pub mod stores;
 pub mod workspace;

@@ -593,8 +593,6 @@ mod hook {
             claude_event("PreToolUse", "A", Some("Read")),
             claude_event("PostToolUse", "A", Some("Grep")),
             claude_event("SubagentStop", "A", None),
-            claude_event("UserPromptSubmit", "A", None),
-            claude_event("SessionStart", "A", None),
         ];
         for event in events {
             let mut policy = empty_policy();
@@ -604,6 +602,21 @@ mod hook {
                 policy.lock_store().calls.is_empty(),
                 "{}",
                 String::from_utf8_lossy(&event)
+            );
+        }
+    }
+
+    #[test]
+    fn session_start_and_prompts_in_a_free_workspace_read_the_lock_and_write_nothing() {
+        for name in ["UserPromptSubmit", "SessionStart"] {
+            let event = claude_event(name, "A", None);
+            let mut policy = empty_policy();
+            let answer = host().handle(&mut policy, &event);
+            assert_eq!(answer.stdout, "");
+            let calls = &policy.lock_store().calls;
+            assert!(
+                calls.iter().all(|c| matches!(c, Call::Read(_))) && calls.len() == 1,
+                "{name}: {calls:?}"
             );
         }
     }

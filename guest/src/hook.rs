@@ -7,7 +7,7 @@ use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
 use crate::decision::decide;
 use crate::decision_log::{self, About, DecisionLog, Kind as Decided, NoLog};
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
-use crate::message::{one_line, printable};
+use crate::message::{self, one_line, printable};
 use crate::processes::Processes;
 use crate::record::LockRecord;
 use crate::settings::{self, Mode, Settings};
@@ -210,6 +210,9 @@ fn run(
     if *action == Action::Nothing {
         return protocol.allow(event);
     }
+    if *action == Action::Inform {
+        return inform(store, plan, context, settings);
+    }
     let environment = &context.invocation.environment;
     let (pid, pid_is_session) =
         settings::session_pid(protocol, environment, context.invocation.parent_pid);
@@ -280,12 +283,46 @@ fn run(
             Ok(describe_release(&result))
         })
         .map(|done| lines.extend(done)),
-        Action::Nothing => unreachable!("handled above"),
+        Action::Nothing | Action::Inform => unreachable!("handled above"),
     };
     match outcome {
         Err(error) => fail_open(protocol, event, acquiring, &error.to_string(), ledger),
         Ok(()) if settings.mode == Mode::Observe => with_log(protocol.allow(event), &lines),
         Ok(()) => protocol.allow(event),
+    }
+}
+
+/// The answer to a session-start or prompt event: context for the model and a line for the
+/// person when another session holds the session's workspace fresh; nothing when it is free,
+/// stale, the session's own, or cannot be read (the first guarded call reports that), and in
+/// observe mode, where nothing is refused. Reads one record; writes nothing.
+fn inform(
+    store: &mut impl LockStore,
+    plan: &Plan,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let Plan {
+        event, protocol, ..
+    } = plan;
+    let (Some(session_id), Ok(workspaces)) = (
+        protocol.session_id(event),
+        workspaces(plan, &context.resolved),
+    ) else {
+        return protocol.allow(event);
+    };
+    if settings.mode == Mode::Observe {
+        return protocol.allow(event);
+    }
+    let key = workspace::workspace_hash(&workspaces.session);
+    let now = context.now_ms;
+    match lock::inspect(store, &key, now) {
+        Ok(Some(state)) if !state.stale && state.record.session_id != session_id => {
+            let model = message::held_context(&state.record, now);
+            let person = message::held_notice(&state.record, now);
+            protocol.inform(event, &model, &person)
+        }
+        _ => protocol.allow(event),
     }
 }
 

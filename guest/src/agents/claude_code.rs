@@ -22,7 +22,7 @@ const WINDOWS_SHELL: &str = "PowerShell";
 /// minutes).
 const BASH_DEFAULT_TIMEOUT_MS: u64 = 120_000;
 
-static REGISTRATIONS: [Registration; 6] = [
+static REGISTRATIONS: [Registration; 8] = [
     Registration::on_tools("PreToolUse", TOOLS),
     Registration::on_tools("PostToolUse", TOOLS),
     // Esc during a tool ends the turn here, with no `Stop` after it.
@@ -31,6 +31,9 @@ static REGISTRATIONS: [Registration; 6] = [
     // An API error ends the turn here instead of at `Stop`.
     Registration::always("StopFailure"),
     Registration::always("SessionEnd"),
+    // Told before it plans that another session holds the workspace.
+    Registration::always("SessionStart"),
+    Registration::always("UserPromptSubmit"),
 ];
 
 /// Claude Code's protocol.
@@ -93,6 +96,7 @@ impl Protocol for ClaudeCode {
             // A subagent or shell still running in the background works on after the turn.
             "Stop" if event.background_tasks.as_ref().is_some_and(|t| t.count > 0) => Action::Hold,
             "Stop" | "StopFailure" | "SessionEnd" => Action::Release,
+            "SessionStart" | "UserPromptSubmit" => Action::Inform,
             _ => Action::Nothing,
         }
     }
@@ -103,6 +107,10 @@ impl Protocol for ClaudeCode {
 
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(reason)
+    }
+
+    fn inform(&self, event: &Event, context: &str, line: &str) -> Answer {
+        answer::added_context(event.name(), context, line)
     }
 
     fn project_dir_variable(&self) -> Option<&'static str> {

@@ -52,19 +52,7 @@ const PLUGIN: &str = "session-lock@session-lock";
 fn a_write_is_refused_while_another_session_holds_the_lock() {
     let Some(client) = client() else { return };
     let world = World::new(client, Hooks::ProjectSettings);
-    // Another session takes the lock the way its hook would: a PreToolUse event through
-    // `session-lock hook`. Its pid is this test's, so it is a live process.
-    let other_pid = std::process::id().to_string();
-    let other = world.sandbox.hook(
-        &claude_event(
-            "PreToolUse",
-            "other-session",
-            Some("Write"),
-            &world.sandbox.workspace,
-        ),
-        &[("CLAUDE_PID", &other_pid)],
-    );
-    assert_eq!(deny_reason(&other), None, "the lock was free");
+    let other_pid = another_session_holds_the_lock(&world);
     assert_eq!(world.sandbox.holder().as_deref(), Some("other-session"));
 
     let refused = world.writer("refused", "refused.txt");
@@ -638,6 +626,23 @@ impl Running<'_> {
     }
 }
 
+/// Another session takes the lock the way its hook would: a PreToolUse event through
+/// `session-lock hook`. Its pid is this test's, so it is a live process; returned.
+fn another_session_holds_the_lock(world: &World) -> String {
+    let other_pid = std::process::id().to_string();
+    let other = world.sandbox.hook(
+        &claude_event(
+            "PreToolUse",
+            "other-session",
+            Some("Write"),
+            &world.sandbox.workspace,
+        ),
+        &[("CLAUDE_PID", &other_pid)],
+    );
+    assert_eq!(deny_reason(&other), None, "the lock was free");
+    other_pid
+}
+
 /// Whether any request the client sent the model carries `text` (in its system prompt,
 /// messages or reminders).
 fn model_was_told(world: &World, text: &str) -> bool {
@@ -652,17 +657,7 @@ fn model_was_told(world: &World, text: &str) -> bool {
 fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
     let Some(client) = client() else { return };
     let world = World::new(client, Hooks::ProjectSettings);
-    let other_pid = std::process::id().to_string();
-    let other = world.sandbox.hook(
-        &claude_event(
-            "PreToolUse",
-            "other-session",
-            Some("Write"),
-            &world.sandbox.workspace,
-        ),
-        &[("CLAUDE_PID", &other_pid)],
-    );
-    assert_eq!(deny_reason(&other), None, "the lock was free");
+    let other_pid = another_session_holds_the_lock(&world);
 
     let told = world.writer("told", "told.txt");
     let run = world.run(&told).finish();

@@ -52,7 +52,7 @@ pub fn all_locks(store: &mut impl LockStore, now: u64) -> Result<Vec<Entry>, Str
             Entry { key, found, line }
         })
         .collect();
-    entries.sort_by(|a, b| guarded(a).cmp(&guarded(b)).then(a.key.cmp(&b.key)));
+    entries.sort_by(|a, b| guarded(a).cmp(guarded(b)).then(a.key.cmp(&b.key)));
     Ok(entries)
 }
 

@@ -54,19 +54,7 @@ const PLUGIN: &str = "session-lock@session-lock";
 fn a_write_is_refused_while_another_session_holds_the_lock() {
     let Some(client) = client() else { return };
     let world = World::new(client, Hooks::ProjectSettings);
-    // Another session takes the lock the way its hook would: a PreToolUse event through
-    // `session-lock hook`. Its pid is this test's, so it is a live process.
-    let other_pid = std::process::id().to_string();
-    let other = world.sandbox.hook(
-        &claude_event(
-            "PreToolUse",
-            "other-session",
-            Some("Write"),
-            &world.sandbox.workspace,
-        ),
-        &[("CLAUDE_PID", &other_pid)],
-    );
-    assert_eq!(deny_reason(&other), None, "the lock was free");
+    let other_pid = another_session_holds_the_lock(&world);
     assert_eq!(world.sandbox.holder().as_deref(), Some("other-session"));
 
     let refused = world.writer("refused", "refused.txt");
@@ -643,4 +631,73 @@ impl Running<'_> {
             outcome,
         }
     }
+}
+
+/// Another session takes the lock the way its hook would: a PreToolUse event through
+/// `session-lock hook`. Its pid is this test's, so it is a live process; returned.
+fn another_session_holds_the_lock(world: &World) -> String {
+    let other_pid = std::process::id().to_string();
+    let other = world.sandbox.hook(
+        &claude_event(
+            "PreToolUse",
+            "other-session",
+            Some("Write"),
+            &world.sandbox.workspace,
+        ),
+        &[("CLAUDE_PID", &other_pid)],
+    );
+    assert_eq!(deny_reason(&other), None, "the lock was free");
+    other_pid
+}
+
+/// Whether any request the client sent the model carries `text` (in its system prompt,
+/// messages or reminders).
+fn model_was_told(world: &World, text: &str) -> bool {
+    world.api.requests().iter().any(|r| {
+        r.body
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(text))
+    })
+}
+
+#[test]
+fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::ProjectSettings);
+    let other_pid = another_session_holds_the_lock(&world);
+
+    let told = world.writer("told", "told.txt");
+    let run = world.run(&told).finish();
+
+    assert!(
+        model_was_told(
+            &world,
+            &format!(
+                "this workspace is locked by another session, other-session (pid {other_pid})"
+            )
+        ),
+        "the model's context names the holder before its first tool call: {:?}",
+        world.api.request_lines()
+    );
+    assert!(model_was_told(&world, "separate git worktree"));
+    assert!(run.tool_result.expect("the Write's result").is_error);
+    assert_eq!(
+        world.sandbox.holder().as_deref(),
+        Some("other-session"),
+        "being told takes no lock"
+    );
+}
+
+#[test]
+fn a_session_starting_in_a_free_workspace_is_told_nothing() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::ProjectSettings);
+    let control = world.writer("untold", "untold.txt");
+    let run = world.run(&control).finish();
+    assert!(!run.tool_result.expect("the Write's result").is_error);
+    assert!(
+        !model_was_told(&world, "session-lock:"),
+        "nothing of session-lock reaches the model: {:?}",
+        world.api.request_lines()
+    );
 }

@@ -594,8 +594,6 @@ mod hook {
             claude_event("PreToolUse", "A", Some("Read")),
             claude_event("PostToolUse", "A", Some("Grep")),
             claude_event("SubagentStop", "A", None),
-            claude_event("UserPromptSubmit", "A", None),
-            claude_event("SessionStart", "A", None),
         ];
         for event in events {
             let mut policy = empty_policy();
@@ -605,6 +603,21 @@ mod hook {
                 policy.lock_store().calls.is_empty(),
                 "{}",
                 String::from_utf8_lossy(&event)
+            );
+        }
+    }
+
+    #[test]
+    fn session_start_and_prompts_in_a_free_workspace_read_the_lock_and_write_nothing() {
+        for name in ["UserPromptSubmit", "SessionStart"] {
+            let event = claude_event(name, "A", None);
+            let mut policy = empty_policy();
+            let answer = host().handle(&mut policy, &event);
+            assert_eq!(answer.stdout, "");
+            let calls = &policy.lock_store().calls;
+            assert!(
+                calls.iter().all(|c| matches!(c, Call::Read(_))) && calls.len() == 1,
+                "{name}: {calls:?}"
             );
         }
     }
@@ -860,7 +873,7 @@ mod artifact {
     }
 
     #[test]
-    fn the_component_imports_the_lock_store_and_process_facts_and_nothing_else() {
+    fn the_component_imports_the_lock_store_process_facts_and_decision_log_and_nothing_else() {
         let (engine, component) = runtime().unwrap();
         let imports: Vec<String> = component
             .component_type()
@@ -871,7 +884,8 @@ mod artifact {
             imports,
             [
                 "session-lock:policy/lock-store@0.3.0",
-                "session-lock:policy/processes@0.3.0"
+                "session-lock:policy/processes@0.3.0",
+                "session-lock:policy/decision-log@0.3.0"
             ]
         );
         let exports: Vec<String> = component
@@ -884,7 +898,8 @@ mod artifact {
             [
                 "session-lock:policy/policy@0.3.0",
                 "session-lock:policy/hook@0.3.0",
-                "session-lock:policy/setup@0.3.0"
+                "session-lock:policy/setup@0.3.0",
+                "session-lock:policy/overview@0.3.0"
             ]
         );
     }

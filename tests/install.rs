@@ -95,7 +95,7 @@ fn claude_command(settings: &Value, event: &str) -> String {
 }
 
 #[test]
-fn a_fresh_project_gets_the_six_claude_code_hooks() {
+fn a_fresh_project_gets_the_eight_claude_code_hooks() {
     let setup = Setup::new();
     setup.ok(&["install", "--scope", "project"]);
     let settings = read_json(&setup.project().join(".claude/settings.json"));
@@ -110,6 +110,8 @@ fn a_fresh_project_gets_the_six_claude_code_hooks() {
             "Stop": [{"hooks": handler}],
             "StopFailure": [{"hooks": handler}],
             "SessionEnd": [{"hooks": handler}],
+            "SessionStart": [{"hooks": handler}],
+            "UserPromptSubmit": [{"hooks": handler}],
         }})
     );
 }

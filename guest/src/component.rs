@@ -4,9 +4,11 @@
 
 use crate::agents::{Agent, Answer, Scope};
 use crate::decision::{self, Decision};
+use crate::decision_log::DecisionLog;
 use crate::hook::{self, HookContext, Invocation};
 use crate::lock::{self, AcquireResult, ForceReleaseResult, LockState, PolicyError, Session};
 use crate::lock::{RefreshResult, ReleaseResult};
+use crate::overview::{self, Found};
 use crate::processes::{ProcessIdentity, ProcessStatus, Processes};
 use crate::record::LockRecord;
 use crate::store::{LockStore, StoreError, SwapOutcome};
@@ -24,9 +26,10 @@ wit_bindgen::generate!({
 });
 
 use exports::session_lock::policy::hook as wit_hook;
+use exports::session_lock::policy::overview as wit_overview;
 use exports::session_lock::policy::policy as wit;
 use exports::session_lock::policy::setup as wit_setup;
-use session_lock::policy::{lock_store, processes as wit_processes};
+use session_lock::policy::{decision_log, lock_store, processes as wit_processes};
 
 /// The imported `lock-store`, as the policy's store.
 struct ImportedStore;
@@ -61,6 +64,16 @@ impl From<lock_store::StoreError> for StoreError {
             lock_store::StoreError::Busy(why) => StoreError::Busy(why),
             lock_store::StoreError::Failed(why) => StoreError::Failed(why),
         }
+    }
+}
+
+/// The imported `decision-log`.
+struct ImportedLog;
+
+impl DecisionLog for ImportedLog {
+    fn append(&mut self, line: &str) {
+        // A line the host could not append is lost, never a reason to change the answer.
+        let _ = decision_log::append(line);
     }
 }
 
@@ -205,7 +218,13 @@ impl wit_hook::Guest for Component {
             stderr,
             exit_code,
             retry_after_ms,
-        } = hook::handle(&mut ImportedStore, &mut ImportedProcesses, &event, &context);
+        } = hook::handle_logged(
+            &mut ImportedStore,
+            &mut ImportedProcesses,
+            &mut ImportedLog,
+            &event,
+            &context,
+        );
         wit_hook::HookResponse {
             stdout,
             stderr,
@@ -239,6 +258,44 @@ impl wit_hook::Guest for Component {
             read_only: verdict.read_only,
             why: verdict.why,
         }
+    }
+}
+
+impl wit_overview::Guest for Component {
+    fn all_locks(now_ms: u64) -> Result<Vec<wit_overview::LockEntry>, String> {
+        let entries = overview::all_locks(&mut ImportedStore, now_ms)?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let (workspace, agent) = match &entry.found {
+                    Found::Held(state) => {
+                        (state.record.workspace.clone(), state.record.agent.clone())
+                    }
+                    _ => (None, None),
+                };
+                let found = match entry.found {
+                    Found::Held(state) => wit_overview::LockFound::Held(state.into()),
+                    Found::Unreadable(why) => wit_overview::LockFound::Unreadable(why),
+                    Found::Vanished => wit_overview::LockFound::Vanished,
+                    Found::Error(why) => wit_overview::LockFound::Error(why),
+                };
+                wit_overview::LockEntry {
+                    key: entry.key,
+                    found,
+                    workspace,
+                    agent,
+                    line: entry.line,
+                }
+            })
+            .collect())
+    }
+
+    fn status_line_directory(input: Vec<u8>) -> Option<String> {
+        overview::status_line_directory(&input)
+    }
+
+    fn status_line(input: Vec<u8>, key: String, now_ms: u64) -> String {
+        overview::status_line(&mut ImportedStore, &input, &key, now_ms)
     }
 }
 
@@ -344,11 +401,7 @@ impl From<ProcessIdentity> for wit_processes::ProcessIdentity {
 
 impl From<wit::Session> for Session {
     fn from(s: wit::Session) -> Self {
-        Session {
-            id: s.id,
-            pid: s.pid,
-            pid_is_session: s.pid_is_session,
-        }
+        Session::new(&s.id, s.pid, s.pid_is_session)
     }
 }
 
@@ -361,6 +414,8 @@ impl From<wit::LockRecord> for LockRecord {
             refreshed_at: r.refreshed_at,
             ttl_ms: r.ttl_ms,
             holder: r.holder.map(Into::into),
+            workspace: None,
+            agent: None,
         }
     }
 }

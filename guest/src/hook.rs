@@ -5,9 +5,11 @@
 
 use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
 use crate::decision::decide;
+use crate::decision_log::{self, About, DecisionLog, Kind as Decided, NoLog};
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
 use crate::message::{self, one_line, printable};
 use crate::processes::Processes;
+use crate::record::LockRecord;
 use crate::settings::{self, Mode, Settings};
 use crate::shell;
 use crate::store::LockStore;
@@ -128,23 +130,76 @@ pub fn handle(
     event: &[u8],
     context: &HookContext,
 ) -> Answer {
+    handle_logged(store, processes, &mut NoLog, event, context)
+}
+
+/// [`handle`], telling `log` every decision a person may later ask about (see
+/// [`decision_log`]). What is logged, or whether logging works, never changes the answer.
+pub fn handle_logged(
+    store: &mut impl LockStore,
+    processes: &mut impl Processes,
+    log: &mut dyn DecisionLog,
+    event: &[u8],
+    context: &HookContext,
+) -> Answer {
     let invocation = &context.invocation;
     let settings = Settings::read(&invocation.environment);
     let plan = match Plan::read(event, invocation) {
         Ok(plan) => plan,
         Err(why) => {
             let agent = invocation.agent.unwrap_or(Agent::ClaudeCode);
-            let answer = fail_open(agent.protocol(), &Event::default(), true, &why);
+            let mut ledger = Ledger {
+                log,
+                about: About {
+                    agent: Some(agent.protocol().name()),
+                    ..About::default()
+                },
+                workspace: None,
+                now: context.now_ms,
+            };
+            let answer = fail_open(agent.protocol(), &Event::default(), true, &why, &mut ledger);
             return with_warnings(answer, &settings);
         }
     };
-    let answer = run(store, processes, &plan, context, &settings);
+    let answer = run(store, processes, log, &plan, context, &settings);
     with_warnings(answer, &settings)
+}
+
+/// Where an event's decisions are logged, and what they are about.
+struct Ledger<'a> {
+    log: &'a mut dyn DecisionLog,
+    about: About<'a>,
+    /// The session's own workspace, once known.
+    workspace: Option<String>,
+    now: u64,
+}
+
+impl Ledger<'_> {
+    /// Logs one decision on the lock `key` of `workspace`.
+    fn note(
+        &mut self,
+        kind: Decided,
+        workspace: Option<&str>,
+        key: Option<&str>,
+        holder: Option<&LockRecord>,
+        why: Option<&str>,
+    ) {
+        let decision = decision_log::Decision {
+            kind,
+            workspace: workspace.or(self.workspace.as_deref()),
+            key,
+            holder,
+            why,
+        };
+        let line = decision_log::line(&self.about, &decision, self.now);
+        self.log.append(&line);
+    }
 }
 
 fn run(
     store: &mut impl LockStore,
     processes: &mut impl Processes,
+    log: &mut dyn DecisionLog,
     plan: &Plan,
     context: &HookContext,
     settings: &Settings,
@@ -160,21 +215,38 @@ fn run(
     if *action == Action::Nothing {
         return protocol.allow(event);
     }
-    let Some(session_id) = protocol.session_id(event) else {
-        let why = format!("{} event has no session id", event.name());
-        return fail_open(protocol, event, acquiring, &why);
-    };
-    let workspaces = match workspaces(plan, &context.resolved) {
-        Ok(workspaces) => workspaces,
-        Err(why) => return fail_open(protocol, event, acquiring, &why),
-    };
+    if *action == Action::Inform {
+        return inform(store, plan, context, settings);
+    }
     let environment = &context.invocation.environment;
     let claimed = settings::session_pid(protocol, environment, context.invocation.parent_pid);
     let (pid, pid_is_session) = crate::processes::session_pid(processes, claimed);
+    let mut ledger = Ledger {
+        log,
+        about: About {
+            session: protocol.session_id(event),
+            agent: Some(protocol.name()),
+            pid: Some(pid),
+            event: event.hook_event_name.as_deref(),
+            tool: event.tool_name.as_deref(),
+            observe: settings.mode == Mode::Observe,
+        },
+        workspace: None,
+        now: context.now_ms,
+    };
+    let ledger = &mut ledger;
+    let Some(session_id) = protocol.session_id(event) else {
+        let why = format!("{} event has no session id", event.name());
+        return fail_open(protocol, event, acquiring, &why, ledger);
+    };
+    let workspaces = match workspaces(plan, &context.resolved) {
+        Ok(workspaces) => workspaces,
+        Err(why) => return fail_open(protocol, event, acquiring, &why, ledger),
+    };
+    ledger.workspace = Some(workspaces.session.clone());
     let session = Session {
-        id: session_id.to_owned(),
-        pid,
-        pid_is_session,
+        agent: Some(protocol.name().to_owned()),
+        ..Session::new(session_id, pid, pid_is_session)
     };
     let now = context.now_ms;
     let ttl = settings.ttl_ms;
@@ -182,19 +254,21 @@ fn run(
     let outcome = match action {
         Action::Acquire(touches) => {
             let (limit, warning) = time_limit(touches);
-            let mut keys = keys(&workspaces.touched);
+            let mut keys = named_keys(&workspaces.touched);
             // A command that may change any workspace needs every lock in the store.
-            let answer = match plan.anywhere.is_some() {
+            let failed = match plan.anywhere.is_some() {
                 true => every_key(store, &mut keys).err(),
                 false => None,
-            }
-            .map(|error| refused_or_open(plan, &error, context, settings))
-            .unwrap_or_else(|| {
-                let ttl = ttl.saturating_add(limit);
-                acquire_answer(
-                    store, processes, plan, &keys, &session, ttl, context, settings,
-                )
-            });
+            };
+            let answer = match failed {
+                Some(error) => refused_or_open(plan, &error, context, settings, ledger),
+                None => {
+                    let ttl = ttl.saturating_add(limit);
+                    acquire_answer(
+                        store, processes, plan, &keys, &session, ttl, context, settings, ledger,
+                    )
+                }
+            };
             // Said on stderr and where the agent shows the person: the lock holds for other
             // than the tool asked.
             return match warning {
@@ -213,15 +287,23 @@ fn run(
         })
         .map(|done| lines.extend(done)),
         Action::Release => sweep(store, &workspaces.session, &session.id, |store, key| {
-            Ok(describe_release(&lock::release_session(
-                store, processes, key, &session,
-            )?))
+            let result = lock::release_session(store, processes, key, &session)?;
+            if let ReleaseResult::Released(record) = &result {
+                ledger.note(
+                    Decided::Released,
+                    record.workspace.as_deref(),
+                    Some(key),
+                    None,
+                    None,
+                );
+            }
+            Ok(describe_release(&result))
         })
         .map(|done| lines.extend(done)),
-        Action::Nothing => unreachable!("handled above"),
+        Action::Nothing | Action::Inform => unreachable!("handled above"),
     };
     match outcome {
-        Err(error) => fail_open(protocol, event, acquiring, &error.to_string()),
+        Err(error) => fail_open(protocol, event, acquiring, &error.to_string(), ledger),
         Ok(()) if settings.mode == Mode::Observe => with_log(protocol.allow(event), &lines),
         Ok(()) => protocol.allow(event),
     }
@@ -237,19 +319,22 @@ fn acquire_answer(
     store: &mut impl LockStore,
     processes: &mut impl Processes,
     plan: &Plan,
-    keys: &[String],
+    keys: &[(String, String)],
     session: &Session,
     ttl: u64,
     context: &HookContext,
     settings: &Settings,
+    ledger: &mut Ledger,
 ) -> Answer {
     let (protocol, event) = (plan.protocol, &plan.event);
     match acquire_all(store, processes, keys, session, context.now_ms, ttl) {
         Ok(result) => {
             let anywhere = plan.anywhere.as_deref();
-            answer_acquire(protocol, event, session, &result, context, settings, anywhere)
+            answer_acquire(
+                protocol, event, session, &result, context, settings, anywhere, ledger,
+            )
         }
-        Err(error) => refused_or_open(plan, &error, context, settings),
+        Err(error) => refused_or_open(plan, &error, context, settings, ledger),
     }
 }
 
@@ -260,11 +345,46 @@ fn refused_or_open(
     error: &PolicyError,
     context: &HookContext,
     settings: &Settings,
+    ledger: &mut Ledger,
 ) -> Answer {
     let (protocol, event) = (plan.protocol, &plan.event);
     match error.is_contention() {
         true => answer_busy(protocol, event, error, context, settings),
-        false => fail_open(protocol, event, true, &error.to_string()),
+        false => fail_open(protocol, event, true, &error.to_string(), ledger),
+    }
+}
+
+/// The answer to a session-start or prompt event: context for the model and a line for the
+/// person when another session holds the session's workspace fresh; nothing when it is free,
+/// stale, the session's own, or cannot be read (the first guarded call reports that), and in
+/// observe mode, where nothing is refused. Reads one record; writes nothing.
+fn inform(
+    store: &mut impl LockStore,
+    plan: &Plan,
+    context: &HookContext,
+    settings: &Settings,
+) -> Answer {
+    let Plan {
+        event, protocol, ..
+    } = plan;
+    let (Some(session_id), Ok(workspaces)) = (
+        protocol.session_id(event),
+        workspaces(plan, &context.resolved),
+    ) else {
+        return protocol.allow(event);
+    };
+    if settings.mode == Mode::Observe {
+        return protocol.allow(event);
+    }
+    let key = workspace::workspace_hash(&workspaces.session);
+    let now = context.now_ms;
+    match lock::inspect(store, &key, now) {
+        Ok(Some(state)) if !state.stale && state.record.session_id != session_id => {
+            let model = message::held_context(&state.record, now);
+            let person = message::held_notice(&state.record, now);
+            protocol.inform(event, &model, &person)
+        }
+        _ => protocol.allow(event),
     }
 }
 
@@ -301,6 +421,17 @@ fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, 
         touched.push(session.clone());
     }
     Ok(Workspaces { session, touched })
+}
+
+/// The lock keys of `workspaces`, each once, in a fixed order, with the workspace each names.
+fn named_keys(workspaces: &[String]) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = workspaces
+        .iter()
+        .map(|w| (workspace::workspace_hash(w), w.clone()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup_by(|a, b| a.0 == b.0);
+    keys
 }
 
 /// The lock keys of `workspaces`, each once, in a fixed order.
@@ -391,42 +522,67 @@ fn with_visible_warning(
     shown
 }
 
-/// Takes every lock of `keys`, or none: when one is held by another session, the locks this
-/// call took are let go again and that holder is reported.
-fn acquire_all(
+/// What [`acquire_all`] did on one lock.
+struct Locked<'k> {
+    key: &'k str,
+    workspace: &'k str,
+    result: AcquireResult,
+}
+
+/// Takes every lock of `keys` (each with the workspace it names), or none: when one is held by
+/// another session, the locks this call took are let go again and that holder is reported.
+fn acquire_all<'k>(
     store: &mut impl LockStore,
     processes: &mut impl Processes,
-    keys: &[String],
+    keys: &'k [(String, String)],
     session: &Session,
     now: u64,
     ttl: u64,
-) -> Result<Vec<AcquireResult>, PolicyError> {
+) -> Result<Vec<Locked<'k>>, PolicyError> {
     let mut results = Vec::new();
-    for key in keys {
-        let result = lock::acquire_when_due(store, processes, key, session, now, ttl);
+    for (key, workspace) in keys {
+        let naming = Session {
+            workspace: Some(workspace.clone()).filter(|w| !w.is_empty()),
+            ..session.clone()
+        };
+        let result = lock::acquire_when_due(store, processes, key, &naming, now, ttl);
         let blocked = matches!(result, Ok(AcquireResult::Blocked(_)) | Err(_));
         if blocked {
-            undo(store, keys, &results, &session.id);
-            return result.map(|blocked| vec![blocked]);
+            undo(store, &results, &session.id);
+            return result.map(|result| {
+                vec![Locked {
+                    key,
+                    workspace,
+                    result,
+                }]
+            });
         }
-        results.push(result?);
+        results.push(Locked {
+            key,
+            workspace,
+            result: result?,
+        });
     }
     Ok(results)
 }
 
 /// Adds the key of every lock in the store to `keys`, for a call that may change any
 /// workspace.
-fn every_key(store: &mut impl LockStore, keys: &mut Vec<String>) -> Result<(), PolicyError> {
-    keys.extend(store.keys()?);
+/// Such a lock is named by its key alone: its record keeps the workspace it names.
+fn every_key(
+    store: &mut impl LockStore,
+    keys: &mut Vec<(String, String)>,
+) -> Result<(), PolicyError> {
+    keys.extend(store.keys()?.into_iter().map(|key| (key, String::new())));
     keys.sort_unstable();
-    keys.dedup();
+    keys.dedup_by(|a, b| a.0 == b.0);
     Ok(())
 }
 
 /// Lets go of the locks an unfinished [`acquire_all`] newly took (never one the session held
 /// before). Best effort: a lock not let go frees by its ttl.
-fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], session_id: &str) {
-    for (key, result) in keys.iter().zip(results) {
+fn undo(store: &mut impl LockStore, locked: &[Locked], session_id: &str) {
+    for Locked { key, result, .. } in locked {
         if matches!(
             result,
             AcquireResult::Acquired(_) | AcquireResult::TakenOver { .. }
@@ -436,24 +592,65 @@ fn undo(store: &mut impl LockStore, keys: &[String], results: &[AcquireResult], 
     }
 }
 
+/// Logs what an acquire took: free locks taken and locks taken over (a lock the session
+/// already held is a refresh, not logged).
+fn note_taken(ledger: &mut Ledger, locked: &[Locked]) {
+    for Locked {
+        key,
+        workspace,
+        result,
+    } in locked
+    {
+        let (kind, previous) = match result {
+            AcquireResult::Acquired(_) => (Decided::Taken, None),
+            AcquireResult::TakenOver {
+                previous,
+                holder_gone,
+                ..
+            } => (
+                Decided::TakenOver {
+                    holder_gone: *holder_gone,
+                },
+                Some(previous),
+            ),
+            AcquireResult::Reacquired(_) | AcquireResult::Blocked(_) => continue,
+        };
+        ledger.note(kind, Some(workspace), Some(key), previous, None);
+    }
+}
+
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
 /// `anywhere` says why the call needed every lock, when it did.
 fn answer_acquire(
     protocol: &dyn Protocol,
     event: &Event,
     session: &Session,
-    results: &[AcquireResult],
+    locked: &[Locked],
     context: &HookContext,
     settings: &Settings,
     anywhere: Option<&str>,
+    ledger: &mut Ledger,
 ) -> Answer {
-    let blocked = results
+    let blocked = locked
         .iter()
-        .find_map(|r| decide(Some(r), &session.id, context.now_ms).reason)
+        .find_map(|l| decide(Some(&l.result), &session.id, context.now_ms).reason)
         .map(|reason| match anywhere {
             Some(why) => message::anywhere_reason(why, &reason),
             None => reason,
         });
+    let waiting = context.waited_ms.saturating_add(WAIT_POLL_MS) <= settings.wait_ms;
+    match (&blocked, locked) {
+        (Some(_), _) if settings.mode == Mode::Enforce && waiting => {}
+        (Some(_), [refused, ..]) => {
+            let holder = match &refused.result {
+                AcquireResult::Blocked(holder) => Some(holder),
+                _ => None,
+            };
+            let (key, workspace) = (Some(refused.key), Some(refused.workspace));
+            ledger.note(Decided::Refused, workspace, key, holder, None);
+        }
+        _ => note_taken(ledger, locked),
+    }
     match (blocked, settings.mode) {
         // Ask again while the wait allows one more poll, so the refusal still comes in time.
         (Some(_), Mode::Enforce)
@@ -470,7 +667,7 @@ fn answer_acquire(
             &[format!("would deny {}: {reason}", printable(&session.id))],
         ),
         (None, Mode::Observe) => {
-            let lines: Vec<String> = results.iter().map(describe_acquire).collect();
+            let lines: Vec<String> = locked.iter().map(|l| describe_acquire(&l.result)).collect();
             with_log(protocol.allow(event), &lines)
         }
         (None, Mode::Enforce) => protocol.allow(event),
@@ -593,7 +790,14 @@ pub fn fault_answer(agent: Option<Agent>, why: &str) -> Answer {
 
 /// Allows, and says why the lock could not be checked: on stderr always, and to the person
 /// when the call was one the lock should have guarded (`visible`).
-fn fail_open(protocol: &dyn Protocol, event: &Event, visible: bool, why: &str) -> Answer {
+fn fail_open(
+    protocol: &dyn Protocol,
+    event: &Event,
+    visible: bool,
+    why: &str,
+    ledger: &mut Ledger,
+) -> Answer {
+    ledger.note(Decided::FailOpen, None, None, None, Some(why));
     let line = format!("session-lock: {}; allowing without the lock", one_line(why));
     let mut answer = if visible {
         protocol.warn(event, &line)

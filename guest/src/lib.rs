@@ -9,6 +9,8 @@
 //! - [`store`], [`processes`]: what the policy asks of its host (the WIT imports, as traits).
 //! - [`lock`]: acquire, refresh, release: compare-and-swap loops over the store.
 //! - [`message`]: the words people read; [`decision`]: block or allow.
+//! - [`decision_log`]: the line logged for each decision; [`overview`]: every lock, and the
+//!   status line, for people.
 //! - [`workspace`]: which workspace a path belongs to, and its lock key.
 //! - [`shell`]: whether a shell command is read-only, and where it works.
 //! - [`agents`]: each agent's hook protocol, one module each.
@@ -18,10 +20,12 @@
 
 pub mod agents;
 pub mod decision;
+pub mod decision_log;
 pub mod hook;
 pub mod install;
 pub mod lock;
 pub mod message;
+pub mod overview;
 pub mod processes;
 pub mod record;
 pub mod settings;

@@ -39,9 +39,29 @@ pub struct Session {
     /// Whether `pid` is the session's own process (not a guess such as the hook's parent):
     /// only then is its identity recorded, to prove the session gone once it ends.
     pub pid_is_session: bool,
+    /// The workspace being locked, to name in the record for people (`None`: not named).
+    pub workspace: Option<String>,
+    /// The agent's name (`claude`, …), to name in the record for people.
+    pub agent: Option<String>,
 }
 
 impl Session {
+    /// A session `id` whose process is `pid`, naming no workspace or agent in its records.
+    pub fn new(id: &str, pid: u32, pid_is_session: bool) -> Self {
+        Session {
+            id: id.to_owned(),
+            pid,
+            pid_is_session,
+            workspace: None,
+            agent: None,
+        }
+    }
+
+    /// The record this session writes, naming its workspace and agent.
+    fn names(&self, record: LockRecord) -> LockRecord {
+        record.naming(self.workspace.as_deref(), self.agent.as_deref())
+    }
+
     /// The identity to record for this session's process, when its pid is the session's own
     /// and the host can tell who it is.
     fn identity(&self, processes: &mut impl Processes) -> Option<ProcessIdentity> {
@@ -292,19 +312,19 @@ fn acquire_with(
 ) -> Result<AcquireResult, PolicyError> {
     decide_and_swap(store, key, |current| {
         let Some(bytes) = current else {
-            let taken = LockRecord::new(
+            let taken = session.names(LockRecord::new(
                 &session.id,
                 session.pid,
                 now,
                 ttl_ms,
                 session.identity(processes),
-            );
+            ));
             return swap(&taken, AcquireResult::Acquired(taken.clone()));
         };
         let holder = decode(bytes)?;
         if session.holds(&holder, processes) {
             let identity = session.identity_for(&holder, processes);
-            let renewed = holder.refreshed(session.pid, now, ttl_ms, identity);
+            let renewed = session.names(holder.refreshed(session.pid, now, ttl_ms, identity));
             if rewrite == Rewrite::WhenDue && refreshed_recently(bytes, &holder, &renewed) {
                 return Ok(Step::Answer(AcquireResult::Reacquired(holder)));
             }
@@ -314,13 +334,13 @@ fn acquire_with(
         if !stale && !holder_gone(&holder, processes) {
             return Ok(Step::Answer(AcquireResult::Blocked(holder)));
         }
-        let taken = LockRecord::new(
+        let taken = session.names(LockRecord::new(
             &session.id,
             session.pid,
             now,
             ttl_ms,
             session.identity(processes),
-        );
+        ));
         swap(
             &taken,
             AcquireResult::TakenOver {

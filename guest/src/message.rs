@@ -37,6 +37,34 @@ pub fn anywhere_reason(why: &str, reason: &str) -> String {
     )
 }
 
+/// What the model is told when its session starts, or the person prompts, while another
+/// session holds the workspace: who, since when, when it frees at the latest, what still
+/// works, and how to go on.
+pub fn held_context(holder: &LockRecord, now: u64) -> String {
+    format!(
+        "session-lock: this workspace is locked by another session, {} — it took the lock {} \
+         ago and frees it when its turn ends, at the latest in {}. Until then any edit or \
+         mutating shell command here is refused; reading works (Read, Grep, Glob, and \
+         read-only commands such as git status, git diff, git log, ls, cat, grep). To change \
+         files now, work in a separate git worktree, which has its own lock; otherwise plan \
+         read-only work, or tell the person the workspace is taken.",
+        holder_name(holder),
+        duration(holder.held_for_ms(now)),
+        duration(holder.expires_in_ms(now).max(0) as u64),
+    )
+}
+
+/// The person's line for the same: `session-lock: workspace held by session-A (pid 4101),
+/// frees in 3m 55s at the latest`.
+pub fn held_notice(holder: &LockRecord, now: u64) -> String {
+    format!(
+        "session-lock: workspace held by {}, frees in {} at the latest; edits here are \
+         refused until then",
+        holder_name(holder),
+        duration(holder.expires_in_ms(now).max(0) as u64),
+    )
+}
+
 /// A lock for people: `session-A (pid 4101), held for 2m 05s, expires in 2m 55s`.
 pub fn summary(holder: &LockRecord, now: u64) -> String {
     let held = duration(holder.held_for_ms(now));
@@ -113,6 +141,18 @@ mod tests {
         assert_eq!(printable("a\nb\u{202e}"), r"a\nb\u{202e}");
         let long = "x".repeat(500);
         assert_eq!(printable(&long).chars().count(), 129);
+    }
+
+    #[test]
+    fn a_held_workspace_is_told_who_until_when_and_how_to_go_on() {
+        let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
+        let context = held_context(&holder, 66_000);
+        assert!(context.contains("A (pid 4101)"), "{context}");
+        assert!(context.contains("1m 05s ago"), "{context}");
+        assert!(context.contains("at the latest in 3m 55s"), "{context}");
+        assert!(context.contains("git worktree"), "{context}");
+        let notice = held_notice(&holder, 66_000);
+        assert!(notice.contains("frees in 3m 55s at the latest"), "{notice}");
     }
 
     #[test]

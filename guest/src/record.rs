@@ -22,6 +22,11 @@ pub struct LockRecord {
     pub ttl_ms: u64,
     /// The holder's process, when `pid` is the session's own: its end proves the holder gone.
     pub holder: Option<ProcessIdentity>,
+    /// The workspace the lock guards, as the holder named it, for people (`status --all`);
+    /// `None` in records written before it was kept.
+    pub workspace: Option<String>,
+    /// The agent the holder runs (`claude`, `codex`, …), for people; `None` in older records.
+    pub agent: Option<String>,
 }
 
 /// The stored JSON form. Unknown fields are ignored, so newer writers may add fields, and the
@@ -37,6 +42,10 @@ struct Stored {
     ttl_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     holder: Option<StoredHolder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workspace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
 }
 
 /// [`ProcessIdentity`] as stored.
@@ -63,6 +72,18 @@ impl LockRecord {
             refreshed_at: now,
             ttl_ms,
             holder,
+            workspace: None,
+            agent: None,
+        }
+    }
+
+    /// The same record, naming the workspace it guards and the holder's agent where given
+    /// (a name already recorded is kept when none is given).
+    pub fn naming(self, workspace: Option<&str>, agent: Option<&str>) -> Self {
+        LockRecord {
+            workspace: workspace.map(str::to_owned).or(self.workspace),
+            agent: agent.map(str::to_owned).or(self.agent),
+            ..self
         }
     }
 
@@ -97,6 +118,8 @@ impl LockRecord {
                 pid_namespace: h.pid_namespace.clone(),
                 start_time: h.start_time,
             }),
+            workspace: self.workspace.clone(),
+            agent: self.agent.clone(),
         };
         let mut bytes = serde_json::to_vec(&stored).expect("a record always serializes");
         bytes.push(b'\n');
@@ -129,6 +152,8 @@ impl LockRecord {
                 pid_namespace: h.pid_namespace,
                 start_time: h.start_time,
             }),
+            workspace: stored.workspace,
+            agent: stored.agent,
         })
     }
 
@@ -184,6 +209,23 @@ mod tests {
             text.contains(r#""holder":{"boot_id":"b","pid_namespace":"pid:[1]","start_time":77}"#)
         );
         assert_eq!(LockRecord::decode(text.as_bytes()), Ok(record));
+    }
+
+    #[test]
+    fn the_workspace_and_agent_are_kept_and_older_records_have_none() {
+        let record =
+            LockRecord::new("abc", 42, 1_000, 300_000, None).naming(Some("/r"), Some("claude"));
+        let text = String::from_utf8(record.encode()).unwrap();
+        assert!(
+            text.contains(r#""workspace":"/r","agent":"claude""#),
+            "{text}"
+        );
+        assert_eq!(LockRecord::decode(text.as_bytes()), Ok(record.clone()));
+        let kept = record.naming(None, None);
+        assert_eq!(kept.workspace.as_deref(), Some("/r"));
+        let old = br#"{"schema_version":1,"session_id":"s","pid":7,"acquired_at":5,"ttl_ms":1}"#;
+        let old = LockRecord::decode(old).unwrap();
+        assert_eq!((old.workspace, old.agent), (None, None));
     }
 
     #[test]

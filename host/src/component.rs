@@ -5,6 +5,7 @@
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
+use crate::decision_log::DecisionSink;
 use crate::engine;
 use crate::processes::LocalProcesses;
 
@@ -21,9 +22,10 @@ wasmtime::component::bindgen!({
 pub use self::exports::session_lock::policy::hook::{
     Agent, CommandVerdict, HookContext, HookResponse, Invocation, Registration, ResolvedPath,
 };
+pub use self::exports::session_lock::policy::overview::{LockEntry, LockFound};
 pub use self::exports::session_lock::policy::policy as policy_types;
 pub use self::exports::session_lock::policy::setup::Scope;
-pub use self::session_lock::policy::{lock_store, processes};
+pub use self::session_lock::policy::{decision_log, lock_store, processes};
 
 /// The most linear memory the component may use: room for the largest event the host reads
 /// ([`crate::hook::MAX_EVENT_BYTES`]) several times over.
@@ -34,6 +36,17 @@ pub struct State<S, P> {
     lock_store: S,
     processes: P,
     limits: StoreLimits,
+    /// Where the component's decision lines go; `None`: they are dropped.
+    decision_log: Option<Box<dyn DecisionSink>>,
+}
+
+impl<S, P> decision_log::Host for State<S, P> {
+    fn append(&mut self, entry: String) -> Result<(), String> {
+        match &mut self.decision_log {
+            Some(log) => log.append(&entry),
+            None => Ok(()),
+        }
+    }
 }
 
 impl From<String> for lock_store::StoreError {
@@ -127,6 +140,7 @@ where
             lock_store,
             processes,
             limits,
+            decision_log: None,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
@@ -138,6 +152,38 @@ where
     /// The lock store, to inspect what the component did with it.
     pub fn lock_store(&mut self) -> &mut S {
         &mut self.store.data_mut().lock_store
+    }
+
+    /// Sends the component's decision lines to `log` from now on (by default they are
+    /// dropped).
+    pub fn set_decision_log(&mut self, log: impl DecisionSink + 'static) {
+        self.store.data_mut().decision_log = Some(Box::new(log));
+    }
+
+    /// `overview.all-locks`.
+    pub fn all_locks(&mut self, now_ms: u64) -> wasmtime::Result<Result<Vec<LockEntry>, String>> {
+        self.call(|b, s| b.session_lock_policy_overview().call_all_locks(s, now_ms))
+    }
+
+    /// `overview.status-line-directory`.
+    pub fn status_line_directory(&mut self, input: &[u8]) -> wasmtime::Result<Option<String>> {
+        self.call(|b, s| {
+            b.session_lock_policy_overview()
+                .call_status_line_directory(s, input)
+        })
+    }
+
+    /// `overview.status-line`.
+    pub fn status_line(
+        &mut self,
+        input: &[u8],
+        key: &str,
+        now_ms: u64,
+    ) -> wasmtime::Result<String> {
+        self.call(|b, s| {
+            b.session_lock_policy_overview()
+                .call_status_line(s, input, key, now_ms)
+        })
     }
 
     /// The process facts the component is given, to change them between calls.

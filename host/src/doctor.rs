@@ -110,6 +110,7 @@ pub fn checks() -> Vec<Check> {
     checks.extend(workspace_checks());
     checks.extend(lock_dir_checks());
     checks.extend(registration_checks());
+    checks.push(crate::doctor_log::fail_open_check());
     checks
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::component::processes;
 use crate::component::{Agent, HookContext, HookResponse, Invocation, Policy, lock_store};
+use crate::decision_log::LogFile;
 use crate::settings;
 use crate::stores::AnyStore;
 use crate::workspace;
@@ -182,6 +183,9 @@ pub fn run(agent: Option<&str>) -> ExitCode {
     let loaded = (|| {
         let mut policy = Policy::load(AnyStore::open()?)
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
+        if let Some(log) = LogFile::beside(policy.lock_store()) {
+            policy.set_decision_log(log);
+        }
         let agent = match agent {
             Some(name) => Some(policy.agent_named(name).map_err(failed)??),
             None => None,

@@ -17,7 +17,8 @@
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
 //! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
-//!   person runs.
+//!   person runs; [`status_all`], [`log_command`], [`statusline`] and [`doctor_log`] over
+//!   [`decision_log`] (the log the hook keeps of its decisions).
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
@@ -25,8 +26,10 @@
 pub mod agent_trust;
 pub mod artifact;
 pub mod component;
+pub mod decision_log;
 pub mod demo;
 pub mod doctor;
+pub mod doctor_log;
 pub mod engine;
 pub mod etcd_auth;
 pub mod etcd_store;
@@ -36,11 +39,14 @@ pub mod hook;
 pub mod install;
 pub mod lock_at;
 pub mod lock_dir;
+pub mod log_command;
 pub mod processes;
 pub mod registered;
 pub mod release;
 pub mod settings;
 pub mod status;
+pub mod status_all;
+pub mod statusline;
 pub mod stores;
 /// Text from a repository, an event or a record, made safe to show a person: the component's
 /// own filter (`guest/src/visible.rs`), compiled into the host from the same file so both

@@ -11,6 +11,7 @@ use session_lock::fs_store::FsLockStore;
 use session_lock::install::Change;
 use session_lock::visible::visible;
 use session_lock::{demo, doctor, hook, install, release, status, workspace};
+use session_lock::{log_command, status_all, statusline};
 
 /// What `--help` ends with: the environment the commands and the hooks read.
 const ENVIRONMENT_HELP: &str = "\
@@ -75,6 +76,9 @@ enum Command {
         /// A directory in the workspace (default: the current directory).
         #[arg(long)]
         workspace: Option<PathBuf>,
+        /// Show every lock in the store instead (exit 1 when one cannot be read).
+        #[arg(long, conflicts_with = "workspace")]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -99,6 +103,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what the hook decided on this machine: locks taken, taken over, refused,
+    /// released, and calls let through without the lock, with the reason.
+    Log {
+        /// Keep printing decisions as they are made.
+        #[arg(long)]
+        follow: bool,
+        /// Print the log's JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Only decisions this recent: 30s, 15m, 2h, 1d, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = log_command::parse_duration)]
+        since: Option<std::time::Duration>,
+    },
+    /// Print one line for an agent's status line from its status line JSON on stdin: who
+    /// holds this session's workspace, and when it frees.
+    Statusline,
     /// Write the policy component (WebAssembly) that this binary embeds, for other hosts.
     Component {
         /// Where to write it; stdout when not given.
@@ -187,7 +207,26 @@ fn main() -> ExitCode {
         Command::Component { output } => write_component(output),
         Command::Install { target } => target.run(Change::Install),
         Command::Uninstall { target } => target.run(Change::Uninstall),
-        Command::Status { workspace, json } => match status::run(workspace.as_deref(), json) {
+        Command::Status {
+            all: true, json, ..
+        } => match status_all::run(json) {
+            Ok(true) => return ExitCode::from(1),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Command::Log {
+            follow,
+            json,
+            since,
+        } => log_command::run(&log_command::Options {
+            follow,
+            json,
+            since,
+        }),
+        Command::Statusline => statusline::run(),
+        Command::Status {
+            workspace, json, ..
+        } => match status::run(workspace.as_deref(), json) {
             Ok(true) => return ExitCode::from(1),
             Ok(false) => Ok(()),
             Err(e) => Err(e),

@@ -11,6 +11,7 @@
 
 import fs from 'node:fs';
 
+import { DecisionLogFile } from './src/decision-log.js';
 import { FsLockStore } from './src/fs-store.js';
 import { componentError, loadPolicy } from './src/policy.js';
 import { LocalProcesses } from './src/processes.js';
@@ -93,7 +94,7 @@ async function respond(args) {
   const dir = lockDir();
   let policy;
   try {
-    policy = await loadPolicy(new FsLockStore(dir), new LocalProcesses());
+    policy = await loadPolicy(new FsLockStore(dir), new LocalProcesses(), new DecisionLogFile(dir));
   } catch (error) {
     throw new Error(`cannot load the policy component: ${error.message}`);
   }

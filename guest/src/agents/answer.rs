@@ -63,3 +63,31 @@ pub fn pre_tool_use_deny(reason: &str) -> Answer {
         },
     })
 }
+
+/// Context for the model and a line for the person, in the answer to a session-start or prompt
+/// event: Claude Code's `SessionStart`/`UserPromptSubmit` form
+/// (`hookSpecificOutput.additionalContext`, which goes into the model's context, and
+/// `systemMessage`, shown to the person).
+pub fn added_context(event_name: &str, context: &str, line: &str) -> Answer {
+    Answer::json(&AddedContext {
+        system_message: line,
+        hook_specific_output: ContextOutput {
+            hook_event_name: event_name,
+            additional_context: context,
+        },
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AddedContext<'a> {
+    system_message: &'a str,
+    hook_specific_output: ContextOutput<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContextOutput<'a> {
+    hook_event_name: &'a str,
+    additional_context: &'a str,
+}

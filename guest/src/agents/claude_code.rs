@@ -26,7 +26,7 @@ const BASH_DEFAULT_TIMEOUT_MS: u64 = 120_000;
 /// (`Write` alone would also match `TodoWrite`).
 const MATCHER: &str = "^(Edit|Write|MultiEdit|NotebookEdit|Bash|mcp__.*)$";
 
-static REGISTRATIONS: [Registration; 6] = [
+static REGISTRATIONS: [Registration; 8] = [
     Registration::on_tools("PreToolUse", MATCHER),
     Registration::on_tools("PostToolUse", MATCHER),
     // Esc during a tool ends the turn here, with no `Stop` after it.
@@ -35,6 +35,9 @@ static REGISTRATIONS: [Registration; 6] = [
     // An API error ends the turn here instead of at `Stop`.
     Registration::always("StopFailure"),
     Registration::always("SessionEnd"),
+    // Told before it plans that another session holds the workspace.
+    Registration::always("SessionStart"),
+    Registration::always("UserPromptSubmit"),
 ];
 
 /// Claude Code's protocol.
@@ -104,6 +107,7 @@ impl Protocol for ClaudeCode {
             // A subagent or shell still running in the background works on after the turn.
             "Stop" if event.background_tasks.as_ref().is_some_and(|t| t.count > 0) => Action::Hold,
             "Stop" | "StopFailure" | "SessionEnd" => Action::Release,
+            "SessionStart" | "UserPromptSubmit" => Action::Inform,
             _ => Action::Nothing,
         }
     }
@@ -114,6 +118,10 @@ impl Protocol for ClaudeCode {
 
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(reason)
+    }
+
+    fn inform(&self, event: &Event, context: &str, line: &str) -> Answer {
+        answer::added_context(event.name(), context, line)
     }
 
     fn project_dir_variable(&self) -> Option<&'static str> {

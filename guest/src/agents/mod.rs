@@ -85,6 +85,9 @@ pub enum Action {
     Hold,
     /// The session stopped working: let every lock it holds go.
     Release,
+    /// The session starts, or the person sent a prompt: tell the model and the person when
+    /// another session holds the session's workspace fresh. Takes no lock and writes nothing.
+    Inform,
     /// The event does not concern the lock.
     Nothing,
 }
@@ -180,6 +183,13 @@ pub trait Protocol: Sync {
 
     /// "Refused, because `reason`".
     fn deny(&self, event: &Event, reason: &str) -> Answer;
+
+    /// "Go on", adding `context` to what the model reads before it plans and showing `line` to
+    /// the person: for [`Action::Inform`] events. By default nothing is added (an agent whose
+    /// answer to these events is not known to carry context).
+    fn inform(&self, event: &Event, _context: &str, _line: &str) -> Answer {
+        self.allow(event)
+    }
 
     /// "Go on", with `warning` shown to the person where the agent can show one: by default
     /// `{"systemMessage": …}`, which Claude Code, Codex and Gemini CLI show.

@@ -3,6 +3,7 @@
 
 import fs from 'node:fs';
 
+import { NO_LOG } from './decision-log.js';
 import { LocalProcesses } from './processes.js';
 
 /** Where `npm run generate` puts the transpiled component. */
@@ -23,10 +24,12 @@ function coreModule(name) {
 /**
  * Instantiates the component over `store`, an object with the `lock-store` functions
  * `read(key)`, `compareAndSwap(key, expected, replacement)` and `keys()`, and `processes`, an
- * object with the `processes` function `status(pid)` (this machine's `/proc` by default).
+ * object with the `processes` function `status(pid)` (this machine's `/proc` by default), and
+ * `decisionLog`, an object with the `decision-log` function `append(entry)` (by default the
+ * lines are dropped).
  * Fails when the bindings were not generated.
  */
-export async function loadPolicy(store, processes = new LocalProcesses()) {
+export async function loadPolicy(store, processes = new LocalProcesses(), decisionLog = NO_LOG) {
   let bindings;
   try {
     bindings = await import(new URL('policy.js', GENERATED_DIR).href);
@@ -45,6 +48,9 @@ export async function loadPolicy(store, processes = new LocalProcesses()) {
       status: (pid) => processes.status(pid),
       // A view of processes without it cannot tell.
       isAncestor: (pid) => processes.isAncestor?.(pid),
+    },
+    'session-lock:policy/decision-log': {
+      append: (entry) => decisionLog.append(entry),
     },
   };
   const { hook, policy, setup } = bindings.instantiate(coreModule, imports);

@@ -74,7 +74,10 @@ test('answers exactly as the Rust host does, event for event, with the same reco
       const output = await run(event);
       answers[host].push({ ...output, stdout: timeless(output.stdout) });
       const record = sandbox.record();
-      records[host].push(record && { ...record, acquired_at: 0, refreshed_at: 0 });
+      // Each host's sandbox is its own folder: the workspace a record names is compared as
+      // the path inside it.
+      const workspace = record?.workspace?.replace(sandbox.root, '<root>');
+      records[host].push(record && { ...record, acquired_at: 0, refreshed_at: 0, workspace });
     }
     for (const env of [{ SESSION_LOCK_TTL_MS: 'soon' }, { SESSION_LOCK_MODE: 'strict' }]) {
       answers[host].push(await run(claudeEvent('PreToolUse', 'A', 'Write', ws), env));

@@ -36,7 +36,7 @@ pub struct Entry {
 /// Every lock in the store at `now`, sorted by the workspace each guards; `Err` when the
 /// store cannot list its keys.
 pub fn all_locks(store: &mut impl LockStore, now: u64) -> Result<Vec<Entry>, String> {
-    let mut keys = store.keys()?;
+    let mut keys: Vec<String> = store.keys().map_err(|e| PolicyError::from(e).to_string())?;
     keys.sort_unstable();
     keys.dedup();
     let mut entries: Vec<Entry> = keys

@@ -59,6 +59,10 @@ impl Processes for NativeProcesses {
             processes::ProcessStatus::Unknown => ProcessStatus::Unknown,
         }
     }
+
+    fn is_ancestor(&mut self, pid: u32) -> Option<bool> {
+        processes::Host::is_ancestor(&mut LocalProcesses, pid)
+    }
 }
 
 /// `session_lock::hook::run`'s answer, step for step, with the policy called natively: the

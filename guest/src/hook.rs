@@ -621,6 +621,10 @@ fn note_taken(ledger: &mut Ledger, locked: &[Locked]) {
 
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
 /// `anywhere` says why the call needed every lock, when it did.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one acquire's answer, each distinct"
+)]
 fn answer_acquire(
     protocol: &dyn Protocol,
     event: &Event,

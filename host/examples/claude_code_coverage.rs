@@ -18,6 +18,8 @@
 
 #[path = "../../tests/support/claude_client.rs"]
 mod claude_client;
+#[path = "../../tests/support/loopback_http.rs"]
+mod loopback_http;
 #[path = "../../tests/support/messages_api.rs"]
 mod messages_api;
 

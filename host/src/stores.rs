@@ -12,8 +12,8 @@ use crate::settings::{self, StoreKind};
 pub enum AnyStore {
     /// Files in [`settings::lock_dir`].
     Files(FsLockStore),
-    /// An etcd cluster.
-    Etcd(EtcdStore),
+    /// An etcd cluster (boxed: its TLS and login state outweigh the file store many times).
+    Etcd(Box<EtcdStore>),
 }
 
 impl AnyStore {
@@ -27,7 +27,7 @@ impl AnyStore {
         settings::identity()?;
         match settings::store_kind()? {
             StoreKind::Files => Ok(AnyStore::Files(FsLockStore::new(settings::lock_dir()?))),
-            StoreKind::Etcd => Ok(AnyStore::Etcd(EtcdStore::from_env()?)),
+            StoreKind::Etcd => Ok(AnyStore::Etcd(Box::new(EtcdStore::from_env()?))),
         }
     }
 

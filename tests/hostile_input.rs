@@ -651,7 +651,12 @@ mod real_binary {
         let event = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
         let (output, took, _) = hook_measured(&arena, event.into_bytes());
         assert_answered_in_time(&output, took, Duration::from_secs(2));
-        assert_eq!(answer(&output), Answer::Allow);
+        // Out of fuel, or not a readable event: allowed, and (for the trap) the person told.
+        assert!(
+            matches!(answer(&output), Answer::Allow | Answer::FailedOpen(_)),
+            "{}",
+            stderr_text(&output)
+        );
         let err = stderr_text(&output);
         assert!(
             err.is_empty() || (err.starts_with("session-lock: ") && err.lines().count() == 1),
@@ -667,7 +672,14 @@ mod real_binary {
         let arena = Arena::new(BINARY, &["hook"]);
         let (output, took, _) = hook_measured(&arena, vec![b' '; (16 << 20) + 1]);
         assert_answered_in_time(&output, took, Duration::from_secs(2));
-        assert_eq!(answer(&output), Answer::Allow);
+        // It may have been a guarded call: the person is told, not only stderr.
+        assert_eq!(
+            answer(&output),
+            Answer::FailedOpen(
+                "session-lock: hook event is larger than 16777216 bytes; allowing without the lock"
+                    .into()
+            )
+        );
         let err = stderr_text(&output);
         assert!(
             err.contains("hook event is larger than 16777216 bytes"),

@@ -16,7 +16,8 @@
 //! - [`visible`]: the one filter for text shown to people (shared with the component).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
-//! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`] (with [`install_guard`]),
+//!   [`doctor`]: the commands a
 //!   person runs.
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
@@ -31,6 +32,7 @@ pub mod etcd_store;
 pub mod fs_store;
 pub mod hook;
 pub mod install;
+pub mod install_guard;
 pub mod lock_at;
 pub mod lock_dir;
 pub mod processes;

@@ -388,7 +388,7 @@ fn uninstall_removes_the_stable_binary_once_nothing_registers_it() {
     setup.ok(&["install", "--scope", "project", "--agent", "gemini"]);
     assert!(setup.stable().exists());
 
-    let kept = setup.ok(&["uninstall"]);
+    let kept = setup.ok(&["uninstall", "--remove-binary"]);
     assert!(
         setup.stable().exists(),
         "the project's Gemini settings still run it"
@@ -396,7 +396,14 @@ fn uninstall_removes_the_stable_binary_once_nothing_registers_it() {
     assert!(kept.contains("still registered in"), "{kept}");
     assert!(kept.contains(".gemini/settings.json"), "{kept}");
 
-    let removed = setup.ok(&["uninstall", "--scope", "project", "--agent", "gemini"]);
+    let removed = setup.ok(&[
+        "uninstall",
+        "--scope",
+        "project",
+        "--agent",
+        "gemini",
+        "--remove-binary",
+    ]);
     assert!(!setup.stable().exists(), "{removed}");
     assert!(removed.contains("removed"), "{removed}");
 }
@@ -435,4 +442,208 @@ fn install_and_uninstall_write_through_a_symlinked_settings_file() {
             .is_symlink()
     );
     assert_eq!(read_json(&real), json!({"model": "opus"}));
+}
+
+/// `session-lock ARGS` as [`Setup::run`] runs it, with `env` added and under `umask`.
+fn run_with(setup: &Setup, args: &[&str], env: &[(&str, &Path)], umask: Option<u32>) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(BINARY);
+    for name in ["CLAUDE_PROJECT_DIR", "CLAUDE_PID", "XDG_DATA_HOME"] {
+        command.env_remove(name);
+    }
+    command
+        .args(args)
+        .env("SESSION_LOCK_DIR", &setup.sandbox.lock_dir)
+        .env("HOME", &setup.home)
+        .current_dir(setup.project());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    if let Some(mask) = umask {
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                libc::umask(mask as libc::mode_t);
+                Ok(())
+            })
+        };
+    }
+    command.output().unwrap()
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_project_settings_file_that_resolves_outside_the_project_is_refused() {
+    let setup = Setup::new();
+    let elsewhere = setup.sandbox.root().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let victim = elsewhere.join("victim.json");
+    fs::write(&victim, "{}\n").unwrap();
+    let claude = setup.project().join(".claude");
+    fs::create_dir_all(&claude).unwrap();
+    std::os::unix::fs::symlink(&victim, claude.join("settings.json")).unwrap();
+    let output = setup.run(&["install", "--scope", "project"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr_text(&output).contains("outside the project"),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "{}\n");
+    let output = setup.run(&["install", "--scope", "project", "--force"]);
+    assert!(
+        !output.status.success(),
+        "--force does not write outside the project"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "{}\n");
+
+    // A committed symlink for the folder, and the local scope, likewise.
+    fs::remove_dir_all(&claude).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &claude).unwrap();
+    for scope in ["project", "local"] {
+        let output = setup.run(&["install", "--scope", scope]);
+        assert!(!output.status.success(), "{scope}");
+        assert!(
+            stderr_text(&output).contains("outside the project"),
+            "{scope}"
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        1,
+        "nothing written there"
+    );
+}
+
+#[test]
+fn a_read_only_settings_file_is_refused_unless_forced_and_keeps_its_mode() {
+    let setup = Setup::new();
+    let path = setup.home.join(".claude/settings.json");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, "{\"model\": \"opus\"}\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+    let output = setup.run(&["install"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr_text(&output).contains("read-only"),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"model\": \"opus\"}\n"
+    );
+    setup.ok(&["install", "--force"]);
+    assert!(claude_command(&read_json(&path), "PreToolUse").contains("session-lock hook"));
+    assert_eq!(mode_of(&path), 0o444);
+}
+
+#[test]
+fn another_users_settings_file_is_refused_unless_forced_and_keeps_its_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give a file away");
+        return;
+    }
+    let setup = Setup::new();
+    let path = setup.project().join(".claude/settings.json");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, "{}\n").unwrap();
+    std::os::unix::fs::chown(&path, Some(1234), Some(1234)).unwrap();
+    let output = setup.run(&["install", "--scope", "project"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr_text(&output).contains("belongs to uid 1234"),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "{}\n");
+    setup.ok(&["install", "--scope", "project", "--force"]);
+    assert!(claude_command(&read_json(&path), "PreToolUse").contains("session-lock"));
+    assert_eq!(
+        fs::metadata(&path).unwrap().uid(),
+        1234,
+        "root did not take it over"
+    );
+}
+
+#[test]
+fn folders_are_created_0755_under_umask_000_and_a_folder_others_can_write_is_refused() {
+    let setup = Setup::new();
+    let output = run_with(&setup, &["install", "--scope", "project"], &[], Some(0));
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    for dir in [
+        ".local",
+        ".local/share",
+        ".local/share/session-lock",
+        ".local/share/session-lock/bin",
+    ] {
+        assert_eq!(mode_of(&setup.home.join(dir)), 0o755, "{dir}");
+    }
+    assert_eq!(mode_of(&setup.project().join(".claude")), 0o755);
+
+    let other = Setup::new();
+    let share = other.home.join(".local/share");
+    fs::create_dir_all(&share).unwrap();
+    fs::set_permissions(&share, fs::Permissions::from_mode(0o777)).unwrap();
+    let output = other.run(&["install"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr_text(&output).contains("not putting the binary"),
+        "{}",
+        stderr_text(&output)
+    );
+    assert!(!other.stable().exists());
+    assert!(
+        !other.home.join(".claude/settings.json").exists(),
+        "nothing registered"
+    );
+}
+
+#[test]
+fn a_binary_outside_home_never_goes_into_the_projects_shared_settings() {
+    let setup = Setup::new();
+    let outside = tempfile::tempdir().unwrap();
+    let output = run_with(
+        &setup,
+        &["install", "--scope", "project"],
+        &[("XDG_DATA_HOME", outside.path())],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr_text(&output).contains("outside your"),
+        "{}",
+        stderr_text(&output)
+    );
+    assert!(!setup.project().join(".claude/settings.json").exists());
+    let output = run_with(
+        &setup,
+        &["install", "--scope", "local"],
+        &[("XDG_DATA_HOME", outside.path())],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "a personal file may name it: {}",
+        stderr_text(&output)
+    );
+}
+
+#[test]
+fn uninstall_keeps_the_stable_binary_another_project_may_run_unless_told() {
+    let setup = Setup::new();
+    setup.ok(&["install"]);
+    let kept = setup.ok(&["uninstall"]);
+    assert!(setup.stable().exists(), "{kept}");
+    assert!(kept.contains("--remove-binary"), "{kept}");
+    let removed = setup.ok(&["uninstall", "--remove-binary"]);
+    assert!(!setup.stable().exists(), "{removed}");
 }

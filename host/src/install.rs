@@ -5,13 +5,19 @@
 //!
 //! The hooks never run the binary `install` was started from (a build directory that
 //! `cargo clean` empties, a versioned package path): `install` copies it to one stable place,
-//! [`stable_binary`], and registers that. `uninstall` removes the copy once no settings file
-//! registers the hook any more.
+//! [`stable_binary`], and registers that. `uninstall` keeps the copy (another project's hooks
+//! may still run it) unless `--remove-binary` asks, and no settings file it knows registers it.
+//!
+//! What it will not write ([`guard`]): a project's settings file that resolves outside the
+//! project (a symlink committed in the repository), another user's or a read-only settings
+//! file (unless `--force`), a path outside `$HOME` in a project's shared settings, or the
+//! binary into a folder someone else could write. Folders it creates get an exact mode, 0755,
+//! whatever the umask.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -20,6 +26,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::component::{Agent, Policy, Scope};
 use crate::fs_store::FsLockStore;
+use crate::install_guard as guard;
 use crate::status::shown;
 
 /// Whether `run` adds or removes the hooks.
@@ -43,6 +50,10 @@ pub struct Target {
     pub wait_ms: u64,
     /// Print the resulting file instead of writing it.
     pub dry_run: bool,
+    /// Write a settings file even when it is another user's or read-only.
+    pub force: bool,
+    /// `uninstall`: also remove the stable binary (when no settings file it knows runs it).
+    pub remove_binary: bool,
 }
 
 /// The agents, each with the name a person gives it, for looking through every settings file.
@@ -73,6 +84,8 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         scope,
         wait_ms,
         dry_run,
+        force,
+        remove_binary,
     } = target;
     let (scope, wait_ms, dry_run) = (*scope, *wait_ms, *dry_run);
     let home = std::env::home_dir().context("no home directory")?;
@@ -89,11 +102,14 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         Scope::Project | Scope::Local => &project,
     };
     let path = write_target(&base.join(relative));
+    if scope != Scope::User {
+        guard::inside_project(&path, &project)?;
+    }
     let text = read_settings(&path)?;
     let stable = stable_binary(&home);
     let updated = match change {
         Change::Install => {
-            let binary = registered_name(&stable, &home, scope);
+            let binary = registered_name(&stable, &home, scope)?;
             policy.install(agent, &text, &binary, wait_ms)?
         }
         Change::Uninstall => policy.uninstall(agent, &text)?,
@@ -103,6 +119,9 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
         eprintln!("session-lock: dry run: would write {}", shown(&path));
         print!("{updated}");
         return Ok(());
+    }
+    if !*force {
+        guard::may_write(&path)?;
     }
     if change == Change::Install {
         place_binary(&stable)?;
@@ -120,7 +139,13 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
             println!("{step}");
         }
     }
-    if change == Change::Uninstall && stable.exists() {
+    if change == Change::Uninstall && stable.exists() && !*remove_binary {
+        println!(
+            "kept {}: another project's hooks may still run it (`session-lock uninstall \
+             --remove-binary` removes it)",
+            shown(&stable)
+        );
+    } else if change == Change::Uninstall && stable.exists() {
         let files = settings_files(&mut policy, &home, &project)?;
         let still: Vec<String> = files
             .iter()
@@ -147,18 +172,23 @@ pub fn run(change: Change, target: &Target) -> Result<()> {
 
 /// How the settings name the stable binary: its absolute path, except in a project's shared
 /// settings, where it is spelled through `$HOME` so that it runs on every teammate's machine.
-fn registered_name(stable: &Path, home: &Path, scope: Scope) -> String {
+///
+/// A stable binary outside `$HOME` (an `XDG_DATA_HOME` under `/tmp`) is refused there: the
+/// shared settings would make every teammate run whatever lies at that path on their machine,
+/// which anyone there may have put.
+fn registered_name(stable: &Path, home: &Path, scope: Scope) -> Result<String> {
     if scope == Scope::Project {
-        match stable.strip_prefix(home) {
-            Ok(rest) => return format!("$HOME/{}", rest.display()),
-            Err(_) => eprintln!(
-                "session-lock: XDG_DATA_HOME lies outside your home, so the project settings \
-                 name {} itself; teammates need the binary at that path too",
+        return match stable.strip_prefix(home) {
+            Ok(rest) => Ok(format!("$HOME/{}", rest.display())),
+            Err(_) => Err(anyhow!(
+                "refusing to put {} in the project's shared settings: it lies outside your \
+                 home (XDG_DATA_HOME), so teammates would run whatever is at that path on their \
+                 machines; use --scope local or user, or an XDG_DATA_HOME inside your home",
                 stable.display()
-            ),
-        }
+            )),
+        };
     }
-    stable.to_string_lossy().into_owned()
+    Ok(stable.to_string_lossy().into_owned())
 }
 
 /// Puts a copy of the running binary at `stable`: a temporary file beside it, mode 0755,
@@ -173,7 +203,14 @@ fn place_binary(stable: &Path) -> Result<()> {
         return Ok(());
     }
     let dir = stable.parent().context("the stable binary has a folder")?;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Whoever can write in this folder or above it could replace what every hook runs.
+    crate::lock_dir::own_dir(dir, 0o755).map_err(|refusal| {
+        anyhow!(
+            "not putting the binary in {}: {refusal} (fix: {})",
+            dir.display(),
+            refusal.fix()
+        )
+    })?;
     let mut temp = tempfile::Builder::new()
         .prefix(".session-lock.")
         .tempfile_in(dir)
@@ -353,12 +390,17 @@ fn write_atomically(path: &Path, text: &str) -> Result<bool> {
         return Ok(false);
     }
     let dir = path.parent().context("a settings file has a folder")?;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    guard::create_dirs(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     temp.write_all(text.as_bytes())?;
     if let Ok(old) = fs::metadata(path) {
         temp.as_file().set_permissions(old.permissions())?;
+        // A file changed with --force keeps its owner (root can give it back).
+        if old.uid() != temp.as_file().metadata()?.uid() {
+            std::os::unix::fs::fchown(temp.as_file(), Some(old.uid()), Some(old.gid()))
+                .with_context(|| format!("cannot keep the owner of {}", path.display()))?;
+        }
     }
     temp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;

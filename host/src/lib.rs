@@ -16,9 +16,9 @@
 //! - [`visible`]: the one filter for text shown to people (shared with the component).
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
-//! - [`status`], [`release`] (over [`lock_at`]), [`install`], [`doctor`]: the commands a
-//!   person runs; [`status_all`], [`log_command`], [`statusline`] and [`doctor_log`] over
-//!   [`decision_log`] (the log the hook keeps of its decisions).
+//! - [`status`], [`release`] (over [`lock_at`]), [`install`] (with [`install_guard`]),
+//!   [`doctor`]: the commands a person runs; [`status_all`], [`log_command`], [`statusline`]
+//!   and [`doctor_log`] over [`decision_log`] (the log the hook keeps of its decisions).
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
 //! ships none of their code.
@@ -37,6 +37,7 @@ pub mod etcd_tls;
 pub mod fs_store;
 pub mod hook;
 pub mod install;
+pub mod install_guard;
 pub mod lock_at;
 pub mod lock_dir;
 pub mod log_command;

@@ -155,6 +155,21 @@ impl fmt::Display for Refusal {
 /// module's documentation). `Ok(None)`: it does not exist and `create` is false. With
 /// `create`, missing directories are created, mode 0700 whatever the umask.
 pub fn open(path: &Path, create: bool) -> Result<Option<LockDir>, Refusal> {
+    walk(path, create.then_some(Mode::RWXU))
+}
+
+/// A directory only the user can change at `path`, checked as the lock directory is: for
+/// the folder of the binary the hooks run (whoever could write there could replace it).
+/// Missing directories are created with exactly `mode` (0755: others may read, never write).
+pub fn own_dir(path: &Path, mode: u32) -> Result<LockDir, Refusal> {
+    walk(path, Some(Mode::from_raw_mode(mode & 0o755)))?.ok_or_else(|| Refusal::Failed {
+        path: path.to_path_buf(),
+        error: "it was not created".into(),
+    })
+}
+
+/// [`open`] and [`own_dir`]: `create` is the mode of the directories created, if any.
+fn walk(path: &Path, create: Option<Mode>) -> Result<Option<LockDir>, Refusal> {
     if !path.is_absolute() {
         return Err(Refusal::Relative(path.to_path_buf()));
     }
@@ -221,8 +236,9 @@ pub fn open(path: &Path, create: bool) -> Result<Option<LockDir>, Refusal> {
                     at = PathBuf::from("/");
                 }
             }
-            Err(Errno::NOENT) if create => {
-                match rfs::mkdirat(&here, name.as_os_str(), Mode::RWXU) {
+            Err(Errno::NOENT) if create.is_some() => {
+                let mode = create.unwrap_or(Mode::RWXU);
+                match rfs::mkdirat(&here, name.as_os_str(), mode) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(failed(&next, e)),
                 }
@@ -231,7 +247,7 @@ pub fn open(path: &Path, create: bool) -> Result<Option<LockDir>, Refusal> {
                 let fd = rfs::openat(&here, name.as_os_str(), dir_flags(), Mode::empty())
                     .map_err(|e| failed(&next, e))?;
                 if rfs::fstat(&fd).map_err(|e| failed(&next, e))?.st_uid == euid {
-                    rfs::fchmod(&fd, Mode::RWXU).map_err(|e| failed(&next, e))?;
+                    rfs::fchmod(&fd, mode).map_err(|e| failed(&next, e))?;
                 }
                 here = if last {
                     the_lock_dir(fd, &next, euid)?

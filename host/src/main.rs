@@ -144,6 +144,14 @@ struct SettingsTarget {
     /// Print the resulting file instead of writing it.
     #[arg(long)]
     dry_run: bool,
+    /// Change a settings file even when it is another user's or read-only (keeping its owner
+    /// and mode).
+    #[arg(long)]
+    force: bool,
+    /// Uninstall only: also remove the stable copy of the binary (kept by default, since
+    /// another project's hooks may still run it).
+    #[arg(long)]
+    remove_binary: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -263,6 +271,8 @@ impl SettingsTarget {
             scope: self.scope.into(),
             wait_ms: self.wait.saturating_mul(1000),
             dry_run: self.dry_run,
+            force: self.force,
+            remove_binary: self.remove_binary,
         };
         install::run(change, &target)
     }

@@ -184,6 +184,8 @@ fn assert_only_lock_files(arena: &Arena, context: &str) {
         format!("session-lock-{key}.json"),
         format!("session-lock-{key}.mutex"),
         format!(".session-lock-{key}.tmp"),
+        // The decision log (`session-lock log`), appended beside the records.
+        "session-lock-decisions.jsonl".to_string(),
     ];
     for name in arena.lock_dir_names() {
         assert!(allowed.contains(&name), "{context}: stray file {name}");

@@ -288,7 +288,8 @@ mod the_lock_directory {
         }
         assert_eq!(mode(&arena.lock_dir), 0o700);
         let names = arena.lock_dir_names();
-        assert_eq!(names.len(), 2, "{names:?}");
+        // The record, its mutex and the decision log.
+        assert_eq!(names.len(), 3, "{names:?}");
         for name in names {
             assert_eq!(mode(&arena.lock_dir.join(&name)), 0o600, "{name}");
         }
@@ -471,6 +472,7 @@ mod sandbox {
                 "session-lock:policy/lock-store@0.3.0#keys",
                 "session-lock:policy/processes@0.3.0#status",
                 "session-lock:policy/processes@0.3.0#is-ancestor",
+                "session-lock:policy/decision-log@0.3.0#append",
             ]
         );
     }
@@ -522,8 +524,12 @@ mod sandbox {
         created.sort();
         assert_eq!(
             created,
-            [arena.lock_dir.clone(), arena.mutex_path(),],
-            "only the lock directory and the hashed mutex are new"
+            [
+                arena.lock_dir.clone(),
+                arena.lock_dir.join("session-lock-decisions.jsonl"),
+                arena.mutex_path(),
+            ],
+            "only the lock directory, the decision log and the hashed mutex are new"
         );
         assert!(!Path::new("/tmp/planted").exists());
     }

@@ -11,9 +11,9 @@
 //! finishes its line there, so no line is lost. Nothing is opened until the component appends,
 //! so a hook that decides nothing worth logging costs nothing more.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::settings;
@@ -103,13 +103,11 @@ impl LogFile {
     }
 
     fn open_for_append(&self) -> Result<File, String> {
-        if !self.dir.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)
-                .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
-        }
+        // Checked as the store checks it: a lock directory the hook refuses (another user's,
+        // writable by others, relative) gets no log either, and is never created.
+        crate::lock_dir::open(&self.dir, true)
+            .map_err(|refusal| format!("not logging: {refusal}"))?
+            .ok_or_else(|| format!("cannot create {}", self.dir.display()))?;
         let path = self.path();
         let file = OpenOptions::new()
             .append(true)

@@ -89,11 +89,15 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// The token file in `dir` for `user` at `endpoints` (as configured, in order).
+    /// The token file in `dir` for `user` at `endpoints`, in whatever order they are listed:
+    /// sessions that list one cluster's members in another order share one login.
     pub fn new(dir: &Path, endpoints: &[String], user: &str) -> TokenCache {
+        let mut members = endpoints.to_vec();
+        members.sort_unstable();
+        members.dedup();
         // FNV-1a: a stable name, not a secret; a collision would only cost a login.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in endpoints.join(",").bytes().chain([0]).chain(user.bytes()) {
+        for byte in members.join(",").bytes().chain([0]).chain(user.bytes()) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }

@@ -573,9 +573,13 @@ fn every_key(
     store: &mut impl LockStore,
     keys: &mut Vec<(String, String)>,
 ) -> Result<(), PolicyError> {
-    keys.extend(store.keys()?.into_iter().map(|key| (key, String::new())));
+    // A key the call already names keeps its workspace's name.
+    for key in store.keys()? {
+        if !keys.iter().any(|(known, _)| *known == key) {
+            keys.push((key, String::new()));
+        }
+    }
     keys.sort_unstable();
-    keys.dedup_by(|a, b| a.0 == b.0);
     Ok(())
 }
 

@@ -149,24 +149,27 @@ fn keys_lists_the_records_under_the_prefix_only() {
     assert_eq!(cluster.get("team-a/0123456789ab").unwrap(), b"{}");
 }
 
-/// What a [`LossyProxy`] does with a transaction.
+/// What a [`Proxy`] does with a transaction.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lose {
     /// Forwards it to etcd, then closes the connection without the answer.
     TheAnswer,
     /// Closes the connection without forwarding it.
     TheRequest,
+    /// Forwards it and its answer, as every other request.
+    Nothing,
 }
 
-/// An endpoint in front of a real member that forwards reads and loses every transaction's
-/// answer (or the transaction itself), counting the transactions it saw.
-struct LossyProxy {
+/// An endpoint in front of a real member that forwards every request, each answer `delay`
+/// late, and loses every transaction's answer (or the transaction itself) as `lose` says,
+/// counting the transactions it saw.
+struct Proxy {
     url: String,
     transactions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl LossyProxy {
-    fn start(member: String, lose: Lose) -> LossyProxy {
+impl Proxy {
+    fn start(member: String, lose: Lose, delay: Duration) -> Proxy {
         use std::io::{BufRead, BufReader, Read};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -199,7 +202,8 @@ impl LossyProxy {
                     let mut body = vec![0; length];
                     reader.read_exact(&mut body).unwrap();
                     let body = String::from_utf8(body).unwrap();
-                    if path == "/v3/kv/txn" {
+                    thread::sleep(delay);
+                    if path == "/v3/kv/txn" && lose != Lose::Nothing {
                         seen.fetch_add(1, Ordering::SeqCst);
                         if lose == Lose::TheAnswer {
                             etcd::http(&member, "POST", &path, &body).unwrap();
@@ -217,7 +221,7 @@ impl LossyProxy {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
         });
-        LossyProxy { url, transactions }
+        Proxy { url, transactions }
     }
 }
 
@@ -232,7 +236,7 @@ fn a_swap_whose_answer_is_lost_is_read_back_and_never_sent_twice() {
         (Lose::TheAnswer, "0123456789ab"),
         (Lose::TheRequest, "ba9876543210"),
     ] {
-        let proxy = LossyProxy::start(member.clone(), lose);
+        let proxy = Proxy::start(member.clone(), lose, Duration::ZERO);
         let mut store = EtcdStore::new(&[&proxy.url, &member], "lossy").unwrap();
         cluster.put(&format!("lossy/{key}"), b"old");
         // A read first, as the hook does: the swap then goes on the kept connection.
@@ -254,6 +258,7 @@ fn a_swap_whose_answer_is_lost_is_read_back_and_never_sent_twice() {
                 assert_eq!(outcome, SwapOutcome::Conflict(Some(b"old".to_vec())));
                 assert_eq!(now, b"old");
             }
+            Lose::Nothing => unreachable!("only losing proxies here"),
         }
     }
 }
@@ -828,6 +833,48 @@ fn members_that_never_answer_time_out_within_the_deadline() {
         .collect::<Vec<_>>()
         .join(",");
     assert_fails_open_in_time(&endpoints, "three silent members");
+}
+
+#[test]
+fn on_a_slow_cluster_a_call_touching_three_workspaces_is_decided_before_the_deadline() {
+    let _turn = turn();
+    let Some(cluster) = Cluster::start(1, "a slow cluster") else {
+        return;
+    };
+    // 200 ms an answer: one workspace (a read and a swap) fits in the hook's 1 s deadline, three
+    // do not.
+    let slow = Proxy::start(
+        cluster.endpoints()[0].clone(),
+        Lose::Nothing,
+        Duration::from_millis(200),
+    );
+    let root = tempfile::tempdir().unwrap();
+    let [own, second, third] = ["own", "second", "third"].map(|name| work_tree(root.path(), name));
+    let event = serde_json::json!({
+        "session_id": "slow",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": format!(
+            "touch {} {}",
+            second.join("a").display(),
+            third.join("b").display()
+        )},
+        "cwd": own,
+    })
+    .to_string();
+    let output = hook(&slow.url, &event);
+    let answered = answer(&output);
+    assert!(
+        matches!(&answered, Answer::FailOpen(_)),
+        "fails open visibly: {answered:?}"
+    );
+    // The store's last call took only what the deadline left, so the component decided on
+    // its failure and named the store; the deadline itself (which answers without the
+    // component) never fired.
+    let said = printed(&output);
+    assert!(!said.contains("no answer within"), "{said}");
+    assert!(said.contains("etcd"), "{said}");
+    println!("three workspaces on a slow cluster: {}", said.trim());
 }
 
 #[test]

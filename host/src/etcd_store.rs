@@ -50,6 +50,10 @@ pub const CALL_BUDGET: Duration = Duration::from_millis(700);
 /// The pause before another pass over the members, when one may answer soon.
 pub const RETRY_PAUSE: Duration = Duration::from_millis(40);
 
+/// What a call leaves of the hook's own deadline ([`EtcdStore::within`]): time for the
+/// component to decide on the store's answer (or its failure) and for the hook to print it.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(100);
+
 /// The etcd key prefix when `SESSION_LOCK_ETCD_PREFIX` is not set.
 pub const DEFAULT_PREFIX: &str = "session-lock";
 
@@ -97,6 +101,9 @@ pub struct EtcdStore {
     login: Option<Login>,
     request_timeout: Duration,
     call_budget: Duration,
+    /// The time left of the deadline of the process this store serves (a hook's), read anew
+    /// at every call; `None`: no deadline beyond [`CALL_BUDGET`] per call.
+    time_left: Option<fn() -> Duration>,
 }
 
 /// Why a request failed.
@@ -187,6 +194,7 @@ impl EtcdStore {
             login: None,
             request_timeout: REQUEST_TIMEOUT,
             call_budget: CALL_BUDGET,
+            time_left: None,
         })
     }
 
@@ -267,6 +275,29 @@ impl EtcdStore {
         self
     }
 
+    /// Makes every call share the deadline of the process: a call may take [`CALL_BUDGET`]
+    /// but never more than `time_left()` less [`ANSWER_MARGIN`]. A hook whose event touches
+    /// several workspaces makes several calls; each with its own budget, a slow cluster (200 ms
+    /// an answer) outlasts the hook's deadline mid-call, and the deadline answers without the
+    /// component. Sharing it, the call that finds no time left fails like any unreachable
+    /// cluster, and the component decides and says why.
+    pub fn within(mut self, time_left: fn() -> Duration) -> EtcdStore {
+        self.time_left = Some(time_left);
+        self
+    }
+
+    /// When the call starting now must end: its budget, cut to what the process's deadline
+    /// leaves.
+    fn call_deadline(&self) -> Instant {
+        let budget = match self.time_left {
+            Some(time_left) => self
+                .call_budget
+                .min(time_left().saturating_sub(ANSWER_MARGIN)),
+            None => self.call_budget,
+        };
+        Instant::now() + budget
+    }
+
     /// The etcd key holding the record of `key` (`session-lock/<key>`). Keys are 12 hex
     /// characters; anything else is refused.
     pub fn etcd_key(&self, key: &str) -> Result<String, String> {
@@ -281,7 +312,7 @@ impl EtcdStore {
     /// The record of `key`, or `None` when there is none.
     pub fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
         let etcd_key = self.etcd_key(key)?;
-        let deadline = Instant::now() + self.call_budget;
+        let deadline = self.call_deadline();
         self.read_at(&etcd_key, deadline)
     }
 
@@ -327,7 +358,7 @@ impl EtcdStore {
             "success": success,
             "failure": [{"request_range": {"key": key64}}],
         });
-        let deadline = Instant::now() + self.call_budget;
+        let deadline = self.call_deadline();
         match self.request("/v3/kv/txn", &body, deadline, false) {
             Ok(answer) => {
                 if answer["succeeded"].as_bool() == Some(true) {
@@ -372,7 +403,7 @@ impl EtcdStore {
             "range_end": base64_encode(&end),
             "keys_only": true,
         });
-        let deadline = Instant::now() + self.call_budget;
+        let deadline = self.call_deadline();
         let answer = self
             .request("/v3/kv/range", &body, deadline, true)
             .map_err(|f| format!("cannot list etcd keys under {}: {}", self.prefix, f.text()))?;
@@ -518,7 +549,10 @@ impl EtcdStore {
             for step in 0..count {
                 let index = (self.preferred + step) % count;
                 if Instant::now() >= deadline {
-                    failures.push(format!("{}: no time left", self.endpoints[index].url));
+                    failures.push(format!(
+                        "{}: no time left before the deadline",
+                        self.endpoints[index].url
+                    ));
                     break;
                 }
                 let until = deadline.min(Instant::now() + self.request_timeout);

@@ -181,7 +181,7 @@ pub fn run(agent: Option<&str>) -> ExitCode {
         return code;
     }
     let loaded = (|| {
-        let mut policy = Policy::load(AnyStore::open()?)
+        let mut policy = Policy::load(AnyStore::open()?.within(deadline_left))
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
         if let Some(log) = LogFile::beside(policy.lock_store()) {
             policy.set_decision_log(log);

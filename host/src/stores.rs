@@ -31,6 +31,17 @@ impl AnyStore {
         }
     }
 
+    /// Makes every store call share the deadline `time_left` reports (see
+    /// [`EtcdStore::within`]). Each file store call is bounded by its own mutex wait, and the
+    /// first that finds the mutex busy ends the decision (a refusal to retry), so the file
+    /// store is left as it is.
+    pub fn within(self, time_left: fn() -> std::time::Duration) -> AnyStore {
+        match self {
+            AnyStore::Etcd(store) => AnyStore::Etcd(Box::new(store.within(time_left))),
+            files => files,
+        }
+    }
+
     /// Where the record of `key` lives, for people: the file's path, or the etcd key (what
     /// `etcdctl get` takes).
     pub fn location(&self, key: &str) -> Result<String, String> {

@@ -321,6 +321,10 @@ impl Session {
                 file_path.display()
             ),
             ToolCall::Bash { command } => format!("{} Run `{command}`.", self.marker),
+            ToolCall::ToolSearch { query } => format!("{} Search tools for {query}.", self.marker),
+            ToolCall::EnterWorktree { name } => {
+                format!("{} Enter a worktree named {name}.", self.marker)
+            }
         }
     }
 }
@@ -607,6 +611,10 @@ impl Running<'_> {
     /// Waits for the client to exit (killing it after [`SESSION_TIMEOUT`]) and checks that
     /// it finished its turn.
     fn finish(self) -> Finished {
+        self.finish_with(|| {})
+    }
+
+    fn finish_with(self, before: impl FnOnce()) -> Finished {
         let requests = || self.world.api.request_lines();
         let done = self
             .process
@@ -619,6 +627,7 @@ impl Running<'_> {
             done.stdout,
             done.stderr
         );
+        before();
         let outcome: Value = serde_json::from_str(&done.stdout)
             .unwrap_or_else(|e| panic!("claude's result is not JSON ({e}): {}", done.stdout));
         assert_eq!(
@@ -700,4 +709,138 @@ fn a_session_starting_in_a_free_workspace_is_told_nothing() {
         "nothing of session-lock reaches the model: {:?}",
         world.api.request_lines()
     );
+}
+
+/// The refusal names Claude Code's own way on (issue 19): a refused session's model calls
+/// `EnterWorktree`, which moves the session into a git worktree of its own inside the main
+/// checkout's folder (its `.git` a file with a `gitdir:` line), and its next Write, relative,
+/// lands there and is allowed, with a lock of its own, while the holder still holds the main
+/// checkout's.
+#[test]
+fn a_refused_session_enters_its_own_worktree_and_writes_there() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::ProjectSettings);
+    // A worktree needs a commit to start from.
+    let commit = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q"])
+        .args(["--allow-empty", "-m", "start"])
+        .current_dir(&world.sandbox.workspace)
+        .env("HOME", &world.home)
+        .status()
+        .expect("git runs");
+    assert!(commit.success(), "git commit: {commit}");
+    let holding = world.hold("holder", "holder.txt");
+
+    let marker = "[session-lock-e2e:worktree]";
+    let calls = vec![
+        ToolCall::Write {
+            file_path: world.sandbox.workspace.join("refused.txt"),
+            content: "refused\n".into(),
+        },
+        // The client offers EnterWorktree by name only: the model loads it first.
+        ToolCall::ToolSearch {
+            query: "select:EnterWorktree".into(),
+        },
+        ToolCall::EnterWorktree {
+            name: "b-work".into(),
+        },
+        ToolCall::Write {
+            file_path: PathBuf::from("in-worktree.txt"),
+            content: "written in the worktree\n".into(),
+        },
+    ];
+    let ids = world.api.add_calls(marker, calls);
+    let prompt = format!("{marker} Create refused.txt; if refused, go on in a worktree.");
+    let mut command = client_command(&world.client, &world.home, Some(&world.path));
+    command
+        .args(["-p", &prompt, "--allowedTools", "Write,EnterWorktree"])
+        .args(["--output-format", "json"])
+        .env("TMPDIR", world.sandbox.root().join("tmp"))
+        .env("ANTHROPIC_BASE_URL", world.api.base_url())
+        .env("ANTHROPIC_API_KEY", "sk-ant-stand-in")
+        .env("SESSION_LOCK_DIR", &world.sandbox.lock_dir)
+        .current_dir(&world.sandbox.workspace);
+    let running = Running {
+        world: &world,
+        tool_use_id: ids[3].clone(),
+        process: Process::spawn(command).expect("start the client"),
+    };
+    let finished = running.finish();
+    let result = |id: &str| {
+        world
+            .api
+            .tool_result(id)
+            .unwrap_or_else(|| panic!("no result for {id}: {:?}", world.api.request_lines()))
+    };
+
+    let refused = result(&ids[0]);
+    holding.assert_refused(&refused);
+    assert!(
+        refused
+            .text
+            .contains("To go on now: call the EnterWorktree tool"),
+        "the refusal names the agent's own way on: {refused:?}"
+    );
+    assert!(!world.sandbox.workspace.join("refused.txt").exists());
+
+    // This client version sends back `[Tool result missing due to internal error]` for every
+    // tool call after the first in a scripted `-p` turn (ToolSearch, EnterWorktree, Write
+    // alike, though each ran): what they did is read from the filesystem and from the
+    // client's own list of the calls a hook refused.
+    for id in &ids[1..] {
+        let _ = result(id);
+    }
+    let worktree = world.sandbox.workspace.join(".claude/worktrees/b-work");
+    let dot_git = fs::read_to_string(worktree.join(".git")).expect("the worktree's .git file");
+    assert!(
+        dot_git.starts_with("gitdir:"),
+        "EnterWorktree made a worktree: {dot_git:?}"
+    );
+    assert!(
+        model_was_told(&world, "Primary working directory: ")
+            && model_was_told(&world, ".claude/worktrees/b-work (was "),
+        "the client moved the session into the worktree"
+    );
+    assert_eq!(
+        fs::read_to_string(worktree.join("in-worktree.txt")).expect("written in the worktree"),
+        "written in the worktree\n",
+        "the relative Write landed in the worktree"
+    );
+    assert!(!world.sandbox.workspace.join("in-worktree.txt").exists());
+    let denials = finished.outcome["permission_denials"]
+        .as_array()
+        .expect("the client lists the refused calls");
+    assert_eq!(
+        denials.len(),
+        1,
+        "only the first Write was refused: {}",
+        finished.outcome
+    );
+    assert_eq!(denials[0]["tool_use_id"], ids[0].as_str());
+    // The worktree has a lock of its own: the refused session took it for its Write there, and
+    // released it at its Stop (the decision log says so).
+    let log = fs::read_to_string(world.sandbox.lock_dir.join("session-lock-decisions.jsonl"))
+        .expect("the decision log");
+    let worktree_text = worktree.to_string_lossy();
+    let of_worktree = |decision: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|line| {
+                line["decision"] == decision
+                    && line["workspace"] == worktree_text.as_ref()
+                    && line["session"] != holding.id.as_str()
+            })
+    };
+    assert!(
+        of_worktree("taken"),
+        "the worktree's own lock was taken: {log}"
+    );
+    assert!(of_worktree("released"), "and released at Stop: {log}");
+    assert_eq!(
+        world.sandbox.holder().as_deref(),
+        Some(holding.id.as_str()),
+        "the holder still holds the main checkout: {}",
+        finished.outcome
+    );
+    holding.end_turn();
 }

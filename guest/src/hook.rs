@@ -4,7 +4,7 @@
 //! resolves them, and [`handle`] decides on the resolved paths.
 
 use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
-use crate::decision::decide;
+use crate::decision::decide_with;
 use crate::decision_log::{self, About, DecisionLog, Kind as Decided, NoLog};
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
 use crate::message::{self, one_line, printable};
@@ -641,7 +641,10 @@ fn answer_acquire(
 ) -> Answer {
     let blocked = locked
         .iter()
-        .find_map(|l| decide(Some(&l.result), &session.id, context.now_ms).reason)
+        .find_map(|l| {
+            let way_out = protocol.way_out().says(&session.id, l.workspace);
+            decide_with(Some(&l.result), context.now_ms, &way_out).reason
+        })
         .map(|reason| match anywhere {
             Some(why) => message::anywhere_reason(why, &reason),
             None => reason,

@@ -5,19 +5,84 @@ use crate::record::LockRecord;
 use crate::visible::visible;
 
 /// The reason a session is refused: the holder, how long it has held the lock and when it
-/// frees, what still works meanwhile, and what the person can do. The model that reads it can
-/// neither wait nor close the other session, so it says what it can do instead.
-pub fn block_reason(holder: &LockRecord, now: u64) -> String {
+/// frees, what still works meanwhile, and what the model can do itself to go on now
+/// (`way_out`, in its agent's terms: [`WayOut::says`]). A forced release is the person's to
+/// decide, so the model is told to ask for it, never shown how.
+pub fn block_reason(holder: &LockRecord, now: u64, way_out: &str) -> String {
     format!(
         "parallel session lock held by {} — wait or close that session first (held for {}; it \
          frees when that session's turn ends, at the latest in {}). Read-only commands (git \
          status, git diff, git log, ls, cat, grep) and reading tools still work. To go on now: \
-         ask the person to release it by force if that session is gone, or work in a separate \
-         git worktree, which has its own lock.",
+         {way_out}. If that session is gone, ask the person to release it by force.",
         short_holder_name(holder),
         duration(holder.held_for_ms(now)),
         duration(holder.expires_in_ms(now).max(0) as u64),
     )
+}
+
+/// How a refused session's agent can keep working now without the lock it was refused: in a
+/// git worktree of its own, which has its own lock (its `.git` is a file with a `gitdir:`
+/// line, so it is a work tree of its own even inside the main checkout's folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WayOut {
+    /// The agent has a tool that moves the session into a new worktree (Claude Code's
+    /// `EnterWorktree`).
+    EnterWorktreeTool,
+    /// The model runs `git worktree add` itself and works in the new worktree.
+    GitWorktreeAdd,
+    /// Nothing more specific is known (no agent, no workspace): a worktree, in general terms.
+    AnyWorktree,
+}
+
+impl WayOut {
+    /// The words for the model, for the session `session_id` refused on `workspace`: what to
+    /// do, in its agent's terms. For `git worktree add`, a path beside the workspace and a
+    /// branch, both named by the session id (its first characters that are safe in a path and
+    /// a branch name), so the command is ready to run and two sessions get two worktrees.
+    pub fn says(self, session_id: &str, workspace: &str) -> String {
+        match self {
+            WayOut::EnterWorktreeTool => "call the EnterWorktree tool, which moves this session \
+                into its own git worktree with its own lock, and work there"
+                .into(),
+            WayOut::GitWorktreeAdd => {
+                let tag = worktree_tag(session_id);
+                let path = format!("{}-{tag}", workspace.trim_end_matches('/'));
+                format!(
+                    "run `git worktree add {} -b session-lock/{tag}` and work in that new \
+                     worktree, which has its own lock",
+                    shell_word(&visible(&path))
+                )
+            }
+            WayOut::AnyWorktree => "work in a separate git worktree, which has its own lock".into(),
+        }
+    }
+}
+
+/// Up to 8 characters of `session_id` that are safe in a path and a branch name (ASCII letters,
+/// digits, `-` and `_`); `session` when it has none.
+fn worktree_tag(session_id: &str) -> String {
+    let tag: String = session_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(8)
+        .collect();
+    let tag = tag.trim_matches('-').to_owned();
+    if tag.is_empty() {
+        "session".into()
+    } else {
+        tag
+    }
+}
+
+/// `text` as one POSIX shell word: as it is when it holds only characters no shell acts on,
+/// else in single quotes (a `'` inside written `'\''`).
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The reason a session is refused when its lock store was busy: another session is taking or
@@ -155,10 +220,15 @@ mod tests {
         assert!(notice.contains("frees in 3m 55s at the latest"), "{notice}");
     }
 
+    /// The way out, in generic words, as `policy.decide` gives it.
+    fn any_worktree() -> String {
+        WayOut::AnyWorktree.says("B", "/w")
+    }
+
     #[test]
     fn a_refusal_says_what_still_works_and_what_to_do() {
         let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
-        let reason = block_reason(&holder, 66_000);
+        let reason = block_reason(&holder, 66_000, &any_worktree());
         assert!(reason.starts_with(
             "parallel session lock held by A (pid 4101) — wait or close that session first"
         ));
@@ -179,7 +249,7 @@ mod tests {
             300_000,
             None,
         );
-        let reason = block_reason(&holder, 1_000);
+        let reason = block_reason(&holder, 1_000, &any_worktree());
         assert!(
             reason.starts_with("parallel session lock held by 3f9c2b1e… (pid 41873)"),
             "{reason}"
@@ -187,8 +257,46 @@ mod tests {
         assert!(!reason.contains("7a0d"));
         // An id of a dozen characters or fewer is no secret to keep: it is shown whole.
         let short = LockRecord::new("session-A", 1, 0, 300_000, None);
-        assert!(block_reason(&short, 0).contains("held by session-A (pid 1)"));
+        assert!(block_reason(&short, 0, &any_worktree()).contains("held by session-A (pid 1)"));
         // People (`session-lock status`) still see the whole id.
         assert!(summary(&holder, 1_000).contains("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21"));
+    }
+
+    #[test]
+    fn the_way_out_is_in_the_agents_terms() {
+        let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
+        let claude = WayOut::EnterWorktreeTool.says("B", "/home/u/repo");
+        let reason = block_reason(&holder, 66_000, &claude);
+        assert!(
+            reason.contains("To go on now: call the EnterWorktree tool"),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with("If that session is gone, ask the person to release it by force.")
+        );
+        let id = "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21";
+        assert_eq!(
+            WayOut::GitWorktreeAdd.says(id, "/home/u/repo"),
+            "run `git worktree add /home/u/repo-3f9c2b1e -b session-lock/3f9c2b1e` and work in \
+             that new worktree, which has its own lock"
+        );
+    }
+
+    #[test]
+    fn a_git_worktree_command_is_one_safe_shell_word_per_part() {
+        let says = WayOut::GitWorktreeAdd.says("$(rm -rf ~)/x'y", "/home/u/my repo/");
+        assert!(
+            says.starts_with(
+                "run `git worktree add '/home/u/my repo-rm-rfxy' -b session-lock/rm-rfxy`"
+            ),
+            "{says}"
+        );
+        let says = WayOut::GitWorktreeAdd.says("\u{202e}", "/it's\n");
+        assert!(
+            says.starts_with(
+                r"run `git worktree add '/it'\''s\n-session' -b session-lock/session`"
+            ),
+            "{says}"
+        );
     }
 }

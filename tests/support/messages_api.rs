@@ -43,6 +43,17 @@ pub enum ToolCall {
         /// The command line.
         command: String,
     },
+    /// `ToolSearch` loads the deferred tools `query` names (`select:EnterWorktree`): the client
+    /// offers some tools by name only until the model asks for them.
+    ToolSearch {
+        /// What to load.
+        query: String,
+    },
+    /// `EnterWorktree` moves the session into a new git worktree named `name`.
+    EnterWorktree {
+        /// The worktree's name (`.claude/worktrees/<name>`, branch `worktree-<name>`).
+        name: String,
+    },
 }
 
 impl ToolCall {
@@ -51,6 +62,8 @@ impl ToolCall {
         match self {
             ToolCall::Write { .. } => "Write",
             ToolCall::Bash { .. } => "Bash",
+            ToolCall::ToolSearch { .. } => "ToolSearch",
+            ToolCall::EnterWorktree { .. } => "EnterWorktree",
         }
     }
 
@@ -61,6 +74,8 @@ impl ToolCall {
                 json!({"file_path": file_path, "content": content})
             }
             ToolCall::Bash { command } => json!({"command": command, "description": command}),
+            ToolCall::ToolSearch { query } => json!({"query": query, "max_results": 1}),
+            ToolCall::EnterWorktree { name } => json!({"name": name}),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::answer::{self, Answer};
 use super::{
     Action, Agent, Event, Protocol, Registration, Scope, Touches, grouped_entry, mcp, on_tools,
 };
+use crate::message::WayOut;
 
 /// Tools that change the workspace (`MultiEdit` is legacy but harmless). [`MATCHER`], what
 /// `install` writes, names each of them (a test keeps the two in step) and MCP tools.
@@ -118,6 +119,12 @@ impl Protocol for ClaudeCode {
 
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(reason)
+    }
+
+    /// Claude Code gives its model `EnterWorktree`, which moves the session into a new git
+    /// worktree (`.claude/worktrees/<name>`) and works there.
+    fn way_out(&self) -> WayOut {
+        WayOut::EnterWorktreeTool
     }
 
     fn inform(&self, event: &Event, context: &str, line: &str) -> Answer {

@@ -13,6 +13,7 @@ mod event;
 mod gemini;
 mod mcp;
 
+use crate::message::WayOut;
 use serde_json::{Map, Value};
 
 pub use answer::Answer;
@@ -183,6 +184,12 @@ pub trait Protocol: Sync {
 
     /// "Refused, because `reason`".
     fn deny(&self, event: &Event, reason: &str) -> Answer;
+
+    /// How a refused session of this agent can keep working now, in a worktree of its own: by
+    /// default the model runs `git worktree add` itself.
+    fn way_out(&self) -> WayOut {
+        WayOut::GitWorktreeAdd
+    }
 
     /// "Go on", adding `context` to what the model reads before it plans and showing `line` to
     /// the person: for [`Action::Inform`] events. By default nothing is added (an agent whose

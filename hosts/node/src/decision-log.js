@@ -10,12 +10,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { tryLockExclusive } from './flock.js';
+import { Refusal, openLockDir, osError } from './lock-dir.js';
 
 /** The most bytes of one line, newline included. */
 export const MAX_LINE_BYTES = 4096;
 
 /** The size past which the log is rotated. */
 export const MAX_LOG_BYTES = 1 << 20;
+
+/** The log's file name. */
+const LOG_FILE = 'session-lock-decisions.jsonl';
+
+/** The one older log kept by rotation. */
+const ROTATED_FILE = 'session-lock-decisions.1.jsonl';
 
 /** The decision log in one directory. */
 export class DecisionLogFile {
@@ -24,18 +31,21 @@ export class DecisionLogFile {
   }
 
   get path() {
-    return path.join(this.dir, 'session-lock-decisions.jsonl');
+    return path.join(this.dir, LOG_FILE);
   }
 
   get rotatedPath() {
-    return path.join(this.dir, 'session-lock-decisions.1.jsonl');
+    return path.join(this.dir, ROTATED_FILE);
   }
 
-  /** Opens the log for appending (creating it 0600, never following a symlink). */
-  open() {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  /**
+   * Opens the log for appending (creating it 0600, never following a symlink) in the lock
+   * directory, checked as the store checks it: a directory the hook refuses (another user's,
+   * writable by others, relative) gets no log either.
+   */
+  open(dir) {
     const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-    const fd = fs.openSync(this.path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    const fd = fs.openSync(dir.file(LOG_FILE), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) {
       fs.closeSync(fd);
@@ -50,13 +60,19 @@ export class DecisionLogFile {
     if (bytes.length > MAX_LINE_BYTES || entry.includes('\n')) {
       throw `a decision line must be one line below ${MAX_LINE_BYTES} bytes`;
     }
+    let dir;
     try {
-      let { fd, stat } = this.open();
+      dir = openLockDir(this.dir, true);
+    } catch (error) {
+      throw error instanceof Refusal ? `not logging: ${error.message}` : `cannot open ${this.dir}: ${osError(error)}`;
+    }
+    try {
+      let { fd, stat } = this.open(dir);
       if (stat.size >= MAX_LOG_BYTES && tryLockExclusive(fd)) {
-        const now = fs.lstatSync(this.path, { throwIfNoEntry: false });
-        if (now && now.ino === stat.ino && now.dev === stat.dev) fs.renameSync(this.path, this.rotatedPath);
+        const now = fs.lstatSync(dir.file(LOG_FILE), { throwIfNoEntry: false });
+        if (now && now.ino === stat.ino && now.dev === stat.dev) fs.renameSync(dir.file(LOG_FILE), dir.file(ROTATED_FILE));
         fs.closeSync(fd);
-        ({ fd } = this.open());
+        ({ fd } = this.open(dir));
       }
       try {
         const written = fs.writeSync(fd, bytes);
@@ -65,7 +81,9 @@ export class DecisionLogFile {
         fs.closeSync(fd);
       }
     } catch (error) {
-      throw typeof error === 'string' ? error : String(error.message);
+      throw typeof error === 'string' ? error : osError(error);
+    } finally {
+      dir.close();
     }
   }
 }

@@ -1,6 +1,9 @@
 // The `lock-store` import on the real filesystem, in the format and with the atomicity of the
 // Rust host's `host/src/fs_store.rs`, so that both hosts can share one lock directory:
 //
+// - the directory is used only when it is the user's own (`lock-dir.js`): each call opens it,
+//   checked, and works inside what it opened; a refused directory fails every call with the
+//   reason and a pointer to `session-lock doctor`;
 // - lock `key` lives in `<dir>/session-lock-<key>.json` (the directory is created 0700);
 // - a swap runs under an exclusive `flock` on `<dir>/session-lock-<key>.mutex` (0600, never
 //   deleted), compares the record with the expected bytes, and publishes the replacement whole:
@@ -20,6 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { tryLockExclusive } from './flock.js';
+import { Refusal, openLockDir, osError, refusalLine } from './lock-dir.js';
 
 /** Records larger than this are refused unread: a lock record is about 150 bytes. */
 export const MAX_RECORD_BYTES = 64 * 1024;
@@ -66,24 +70,26 @@ function sleep(ms) {
 }
 
 /**
- * Reads a record without following a symlink, without blocking on a FIFO, and without reading
- * more than MAX_RECORD_BYTES. `undefined` when there is none.
+ * Reads the record `name` of the open directory `dir` without following a symlink, without
+ * blocking on a FIFO, and without reading more than MAX_RECORD_BYTES. `undefined` when there is
+ * none.
  */
-function readRecord(file) {
+function readRecord(dir, name) {
+  const file = dir.shown(name);
   let fd;
   try {
-    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = fs.openSync(dir.file(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
     if (error.code === 'ENOENT') return undefined;
     if (error.code === 'ELOOP') throw new StoreError(`lock path ${file} is a symlink; not followed`);
-    throw new StoreError(`cannot open ${file}: ${error.message}`);
+    throw new StoreError(`cannot open ${file}: ${osError(error)}`);
   }
   try {
     let stat;
     try {
       stat = fs.fstatSync(fd);
     } catch (error) {
-      throw new StoreError(`cannot stat ${file}: ${error.message}`);
+      throw new StoreError(`cannot stat ${file}: ${osError(error)}`);
     }
     if (!stat.isFile()) throw new StoreError(`lock path ${file} is not a regular file`);
     const tooLarge = `lock file ${file} is larger than ${MAX_RECORD_BYTES} bytes`;
@@ -99,7 +105,7 @@ function readRecord(file) {
         if (length === buffer.length) break;
       }
     } catch (error) {
-      throw new StoreError(`cannot read ${file}: ${error.message}`);
+      throw new StoreError(`cannot read ${file}: ${osError(error)}`);
     }
     if (length > MAX_RECORD_BYTES) throw new StoreError(tooLarge);
     return new Uint8Array(buffer.subarray(0, length));
@@ -110,14 +116,15 @@ function readRecord(file) {
 
 /**
  * Writes `bytes` to `temp` (under the mutex, so no other writer uses it) and renames it over
- * `file`, mode 0600. Whatever sits at `temp` is removed first (see `clear`); the file is then
- * created exclusively, so a symlink or FIFO planted between the two steps makes the write fail
- * at once instead of being followed or blocking. (libuv opens every file O_CLOEXEC.)
+ * `name`, mode 0600, both in the open directory `dir`. Whatever sits at `temp` is removed first
+ * (see `clear`); the file is then created exclusively, so a symlink or FIFO planted between the
+ * two steps makes the write fail at once instead of being followed or blocking. (libuv opens
+ * every file O_CLOEXEC.)
  */
-function publish(temp, file, bytes) {
-  clear(temp);
+function publish(dir, temp, name, bytes) {
+  clear(dir, temp);
   try {
-    const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    const fd = fs.openSync(dir.file(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
     try {
       // The mode given to open is masked by the umask; the record must be exactly 0600.
       fs.fchmodSync(fd, 0o600);
@@ -128,43 +135,45 @@ function publish(temp, file, bytes) {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(temp, file);
+    fs.renameSync(dir.file(temp), dir.file(name));
   } catch (error) {
-    throw new StoreError(`cannot write ${file}: ${error.message}`);
+    throw new StoreError(`cannot write ${dir.shown(name)}: ${osError(error)}`);
   }
 }
 
 /**
- * Removes whatever is at `temp` without following a symlink: a file, FIFO or symlink is
- * unlinked (a symlink's target is never touched), a directory removed with its contents, the
- * symlinks among them unlinked, not followed.
+ * Removes whatever is at `temp` in `dir` without following a symlink: a file, FIFO or symlink
+ * is unlinked (a symlink's target is never touched), a directory removed with its contents,
+ * the symlinks among them unlinked, not followed.
  */
-function clear(temp) {
+function clear(dir, temp) {
   try {
-    fs.rmSync(temp, { recursive: true, force: true });
+    fs.rmSync(dir.file(temp), { recursive: true, force: true });
   } catch (error) {
-    throw new StoreError(`cannot remove ${temp}: ${error.message}`);
+    throw new StoreError(`cannot remove ${dir.shown(temp)}: ${osError(error)}`);
   }
 }
 
-function remove(file) {
+function remove(dir, name) {
   try {
-    fs.unlinkSync(file);
+    fs.unlinkSync(dir.file(name));
   } catch (error) {
-    if (error.code !== 'ENOENT') throw new StoreError(`cannot remove ${file}: ${error.message}`);
+    if (error.code !== 'ENOENT') throw new StoreError(`cannot remove ${dir.shown(name)}: ${osError(error)}`);
   }
 }
 
 /**
- * Takes the exclusive `flock` on the mutex file, waiting at most MUTEX_WAIT_MS; returns the fd,
- * whose closing releases the lock (as does the kernel if the process dies).
+ * Takes the exclusive `flock` on the mutex file `name` of `dir`, waiting at most
+ * MUTEX_WAIT_MS; returns the fd, whose closing releases the lock (as does the kernel if the
+ * process dies).
  */
-function lockMutex(file) {
+function lockMutex(dir, name) {
+  const file = dir.shown(name);
   let fd;
   try {
-    fd = fs.openSync(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    fd = fs.openSync(dir.file(name), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
   } catch (error) {
-    throw new StoreError(`cannot open ${file}: ${error.message}`);
+    throw new StoreError(`cannot open ${file}: ${osError(error)}`);
   }
   const started = performance.now();
   let pause = 0.05;
@@ -181,6 +190,26 @@ function lockMutex(file) {
     fs.closeSync(fd);
     if (error instanceof StoreError) throw error;
     throw new StoreError(`cannot lock ${file}: ${error.message}`);
+  }
+}
+
+/**
+ * Runs `f` on the lock directory `dirPath`, opened and checked (`openLockDir`), then closes it;
+ * `f(undefined)` when it does not exist and `create` is false. A refused directory fails the call
+ * with the Rust host's line, naming `session-lock doctor`.
+ */
+export function inLockDir(dirPath, create, f) {
+  let dir;
+  try {
+    dir = openLockDir(dirPath, create);
+  } catch (error) {
+    if (error instanceof Refusal) throw new StoreError(refusalLine(error));
+    throw new StoreError(`cannot open the lock directory ${dirPath}: ${osError(error)}`);
+  }
+  try {
+    return f(dir);
+  } finally {
+    dir?.close();
   }
 }
 
@@ -206,7 +235,8 @@ export class FsLockStore {
 
   /** `lock-store.read`: the record of `key`, byte for byte, or `undefined`. */
   read(key) {
-    return readRecord(this.recordPath(key));
+    const name = `session-lock-${validKey(key)}.json`;
+    return inLockDir(this.dir, false, (dir) => dir && readRecord(dir, name));
   }
 
   /**
@@ -215,7 +245,7 @@ export class FsLockStore {
    * MAX_RECORD_BYTES is refused: it could never be read back.
    */
   compareAndSwap(key, expected, replacement) {
-    const file = this.recordPath(key);
+    const name = `session-lock-${validKey(key)}.json`;
     // A record the next read would refuse (an absurdly long session id) would wedge the lock:
     // nobody, its writer included, could read, release or take it over again.
     if (replacement !== undefined && replacement.length > MAX_RECORD_BYTES) {
@@ -223,17 +253,18 @@ export class FsLockStore {
         `refusing to write a lock record of ${replacement.length} bytes: reads stop at ${MAX_RECORD_BYTES}`,
       );
     }
-    this.createDir();
-    const mutex = lockMutex(this.mutexPath(key));
-    try {
-      const current = readRecord(file);
-      if (!sameBytes(current, expected)) return { tag: 'conflict', val: current };
-      if (replacement !== undefined) publish(this.tempPath(key), file, replacement);
-      else if (current !== undefined) remove(file);
-      return { tag: 'swapped' };
-    } finally {
-      fs.closeSync(mutex);
-    }
+    return inLockDir(this.dir, true, (dir) => {
+      const mutex = lockMutex(dir, `session-lock-${key}.mutex`);
+      try {
+        const current = readRecord(dir, name);
+        if (!sameBytes(current, expected)) return { tag: 'conflict', val: current };
+        if (replacement !== undefined) publish(dir, `.session-lock-${key}.tmp`, name, replacement);
+        else if (current !== undefined) remove(dir, name);
+        return { tag: 'swapped' };
+      } finally {
+        fs.closeSync(mutex);
+      }
+    });
   }
 
   /**
@@ -242,26 +273,25 @@ export class FsLockStore {
    * exist.
    */
   keys() {
-    let names;
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch (error) {
-      if (error.code === 'ENOENT') return [];
-      throw new StoreError(`cannot list ${this.dir}: ${error.message}`);
-    }
-    const keys = [];
-    for (const name of names) {
-      const match = /^session-lock-([0-9a-fA-F]{12})\.json$/.exec(name);
-      if (match) keys.push(match[1]);
-    }
-    return keys;
+    return inLockDir(this.dir, false, (dir) => {
+      if (dir === undefined) return [];
+      let names;
+      try {
+        names = fs.readdirSync(dir.listed);
+      } catch (error) {
+        throw new StoreError(`cannot list ${this.dir}: ${osError(error)}`);
+      }
+      const keys = [];
+      for (const name of names) {
+        const match = /^session-lock-([0-9a-fA-F]{12})\.json$/.exec(name);
+        if (match) keys.push(match[1]);
+      }
+      return keys;
+    });
   }
 
+  /** Creates the directory (0700, checked as every call checks it), as the first write would. */
   createDir() {
-    try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new StoreError(`cannot create lock directory ${this.dir}: ${error.message}`);
-    }
+    inLockDir(this.dir, true, () => {});
   }
 }

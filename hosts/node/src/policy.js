@@ -118,6 +118,15 @@ export class Policy {
     return this.handle(event, { invocation, resolved, nowMs, waitedMs });
   }
 
+  /**
+   * `hook.fault-answer`: the answer for an event that could not be decided (`reason`, for
+   * people: `no answer within 1s`), in `agent`'s form (Claude Code's when undefined), with the
+   * warning the person sees; `{stdout, stderr, exitCode}`.
+   */
+  faultAnswer(agent, reason) {
+    return this.hook.faultAnswer(agent, reason);
+  }
+
   /** `hook.explain`: `{readOnly, why}` for a shell command line. */
   explain(command) {
     return this.hook.explain(command);

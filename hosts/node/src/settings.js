@@ -31,3 +31,28 @@ export function lockDir(env = process.env) {
 export function environment(names, env = process.env) {
   return names.filter((name) => env[name] !== undefined).map((name) => [name, env[name]]);
 }
+
+/**
+ * Throws, with one line, when the environment asks for what only the Rust host has: a lock store
+ * other than files (`SESSION_LOCK_STORE=etcd`, or the Claude Code plugin's `etcd_endpoints`
+ * option) or checkouts named by id (`SESSION_LOCK_IDENTITY=checkout`). Used silently, the files
+ * of this machine would not exclude the sessions of another, and one checkout seen at two paths
+ * would have two locks. A value neither host knows is refused in the Rust host's words.
+ */
+export function checkSupported(env = process.env) {
+  const store = env.SESSION_LOCK_STORE ?? '';
+  const pluginEtcd = store === '' && !!env.CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS && env.SESSION_LOCK_ETCD_ENDPOINTS === undefined;
+  if (store === 'etcd' || pluginEtcd) {
+    throw new Error('the Node.js host has no etcd store (SESSION_LOCK_STORE=etcd): use `session-lock hook`');
+  }
+  if (store !== '' && store !== 'files') {
+    throw new Error(`SESSION_LOCK_STORE=${JSON.stringify(store)} is not a lock store (files or etcd)`);
+  }
+  const identity = env.SESSION_LOCK_IDENTITY ?? '';
+  if (identity === 'checkout') {
+    throw new Error('the Node.js host names checkouts by path only (SESSION_LOCK_IDENTITY=checkout): use `session-lock hook`');
+  }
+  if (identity !== '' && identity !== 'path') {
+    throw new Error(`SESSION_LOCK_IDENTITY=${JSON.stringify(identity)} is not a way to name checkouts (path or checkout)`);
+  }
+}

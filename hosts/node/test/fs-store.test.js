@@ -62,17 +62,20 @@ test('keys lists the records in the directory, and nothing else; a missing direc
   assert.deepEqual(store.keys().sort(), ['ABCDEF012345', 'fedcba987654']);
 });
 
-test('keys of a lock path that is not a directory is a store error', () => {
+test('keys of a lock path that is not a directory is a store error naming doctor', () => {
   const blocker = path.join(scratch, 'not-a-dir');
   fs.writeFileSync(blocker, '');
-  assertStoreError(() => new FsLockStore(blocker).keys(), /^cannot list .*not-a-dir: ENOTDIR/);
+  assertStoreError(
+    () => new FsLockStore(blocker).keys(),
+    /^not using the lock directory: .*not-a-dir is not a directory; `session-lock doctor` says how to fix it$/,
+  );
 });
 
 test('a lock directory that cannot be created is a store error, and the hook fails open on it', async () => {
   const blocker = path.join(scratch, 'a-file');
   fs.writeFileSync(blocker, '');
   const store = new FsLockStore(path.join(blocker, 'locks'));
-  assertStoreError(() => store.compareAndSwap(KEY, undefined, bytes('x')), /^cannot create lock directory /);
+  assertStoreError(() => store.compareAndSwap(KEY, undefined, bytes('x')), /^not using the lock directory: .*a-file is not a directory;/);
   const policy = await loadPolicy(store);
   const event = { session_id: 'A', hook_event_name: 'PreToolUse', tool_name: 'Write', cwd: '/w' };
   const invocation = { environment: [], processCwd: '/w', parentPid: 1 };
@@ -85,7 +88,7 @@ test('a lock directory that cannot be created is a store error, and the hook fai
   assert.equal(answer.exitCode, 0);
   assert.ok(!answer.stdout.includes('deny'), `allowed: ${answer.stdout}`);
   // The component reads first, so the fault it reports is the read's.
-  assert.match(answer.stderr, /^session-lock: lock store failed: cannot open .*: ENOTDIR.*; allowing without the lock\n$/);
+  assert.match(answer.stderr, /^session-lock: lock store failed: not using the lock directory: .*a-file is not a directory; .*; allowing without the lock\n$/);
 });
 
 /**

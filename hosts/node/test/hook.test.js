@@ -72,7 +72,9 @@ test('answers exactly as the Rust host does, event for event, with the same reco
     records[host] = [];
     for (const event of events) {
       const output = await run(event);
-      answers[host].push({ ...output, stdout: timeless(output.stdout) });
+      // A refusal names a worktree beside the workspace: each host's sandbox is its own folder.
+      const stdout = timeless(output.stdout).replaceAll(sandbox.root, '<root>');
+      answers[host].push({ ...output, stdout });
       const record = sandbox.record();
       // Each host's sandbox is its own folder: the workspace a record names is compared as
       // the path inside it.
@@ -197,12 +199,9 @@ test('--agent forces the protocol; the component names the agents', async () => 
   assertFailsOpen(await nodeHook(event, {}, { args: ['--agent'] }), /--agent needs a name/);
 });
 
-test('its own faults fail open with one line on stderr', async () => {
+test('its own faults before the component is loaded fail open with one line on stderr', async () => {
   sandbox = new Sandbox();
-  assertFailsOpen(
-    await nodeHook('x'.repeat((16 << 20) + 1)),
-    /^session-lock: hook event is larger than 16777216 bytes;/,
-  );
+  // (Once it is loaded, the component answers for them in the agent's form: undecided.test.js.)
   assertFailsOpen(
     await runHook('node', claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace), {
       lockDir: '',
@@ -210,7 +209,19 @@ test('its own faults fail open with one line on stderr', async () => {
     }),
     /^session-lock: no SESSION_LOCK_DIR and no home directory to put locks in;/,
   );
+  // What only the Rust host has is refused, not silently replaced by this machine's files.
+  const event = claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace);
+  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_STORE: 'etcd' }), /^session-lock: the Node.js host has no etcd store/);
+  assertFailsOpen(
+    await nodeHook(event, { CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS: 'https://etcd:2379' }),
+    /^session-lock: the Node.js host has no etcd store/,
+  );
+  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_STORE: 'file' }), /^session-lock: SESSION_LOCK_STORE="file" is not a lock store \(files or etcd\);/);
+  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_IDENTITY: 'checkout' }), /^session-lock: the Node.js host names checkouts by path only/);
+  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_IDENTITY: 'id' }), /is not a way to name checkouts \(path or checkout\);/);
   assert.equal(sandbox.record(), undefined);
+  assert.equal((await nodeHook(event, { SESSION_LOCK_STORE: 'files', SESSION_LOCK_IDENTITY: 'path' })).stderr, '');
+  assert.equal(sandbox.record().session_id, 'A');
 });
 
 test("the store's faults reach the component, which fails open", async () => {
@@ -226,7 +237,7 @@ test("the store's faults reach the component, which fails open", async () => {
     await runHook('node', claudeEvent('Stop', 'A', null, sandbox.workspace), {
       lockDir: path.join(sandbox.root, 'file'),
     }),
-    /^session-lock: .*cannot list .*file: ENOTDIR/,
+    /^session-lock: lock store failed: not using the lock directory: .*file is not a directory; `session-lock doctor` says how to fix it;/,
   );
 });
 
@@ -260,12 +271,13 @@ test('SESSION_LOCK_WAIT_MS: a blocked call sleeps as the component asks, past th
   assert.equal(refused.stderr, '');
 });
 
-test('answers within the deadline when stdin never closes', async () => {
+test('answers within the deadline when stdin never closes, with the warning the person sees', async () => {
   sandbox = new Sandbox();
   const started = performance.now();
   const { child, done } = startHook('node', { lockDir: sandbox.lockDir });
   const output = await done;
   child.stdin.destroy();
   assert.ok(performance.now() - started < 3000);
-  assertFailsOpen(output, /^session-lock: no answer within 1s;/);
+  assertComponentFailsOpen(output, /^session-lock: no answer within 1s;/);
+  assert.deepEqual(JSON.parse(output.stdout), { systemMessage: output.stderr.trimEnd() });
 });

@@ -85,6 +85,10 @@ const AMBIENT = [
   'SESSION_LOCK_DIR',
   'SESSION_LOCK_TTL_MS',
   'SESSION_LOCK_MODE',
+  'SESSION_LOCK_STORE',
+  'SESSION_LOCK_IDENTITY',
+  'SESSION_LOCK_ETCD_ENDPOINTS',
+  'CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS',
 ];
 
 /** The command line of `host` ('node' or 'rust') running one hook event. */

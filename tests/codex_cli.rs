@@ -6,10 +6,12 @@
 //! `CI=true`, where it fails. Each session is `codex exec` with a fresh `CODEX_HOME` whose
 //! `config.toml` names the stand-in as its model provider.
 //!
-//! Codex runs a hook only once the person has trusted it (the `/hooks` review): the sessions
+//! Codex runs a hook only once the person has trusted it (the `/hooks` review): most sessions
 //! pass `--dangerously-bypass-hook-trust`, which is what a `codex exec` user who vetted the
-//! hooks passes. Project hooks also need the project trusted: the test writes
-//! `[projects."<path>"] trust_level = "trusted"`, as the client's own trust prompt (or
+//! hooks passes; others store the trust the review stores, `[hooks.state."<key>"]
+//! trusted_hash`, with the hash session-lock computes ([`agent_trust::codex_hook_hash`]), to
+//! prove that hash is Codex's own. Project hooks also need the project trusted: the test
+//! writes `[projects."<path>"] trust_level = "trusted"`, as the client's own trust prompt (or
 //! `codex exec --trust`) stores it. session-lock itself never writes either.
 
 #[path = "support/arena.rs"]
@@ -42,6 +44,7 @@ use serde_json::{Value, json};
 use real_clients::{Client, codex};
 use responses_api::ResponsesApi;
 use scripted_model::Call;
+use session_lock::agent_trust;
 use two_sessions::{Ground, HELD_BY, Sessions};
 
 /// The model the sessions name: one of the client's own, so that it offers `apply_patch`.
@@ -60,6 +63,140 @@ fn user_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
 fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     let Some(client) = codex() else { return };
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
+}
+
+#[test]
+fn trusted_with_session_locks_hash_codex_runs_the_hooks() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions(client, Scope::User, Trust::SessionLocksHash);
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
+    holding.assert_refused(&told);
+    let workspace = sessions.ground.workspace();
+    assert!(!workspace.join("second.txt").exists(), "nothing written");
+    let (passed, said) = doctor(&sessions.ground, &codex_home(&sessions.ground));
+    assert!(passed, "doctor agrees: {said}");
+    assert!(said.contains("ok   codex trust"), "{said}");
+    holding.end_turn();
+    assert_eq!(sessions.ground.sandbox.holder(), None, "Stop released");
+}
+
+#[test]
+fn trusted_with_another_hash_codex_skips_the_hooks_and_doctor_says_so() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions(client, Scope::User, Trust::AnotherHash);
+    let workspace = sessions.ground.workspace();
+    // The first session writes and stays in its turn: had its hook run, it would hold the
+    // lock now.
+    let running = sessions.start("holder", Call::Shell("echo held > holder.txt".into()), true);
+    let output = sessions
+        .model
+        .wait_for_tool_output(&running.call_id, two_sessions::SESSION_TIMEOUT)
+        .expect("the first session's call ran");
+    assert!(workspace.join("holder.txt").exists(), "{output}");
+    assert_eq!(
+        sessions.ground.sandbox.holder(),
+        None,
+        "Codex skipped the hook: no lock taken"
+    );
+    let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
+    assert!(!told.contains(HELD_BY), "nothing refused: {told}");
+    assert!(
+        workspace.join("second.txt").exists(),
+        "the second wrote too"
+    );
+    running.end_turn();
+
+    let (passed, said) = doctor(&sessions.ground, &codex_home(&sessions.ground));
+    assert!(!passed, "doctor exits 1: {said}");
+    assert!(said.contains("FAIL codex trust"), "{said}");
+    assert!(
+        said.contains("changed since Codex trusted them"),
+        "the line says why: {said}"
+    );
+}
+
+#[test]
+fn session_locks_hash_is_the_one_codex_lists_for_each_form_of_hook() {
+    let Some(client) = codex() else { return };
+    let ground = Ground::new();
+    let home = codex_home(&ground);
+    fs::create_dir_all(&home).unwrap();
+    // Every normalization Codex makes before it hashes: defaults, clamps, matchers an event
+    // ignores, fields it drops, fields it does not read, text JSON escapes.
+    let handler = |extra: Value| {
+        let mut handler = json!({"type": "command", "command": "/bin/echo \"é\" \u{2028}<&>"});
+        handler
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        handler
+    };
+    let forms = [
+        json!({}),
+        json!({"timeout": 3}),
+        json!({"timeout": 0}),
+        json!({"timeout": 10}),
+        json!({"timeout": null, "async": true}),
+        json!({"statusMessage": "locking"}),
+        json!({"additionalContextLimit": 100}),
+        json!({"additionalContextLimit": 2500}),
+        json!({"commandWindows": "echo windows"}),
+    ];
+    let mut events = serde_json::Map::new();
+    for event in [
+        "PreToolUse",
+        "PostToolUse",
+        "PermissionRequest",
+        "SessionStart",
+        "SessionEnd",
+        "UserPromptSubmit",
+        "Stop",
+        "PreCompact",
+        "SubagentStart",
+    ] {
+        let groups = vec![
+            json!({"matcher": "Bash|apply_patch",
+                   "hooks": forms.iter().cloned().map(handler).collect::<Vec<_>>()}),
+            json!({"hooks": [{"type": "prompt", "prompt": "not hashed"}, handler(json!({}))]}),
+            json!({"matcher": " ", "hooks": [handler(json!({"timeout": 2}))]}),
+        ];
+        events.insert(event.into(), Value::Array(groups));
+    }
+    let hooks_file = home.join("hooks.json");
+    fs::write(&hooks_file, json!({ "hooks": events.clone() }).to_string()).unwrap();
+
+    let listed = hooks_list(&client, &ground, &home);
+    let mut compared = 0;
+    for (event, groups) in events {
+        for (i, group) in groups.as_array().unwrap().iter().enumerate() {
+            for (j, handler) in group["hooks"].as_array().unwrap().iter().enumerate() {
+                let ours = agent_trust::codex_hook_hash(&event, group.get("matcher"), handler);
+                let key = format!(
+                    "{}:{}:{i}:{j}",
+                    hooks_file.display(),
+                    agent_trust::snake_case(&event)
+                );
+                let theirs = listed.iter().find(|hook| hook["key"] == key.as_str());
+                match (ours, theirs) {
+                    (Some(ours), Some(hook)) => {
+                        assert_eq!(
+                            ours, hook["currentHash"],
+                            "{event} group {i} handler {j}: {handler} ({hook})"
+                        );
+                        compared += 1;
+                    }
+                    (None, None) => {}
+                    (ours, hook) => panic!("{event} {i} {j}: ours {ours:?}, Codex's {hook:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(
+        compared,
+        9 * (forms.len() + 2),
+        "every command hook compared"
+    );
 }
 
 #[test]
@@ -108,7 +245,32 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
     assert_eq!(listed, 4, "Codex lists the four session-lock hooks");
     let (passed, said) = doctor(&ground, &home);
     assert!(passed, "trusted hooks pass doctor: {said}");
-    assert!(said.contains("cannot confirm trust"), "{said}");
+    assert!(
+        said.contains("Codex trusts all 4 session-lock hooks"),
+        "{said}"
+    );
+    assert!(!said.contains("cannot confirm"), "{said}");
+
+    // Another `--wait` changes their command and timeout: Codex lists them as modified, and
+    // so does doctor.
+    ground.session_lock(
+        &["install", "--agent", "codex", "--wait", "5"],
+        &[("CODEX_HOME", &home)],
+    );
+    let modified = hooks_list(&client, &ground, &home)
+        .into_iter()
+        .filter(|hook| hook["trustStatus"] == "modified")
+        .count();
+    assert_eq!(modified, 4, "Codex's own view");
+    let (passed, said) = doctor(&ground, &home);
+    assert!(!passed, "modified hooks fail doctor: {said}");
+    assert!(
+        said.contains("4 of the session-lock hooks") && said.contains("changed since"),
+        "{said}"
+    );
+    ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
+    let (passed, said) = doctor(&ground, &home);
+    assert!(passed, "back as they were trusted: {said}");
 
     // A project's hooks also need the project trusted.
     ground.session_lock(
@@ -150,6 +312,27 @@ fn doctor(ground: &Ground, codex_home: &Path) -> (bool, String) {
 /// (asked through `codex app-server`, `hooks/list`), `[hooks.state."<key>"]` with the hash the
 /// client gives. Returns how many session-lock hooks it trusted.
 fn trust_hooks_as_the_review_does(client: &Client, ground: &Ground, codex_home: &Path) -> usize {
+    let mut config = fs::read_to_string(codex_home.join("config.toml")).unwrap_or_default();
+    let mut trusted = 0;
+    for hook in hooks_list(client, ground, codex_home) {
+        let ours = hook["command"]
+            .as_str()
+            .is_some_and(|c| c.ends_with(" hook --agent codex"));
+        if ours && hook["trustStatus"] == "untrusted" {
+            config.push_str(&format!(
+                "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+                hook["key"], hook["currentHash"]
+            ));
+            trusted += 1;
+        }
+    }
+    fs::write(codex_home.join("config.toml"), config).unwrap();
+    trusted
+}
+
+/// The hooks the client finds for the workspace, as `codex app-server` lists them
+/// (`hooks/list`): each with its key, its `currentHash` and its `trustStatus`.
+fn hooks_list(client: &Client, ground: &Ground, codex_home: &Path) -> Vec<Value> {
     let requests = [
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                "params": {"clientInfo": {"name": "session-lock-test", "version": "1"}}}),
@@ -184,22 +367,9 @@ fn trust_hooks_as_the_review_does(client: &Client, ground: &Ground, codex_home: 
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|answer| answer["id"] == 2)
         .unwrap_or_else(|| panic!("no hooks/list answer: {}\n{}", done.stdout, done.stderr));
-    let mut config = fs::read_to_string(codex_home.join("config.toml")).unwrap_or_default();
-    let mut trusted = 0;
-    for hook in listed["result"]["data"][0]["hooks"].as_array().unwrap() {
-        let ours = hook["command"]
-            .as_str()
-            .is_some_and(|c| c.ends_with(" hook --agent codex"));
-        if ours && hook["trustStatus"] == "untrusted" {
-            config.push_str(&format!(
-                "\n[hooks.state.{}]\ntrusted_hash = {}\n",
-                hook["key"], hook["currentHash"]
-            ));
-            trusted += 1;
-        }
-    }
-    fs::write(codex_home.join("config.toml"), config).unwrap();
-    trusted
+    let found = &listed["result"]["data"][0];
+    assert_eq!(found["errors"], json!([]), "{listed}");
+    found["hooks"].as_array().unwrap().clone()
 }
 
 /// Where the hooks are registered.
@@ -215,7 +385,7 @@ enum Scope {
 /// and patch are refused (nothing written, the model told who holds the lock), its
 /// read-only command runs; A's turn end releases, and B then writes.
 fn second_session_is_refused_until_the_first_ends_its_turn(client: Client, scope: Scope) {
-    let sessions = sessions(client, scope);
+    let sessions = sessions(client, scope, Trust::Bypass);
     let workspace = sessions.ground.workspace();
     let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
     assert!(
@@ -267,9 +437,51 @@ fn second_session_is_refused_until_the_first_ends_its_turn(client: Client, scope
     assert_eq!(sessions.ground.sandbox.holder(), None, "its Stop released");
 }
 
+/// How the sessions come to run the hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// `codex exec --dangerously-bypass-hook-trust`.
+    Bypass,
+    /// Each hook's trust stored as the `/hooks` review stores it, with the hash session-lock
+    /// computes.
+    SessionLocksHash,
+    /// Each hook's trust stored with a hash that is not the hook's: a trust of another hook.
+    AnotherHash,
+}
+
+/// The `[hooks.state]` entries trusting every handler in `hooks_file`, as `trust` has them.
+fn trust_entries(hooks_file: &Path, trust: Trust) -> String {
+    let hooks: Value = serde_json::from_str(&fs::read_to_string(hooks_file).unwrap()).unwrap();
+    let mut entries = String::new();
+    for (event, groups) in hooks["hooks"].as_object().unwrap() {
+        for (i, group) in groups.as_array().unwrap().iter().enumerate() {
+            for (j, handler) in group["hooks"].as_array().unwrap().iter().enumerate() {
+                let hash = match trust {
+                    Trust::Bypass => return String::new(),
+                    Trust::SessionLocksHash => {
+                        agent_trust::codex_hook_hash(event, group.get("matcher"), handler)
+                            .expect("install writes hooks whose hash can be computed")
+                    }
+                    Trust::AnotherHash => format!("sha256:{}", "0".repeat(64)),
+                };
+                let key = format!(
+                    "{}:{}:{i}:{j}",
+                    hooks_file.display(),
+                    agent_trust::snake_case(event)
+                );
+                entries.push_str(&format!(
+                    "\n[hooks.state.{}]\ntrusted_hash = \"{hash}\"\n",
+                    Value::from(key)
+                ));
+            }
+        }
+    }
+    entries
+}
+
 /// A ground with the hooks installed at `scope` and a `CODEX_HOME` naming the stand-in, and
-/// how to start `codex exec` there.
-fn sessions(client: Client, scope: Scope) -> Sessions<ResponsesApi> {
+/// how to start `codex exec` there, the hooks trusted as `trust` says.
+fn sessions(client: Client, scope: Scope, trust: Trust) -> Sessions<ResponsesApi> {
     let ground = Ground::new();
     let home = codex_home(&ground);
     fs::create_dir_all(&home).unwrap();
@@ -289,17 +501,19 @@ fn sessions(client: Client, scope: Scope) -> Sessions<ResponsesApi> {
     let registered = fs::read_to_string(&hooks).expect("install wrote the hooks file");
     assert!(registered.contains(" hook --agent codex"), "{registered}");
     let workspace = ground.workspace();
+    let trusted = trust_entries(&hooks, trust);
     let launch = move |ground: &Ground, prompt: &str, url: &str| {
         let codex_home = codex_home(ground);
         // Written per session, since the stand-in's port is known only now.
-        fs::write(
-            codex_home.join("config.toml"),
-            config(url, scope == Scope::Project, &workspace),
-        )
-        .unwrap();
+        let mut text = config(url, scope == Scope::Project, &workspace);
+        text.push_str(&trusted);
+        fs::write(codex_home.join("config.toml"), text).unwrap();
         let mut command = client.command(&ground.home);
+        command.args(["exec", "-m", MODEL]);
+        if trust == Trust::Bypass {
+            command.arg("--dangerously-bypass-hook-trust");
+        }
         command
-            .args(["exec", "-m", MODEL, "--dangerously-bypass-hook-trust"])
             .args(["-s", "workspace-write", "--color", "never"])
             .arg(prompt)
             .env("CODEX_HOME", &codex_home)

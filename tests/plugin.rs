@@ -11,6 +11,12 @@
 //! The pinned Claude Code client (`tests/claude-code/`) validates both manifests; without it,
 //! that test says it skips. `tests/claude_code.rs` runs real sessions with the plugin installed
 //! from this marketplace.
+//!
+//! The Gemini CLI extension `plugins/gemini/` is kept the same way: its `hooks/hooks.json` is
+//! what `install --agent gemini` writes into empty settings with the extension's launcher in
+//! place of every command, and its launcher `bin/session-lock-hook` is the plugin's with
+//! `--agent gemini` (the client copies an extension's folder when it installs it, so the
+//! extension carries its own). `tests/gemini_cli.rs` installs it through the real client.
 
 #[path = "support/arena.rs"]
 mod arena;
@@ -122,6 +128,134 @@ fn hooks_json_is_what_install_writes_with_the_launcher() {
         "{} is not what `install` registers for Claude Code. Run this test with \
          {WRITE_VARIABLE}=1 to rewrite it, or paste this:\n{expected}",
         path.display()
+    );
+}
+
+/// The Gemini CLI extension's folder.
+fn gemini_extension_dir() -> PathBuf {
+    repository().join("plugins/gemini")
+}
+
+/// The command every hook of the Gemini CLI extension runs: its launcher, in the extension's
+/// folder as the client names it when it loads the hooks.
+const GEMINI_LAUNCHER_COMMAND: &str = "\"${extensionPath}/bin/session-lock-hook\"";
+
+/// What the extension's `hooks/hooks.json` must hold: `install`'s Gemini CLI settings, made
+/// from empty settings, with the launcher in place of `PLACEHOLDER hook --agent gemini`, and
+/// nothing but the hooks (an extension's hooks file has the settings file's shape).
+fn expected_gemini_hooks_json() -> String {
+    let (mut policy, _dir) = policy();
+    let installed = policy
+        .install(Agent::Gemini, "", PLACEHOLDER, 0)
+        .unwrap()
+        .expect("install accepts empty settings");
+    let settings: Value = serde_json::from_str(&installed).unwrap();
+    let mut hooks = serde_json::json!({ "hooks": settings["hooks"].clone() });
+    let registered = format!("{PLACEHOLDER} hook --agent gemini");
+    for handler in handlers_mut(&mut hooks["hooks"]) {
+        assert_eq!(handler["command"], registered.as_str(), "{installed}");
+        handler["command"] = GEMINI_LAUNCHER_COMMAND.into();
+    }
+    let mut text = serde_json::to_string_pretty(&hooks).unwrap();
+    text.push('\n');
+    text
+}
+
+/// What the extension's launcher must be: the plugin's, running the hook for Gemini CLI.
+fn expected_gemini_launcher() -> String {
+    let plugin = fs::read_to_string(launcher()).unwrap();
+    assert_eq!(plugin.matches("hook --agent claude").count(), 4, "{plugin}");
+    plugin.replace("hook --agent claude", "hook --agent gemini")
+}
+
+/// `actual` at `path` is `expected`, or (with `WRITE_VARIABLE=1`) is made so.
+fn is_or_write(path: &Path, expected: &str, what: &str) {
+    let actual = fs::read_to_string(path).unwrap_or_default();
+    if actual == expected {
+        return;
+    }
+    if std::env::var_os(WRITE_VARIABLE).is_some_and(|v| v == "1") {
+        fs::write(path, expected).unwrap();
+        eprintln!("{WRITE_VARIABLE}=1: rewrote {}", path.display());
+        return;
+    }
+    panic!(
+        "{} is not {what}. Run this test with {WRITE_VARIABLE}=1 to rewrite it, or paste \
+         this:\n{expected}",
+        path.display()
+    );
+}
+
+#[test]
+fn the_gemini_extensions_hooks_are_what_install_registers_with_the_launcher() {
+    is_or_write(
+        &gemini_extension_dir().join("hooks/hooks.json"),
+        &expected_gemini_hooks_json(),
+        "what `install` registers for Gemini CLI",
+    );
+    is_or_write(
+        &gemini_extension_dir().join("bin/session-lock-hook"),
+        &expected_gemini_launcher(),
+        "the plugin's launcher with `--agent gemini`",
+    );
+    let launcher = gemini_extension_dir().join("bin/session-lock-hook");
+    let mode = fs::metadata(&launcher).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "the launcher is executable: {mode:o}");
+}
+
+#[test]
+fn the_gemini_extensions_manifest_names_it_at_the_binarys_version() {
+    let manifest = read_json(&gemini_extension_dir().join("gemini-extension.json"));
+    assert_eq!(manifest["name"], "session-lock", "{manifest}");
+    assert_eq!(
+        manifest["version"],
+        env!("CARGO_PKG_VERSION"),
+        "the extension's version is the binary's"
+    );
+    // Its settings reach the hook as the variables session-lock reads.
+    for setting in manifest["settings"].as_array().expect("settings") {
+        let variable = setting["envVar"].as_str().unwrap();
+        assert!(variable.starts_with("SESSION_LOCK_ETCD_"), "{setting}");
+    }
+}
+
+#[test]
+fn the_gemini_launcher_runs_the_hook_for_gemini() {
+    let held = Held::new();
+    let bin = held.dir("bin");
+    held.link_binary(&bin);
+    let Some(system) = system_path() else { return };
+    let path = format!("{}:{}", bin.display(), system.display());
+    let mut command = Command::new(gemini_extension_dir().join("bin/session-lock-hook"));
+    command
+        .env_clear()
+        .env("SESSION_LOCK_DIR", &held.sandbox.lock_dir)
+        .env("PATH", &path)
+        .env("HOME", held.dir("home"));
+    let event = serde_json::json!({
+        "session_id": "second-session",
+        "hook_event_name": "BeforeTool",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "tool_name": "write_file",
+        "tool_input": {"file_path": held.sandbox.workspace.join("x.txt"), "content": "x"},
+        "cwd": held.sandbox.workspace,
+    });
+    let output = run_with_stdin(command, event.to_string().as_bytes());
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?} {:?}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(
+        answer["decision"], "deny",
+        "refused as Gemini CLI reads it: {answer}"
+    );
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("parallel session lock held by other-se… (pid "),
+        "{answer}"
     );
 }
 

@@ -178,6 +178,14 @@ pub struct Running<'s, W: Wire> {
 }
 
 impl<W: Wire> Running<'_, W> {
+    /// Lets a session started with `hold` end its turn, and waits for it (see [`finish`]).
+    ///
+    /// [`finish`]: Running::finish
+    pub fn end_turn(self) -> Exited {
+        self.sessions.model.release(&self.marker);
+        self.finish()
+    }
+
     /// Waits for the client to exit (killing it after [`SESSION_TIMEOUT`]) and checks that it
     /// succeeded.
     pub fn finish(self) -> Exited {
@@ -208,8 +216,7 @@ pub struct Holding<'s, W: Wire> {
 impl<W: Wire> Holding<'_, W> {
     /// Lets the holder's turn end (its turn-end hook releases the lock) and waits for it.
     pub fn end_turn(self) -> Exited {
-        self.running.sessions.model.release(&self.running.marker);
-        self.running.finish()
+        self.running.end_turn()
     }
 
     /// Asserts that `told` (what a second session's model read) is the refusal naming this

@@ -59,8 +59,40 @@ const KEYWORDS: &[&str] = &[
 /// How deep `bash -c 'bash -c …'` may nest before the classifier stops looking.
 const MAX_SHELL_DEPTH: usize = 3;
 
-/// Classifies one command line as a POSIX shell (bash) would read it.
+/// The longest command line read, in bytes. A longer one is not tokenized at all: it is
+/// mutating, and may work in any directory ([`scope::of_line`]), so it needs every lock.
+///
+/// Agents' command lines are far shorter: a few hundred bytes, a few KiB for a heredoc
+/// that writes a commit message or a source file. The bound is what the component's fuel is
+/// sized for (`host/src/engine.rs`, `FUEL_FOR_SHELL_LINE`): the costliest lines measured just
+/// under it (simple commands nested in `bash -c` three deep, about 4,200 units a byte, see
+/// `tests/budget.rs`) take about 280 M units, some 0.2 s, per call.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// Why `line` is not read, when it is longer than [`MAX_LINE_BYTES`].
+pub fn too_long(line: &str) -> Option<String> {
+    (line.len() > MAX_LINE_BYTES).then(|| {
+        format!(
+            "the command line is {} bytes, more than the {MAX_LINE_BYTES} read to see what it \
+             changes; split it into shorter commands",
+            line.len()
+        )
+    })
+}
+
+/// Classifies one command line as a POSIX shell (bash) would read it. A line longer than
+/// [`MAX_LINE_BYTES`] is mutating, in a directory not known, without being read.
 pub fn classify(command: &str) -> Verdict {
+    if let Some(why) = too_long(command) {
+        return Verdict {
+            read_only: false,
+            why,
+            directories: Vec::new(),
+            leading_cd: false,
+            unknown_directory: true,
+            refreshes_git_index: false,
+        };
+    }
     classify_at(command, 0)
 }
 
@@ -82,6 +114,8 @@ fn classify_at(command: &str, depth: usize) -> Verdict {
     };
     let mut first_problem: Option<String> = None;
     let mut labels: Vec<String> = Vec::new();
+    // The labels already in `labels`, to keep each once without a scan.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut first_command = true;
     for item in script::split(tokens) {
         let command = match item {
@@ -100,7 +134,7 @@ fn classify_at(command: &str, depth: usize) -> Verdict {
         }
         match check_command(&command, depth, &mut verdict) {
             Ok(label) => {
-                if !label.is_empty() && !labels.contains(&label) {
+                if !label.is_empty() && seen.insert(label.clone()) {
                     labels.push(label);
                 }
             }
@@ -340,6 +374,19 @@ mod tests {
             failures.len(),
             entries.len(),
             failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn a_line_too_long_to_read_is_mutating_in_a_directory_not_known() {
+        let at_bound = format!("ls{}", " ".repeat(MAX_LINE_BYTES - 2));
+        assert!(classify(&at_bound).read_only);
+        let over = classify(&format!("{at_bound} "));
+        assert!(!over.read_only && over.unknown_directory);
+        assert_eq!(
+            over.why,
+            "the command line is 65537 bytes, more than the 65536 read to see what it changes; \
+             split it into shorter commands"
         );
     }
 

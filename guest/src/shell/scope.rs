@@ -13,15 +13,24 @@
 //!   such directory (the host resolves them; only those in a git work tree count);
 //! - a directory it cannot know (`cd $X`, `cd "$(…)"`, `cd -`, `cd` alone, a command whose name
 //!   is not literal, `eval` of what is not literal, a `sh -c` script that is not literal), and
-//!   `session-lock hook`, `install` or `uninstall` run as a tool, make it work [`Scope::anywhere`].
+//!   `session-lock hook`, `install` or `uninstall` run as a tool, make it work [`Scope::anywhere`];
+//! - so does a line longer than [`super::MAX_LINE_BYTES`], which is not read at all, and a line
+//!   whose paths would take more than bounded work to follow ([`MAX_WRAPPED`],
+//!   [`MAX_FORMED_BYTES`], [`MAX_PATHS`], [`MAX_DIRECTORIES`]).
 //!
 //! What a program does by its own code (a script that `cd`s, `make` reading its Makefile, a
 //! path in a variable) is beyond what a command line shows: the lock covers what the line
 //! names.
 
+use std::collections::HashSet;
+use std::rc::Rc;
+
 use super::script::{Item, SimpleCommand};
 use super::words::{self, Word};
 use crate::workspace::{self, Kind};
+
+/// The directories the shell may be in: shared, since every simple command starts from them.
+type Places = Vec<Rc<str>>;
 
 /// How many directories a command line may be in before its scope counts as anywhere.
 const MAX_DIRECTORIES: usize = 16;
@@ -33,6 +42,16 @@ const MAX_PATHS: usize = 256;
 /// How deep `sh -c 'sh -c …'` and `eval` may nest before the scope counts as anywhere.
 const MAX_DEPTH: usize = 3;
 
+/// How many programs one command may wrap in each other (`sudo env git …`) before its scope
+/// counts as anywhere: each is followed in turn, so `git git git …` must not nest without end.
+const MAX_WRAPPED: usize = 8;
+
+/// How many bytes of paths the walk may form (a literal word joined to each directory the shell
+/// may be in, duplicates included) before the scope counts as anywhere: far above any real
+/// command line, it keeps the walk linear in the line however its words and directories
+/// combine (a 2 KB directory and 30,000 one-letter words would otherwise form 1 GB).
+const MAX_FORMED_BYTES: usize = 1 << 20;
+
 /// What a command line may change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -41,18 +60,42 @@ pub struct Scope {
     pub targets: Vec<(String, Kind)>,
     /// Why it may work in any workspace, when it may: it then needs every lock there is.
     pub anywhere: Option<String>,
+    /// The paths of `targets`, to find a repeated one without a scan.
+    seen: HashSet<String>,
+    /// The bytes of paths formed so far ([`MAX_FORMED_BYTES`]).
+    formed: usize,
+    /// How many programs the command being read wraps around the one read now.
+    wrapped: usize,
 }
 
 impl Scope {
     fn add(&mut self, path: String, kind: Kind) {
-        if self.anywhere.is_some() || self.targets.iter().any(|(p, _)| *p == path) {
+        if self.anywhere.is_some() || self.seen.contains(&path) {
             return;
         }
         if self.targets.len() >= MAX_PATHS {
             self.anywhere = Some(format!("it names more than {MAX_PATHS} paths"));
             return;
         }
+        self.seen.insert(path.clone());
         self.targets.push((path, kind));
+    }
+
+    /// `path` joined to `place`, counted against [`MAX_FORMED_BYTES`]; `None` once the scope
+    /// is anywhere (nothing more needs forming).
+    fn join(&mut self, place: &str, path: &str) -> Option<String> {
+        if self.anywhere.is_some() {
+            return None;
+        }
+        self.formed = self.formed.saturating_add(place.len() + path.len() + 1);
+        if self.formed > MAX_FORMED_BYTES {
+            self.anywhere(format!(
+                "its paths and directories combine into more than {} MiB",
+                MAX_FORMED_BYTES >> 20
+            ));
+            return None;
+        }
+        Some(workspace::join(place, path))
     }
 
     fn anywhere(&mut self, why: impl Into<String>) {
@@ -63,14 +106,19 @@ impl Scope {
 /// The scope of `line` for a command that starts in the absolute directory `start`.
 pub fn of_line(line: &str, start: &str) -> Scope {
     let mut scope = Scope::default();
-    let mut places = vec![start.to_owned()];
     scope.add(start.to_owned(), Kind::Directory);
+    // Too long to read: it may work anywhere.
+    if let Some(why) = super::too_long(line) {
+        scope.anywhere(why);
+        return scope;
+    }
+    let mut places: Places = vec![Rc::from(start)];
     walk(line, &mut places, &mut scope, 0);
     scope
 }
 
 /// Adds what `line` may change to `scope`, the shell being in one of `places`.
-fn walk(line: &str, places: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
     if depth > MAX_DEPTH {
         scope.anywhere("its shell scripts nest too deeply to follow");
         return;
@@ -83,6 +131,10 @@ fn walk(line: &str, places: &mut Vec<String>, scope: &mut Scope, depth: usize) {
         }
     };
     for item in super::script::split(tokens) {
+        // Anywhere is as far as a scope goes: the rest changes nothing.
+        if scope.anywhere.is_some() {
+            return;
+        }
         if let Item::Command(command) = item {
             simple_command(&command, places, scope, depth);
         }
@@ -90,12 +142,7 @@ fn walk(line: &str, places: &mut Vec<String>, scope: &mut Scope, depth: usize) {
 }
 
 /// Adds what one simple command may change.
-fn simple_command(
-    command: &SimpleCommand,
-    places: &mut Vec<String>,
-    scope: &mut Scope,
-    depth: usize,
-) {
+fn simple_command(command: &SimpleCommand, places: &mut Places, scope: &mut Scope, depth: usize) {
     for redirect in &command.redirects {
         if let Some(target) = &redirect.target {
             named(target, places, scope);
@@ -135,7 +182,7 @@ fn simple_command(
 
 /// `GIT_DIR=…` and `GIT_WORK_TREE=…` before a command point git elsewhere; any literal value
 /// may be a path the command writes.
-fn assignments(assignments: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+fn assignments(assignments: &[Word], here: &mut Places, scope: &mut Scope) {
     for assignment in assignments {
         let Some((variable, value)) = assignment.text.split_once('=') else {
             continue;
@@ -157,7 +204,7 @@ fn assignments(assignments: &[Word], here: &mut Vec<String>, scope: &mut Scope) 
 
 /// `cd DIR` or `pushd DIR`: the shell may now be in `DIR` (joined to each place it may have
 /// been in) as well as where it was.
-fn change_directory(builtin: &str, args: &[Word], places: &mut Vec<String>, scope: &mut Scope) {
+fn change_directory(builtin: &str, args: &[Word], places: &mut Places, scope: &mut Scope) {
     // `-L`, `-P`, `-e`, `-@`, `-n` and `--` change how, not where.
     let args: Vec<&Word> = args
         .iter()
@@ -183,8 +230,14 @@ fn change_directory(builtin: &str, args: &[Word], places: &mut Vec<String>, scop
 }
 
 /// The shell (or one command) may now be in `dir` too.
-fn enter(dir: &str, places: &mut Vec<String>, scope: &mut Scope) {
-    let entered: Vec<String> = places.iter().map(|p| workspace::join(p, dir)).collect();
+fn enter(dir: &str, places: &mut Places, scope: &mut Scope) {
+    let mut entered = Vec::with_capacity(places.len());
+    for place in places.iter() {
+        match scope.join(place, dir) {
+            Some(joined) => entered.push(joined),
+            None => return,
+        }
+    }
     for place in entered {
         if places.len() >= MAX_DIRECTORIES {
             scope.anywhere(format!(
@@ -192,8 +245,8 @@ fn enter(dir: &str, places: &mut Vec<String>, scope: &mut Scope) {
             ));
             return;
         }
-        if !places.contains(&place) {
-            places.push(place.clone());
+        if !places.iter().any(|p| **p == *place) {
+            places.push(Rc::from(place.as_str()));
         }
         scope.add(place, Kind::Directory);
     }
@@ -201,7 +254,7 @@ fn enter(dir: &str, places: &mut Vec<String>, scope: &mut Scope) {
 
 /// A literal word that may name a path: an option's `=value`, else the word unless it is an
 /// option.
-fn path(text: &str, here: &[String], scope: &mut Scope) {
+fn path(text: &str, here: &[Rc<str>], scope: &mut Scope) {
     let candidate = match text.strip_prefix('-') {
         Some(option) => match option.split_once('=') {
             Some((_, value)) => value,
@@ -213,12 +266,15 @@ fn path(text: &str, here: &[String], scope: &mut Scope) {
         return;
     }
     for place in here {
-        scope.add(workspace::join(place, candidate), Kind::Named);
+        match scope.join(place, candidate) {
+            Some(joined) => scope.add(joined, Kind::Named),
+            None => return,
+        }
     }
 }
 
 /// A word that may name a path, when it is literal (what is not literal is not followed).
-fn named(word: &Word, here: &[String], scope: &mut Scope) {
+fn named(word: &Word, here: &[Rc<str>], scope: &mut Scope) {
     if word.is_literal() {
         path(&word.text, here, scope);
     }
@@ -226,7 +282,7 @@ fn named(word: &Word, here: &[String], scope: &mut Scope) {
 
 /// A program and its arguments: the directories its options point it to, then every literal
 /// argument as a path relative to them.
-fn program(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+fn program(words: &[Word], here: &mut Places, scope: &mut Scope, depth: usize) {
     let name = words[0].text.as_str();
     let base = name.rsplit('/').next().unwrap_or(name);
     match base {
@@ -248,13 +304,26 @@ fn program(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usi
     // whatever program word follows is read as a program in turn.
     if let Some(at) = words[1..].iter().position(|w| is_wrapped_program(&w.text)) {
         let inner = &words[1 + at..];
-        if inner.len() < words.len() {
-            program(inner, &mut here.clone(), scope, depth);
-        }
+        wrapped(scope, |scope| {
+            program(inner, &mut here.clone(), scope, depth)
+        });
     }
     for word in &words[1..] {
         named(word, here, scope);
     }
+}
+
+/// Follows a program another one runs, unless that nests more than [`MAX_WRAPPED`] deep.
+fn wrapped(scope: &mut Scope, follow: impl FnOnce(&mut Scope)) {
+    if scope.wrapped >= MAX_WRAPPED {
+        scope.anywhere(format!(
+            "it wraps more than {MAX_WRAPPED} programs in each other"
+        ));
+        return;
+    }
+    scope.wrapped += 1;
+    follow(scope);
+    scope.wrapped -= 1;
 }
 
 /// Programs whose options move where they work, or that act on the lock itself.
@@ -267,7 +336,7 @@ fn is_wrapped_program(text: &str) -> bool {
 }
 
 /// `env [-i] [-u NAME] [-C DIR] [NAME=VALUE]… [COMMAND…]`: the command runs in `DIR`.
-fn env(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usize) {
+fn env(words: &[Word], here: &mut Places, scope: &mut Scope, depth: usize) {
     let mut i = 1;
     let mut assigned = Vec::new();
     while let Some(word) = words.get(i) {
@@ -306,14 +375,16 @@ fn env(words: &[Word], here: &mut Vec<String>, scope: &mut Scope, depth: usize) 
             ..SimpleCommand::default()
         };
         let mut places = here.clone();
-        simple_command(&command, &mut places, scope, depth);
+        wrapped(scope, |scope| {
+            simple_command(&command, &mut places, scope, depth)
+        });
     }
 }
 
 /// `git`'s global options that point it at another directory: `-C DIR`, `--work-tree DIR`,
 /// `--git-dir DIR` (either spelling, `=` or a separate word). Its arguments are relative to the
 /// last `-C`.
-fn git(words: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+fn git(words: &[Word], here: &mut Places, scope: &mut Scope) {
     let mut i = 1;
     while let Some(word) = words.get(i) {
         let text = word.text.as_str();
@@ -353,7 +424,7 @@ fn git(words: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
 /// `session-lock` run as a tool: `release` needs the lock of the workspace it names; `hook`
 /// reads an event that may speak for any session in any workspace, and `install`/`uninstall`
 /// change the hooks every session runs, so those need every lock.
-fn session_lock(words: &[Word], here: &mut Vec<String>, scope: &mut Scope) {
+fn session_lock(words: &[Word], here: &mut Places, scope: &mut Scope) {
     let Some(subcommand) = words[1..].iter().find(|w| !w.text.starts_with('-')) else {
         return;
     };
@@ -527,5 +598,35 @@ mod tests {
     fn a_line_naming_too_much_means_anywhere() {
         let many: Vec<String> = (0..300).map(|i| format!("f{i}")).collect();
         assert!(anywhere(&format!("rm {}", many.join(" "))).contains("more than 256 paths"));
+    }
+
+    #[test]
+    fn a_line_too_long_to_read_means_anywhere_without_being_read() {
+        let at_bound = format!("rm a{}", " ".repeat(super::super::MAX_LINE_BYTES - 4));
+        assert!(paths(&at_bound, "/r").contains(&"/r/a".to_owned()));
+        // An unterminated quote would be "cannot be read": it is never looked at.
+        let over = format!("{at_bound}'");
+        let why = anywhere(&over);
+        assert!(why.starts_with("the command line is 65537 bytes"), "{why}");
+        assert_eq!(
+            of_line(&over, "/r").targets,
+            [("/r".to_owned(), Kind::Directory)]
+        );
+    }
+
+    #[test]
+    fn programs_wrapped_without_end_mean_anywhere() {
+        assert!(paths("sudo env git -C /o commit", "/r").contains(&"/o".to_owned()));
+        let why = anywhere(&"git ".repeat(5_000));
+        assert!(why.contains("wraps more than 8 programs"), "{why}");
+        anywhere(&"env ".repeat(5_000));
+    }
+
+    #[test]
+    fn paths_formed_past_the_bound_mean_anywhere() {
+        // 16 directories, then one word named again and again: each forms 16 paths.
+        let line = format!("cd a; cd b; cd c; cd d; rm {}", "x ".repeat(30_000));
+        let why = anywhere(&line);
+        assert!(why.contains("combine into more than 1 MiB"), "{why}");
     }
 }

@@ -314,7 +314,7 @@ fn run_scenario(defaults: &Map<String, Value>, scenario: &Value) -> Vec<String> 
     let mut failures = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let event = match (step.get("event"), step.get("event_text")) {
-            (Some(json), None) => serde_json::to_vec(json).unwrap(),
+            (Some(json), None) => serde_json::to_vec(&filled(json, step.get("fill"))).unwrap(),
             (None, Some(Value::String(text))) => text.clone().into_bytes(),
             _ => panic!("a step has an event or an event_text: {step}"),
         };
@@ -344,6 +344,40 @@ fn run_scenario(defaults: &Map<String, Value>, scenario: &Value) -> Vec<String> 
         }
     }
     failures
+}
+
+/// `event` with each field that `fill` names (a dotted path) set to its generated text:
+/// `prefix`, then `repeat` `times` over, then `suffix` (see the README's "Events").
+fn filled(event: &Value, fill: Option<&Value>) -> Value {
+    let mut event = event.clone();
+    let Some(fill) = fill else {
+        return event;
+    };
+    for (path, spec) in fill.as_object().expect("fill is an object") {
+        let text = |name: &str| {
+            spec.get(name)
+                .map_or("", |t| t.as_str().expect("fill text"))
+        };
+        let times = spec["times"]
+            .as_u64()
+            .expect("fill.times is a whole number");
+        let generated = format!(
+            "{}{}{}",
+            text("prefix"),
+            text("repeat").repeat(usize::try_from(times).unwrap()),
+            text("suffix")
+        );
+        let mut at = &mut event;
+        for name in path.split('.') {
+            at = at
+                .as_object_mut()
+                .unwrap_or_else(|| panic!("fill {path}: not an object on the way"))
+                .entry(name)
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        *at = Value::String(generated);
+    }
+    event
 }
 
 /// The `records` of a scenario or an expectation: other workspaces' locks, by path.

@@ -573,9 +573,12 @@ fn every_key(
     store: &mut impl LockStore,
     keys: &mut Vec<(String, String)>,
 ) -> Result<(), PolicyError> {
-    // A key the call already names keeps its workspace's name.
+    // A key the call already names keeps its workspace's name. A set, not a scan: the store
+    // may list tens of thousands.
+    let named: std::collections::HashSet<String> =
+        keys.iter().map(|(key, _)| key.clone()).collect();
     for key in store.keys()? {
-        if !keys.iter().any(|(known, _)| *known == key) {
+        if !named.contains(&key) {
             keys.push((key, String::new()));
         }
     }

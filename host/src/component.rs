@@ -3,7 +3,7 @@
 //! memory. Loading it is [`crate::artifact`]'s job.
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
 
 use crate::decision_log::DecisionSink;
 use crate::engine;
@@ -31,6 +31,9 @@ pub use self::session_lock::policy::{decision_log, lock_store, processes};
 /// ([`crate::hook::MAX_EVENT_BYTES`]) several times over.
 pub const MEMORY_LIMIT_BYTES: usize = 96 << 20;
 
+/// The instance of the lock store's functions in the component's imports.
+const LOCK_STORE: &str = "session-lock:policy/lock-store@0.3.0";
+
 /// What a store holds: the component's imports (a lock store, process facts), and the caps.
 pub struct State<S, P> {
     lock_store: S,
@@ -38,6 +41,11 @@ pub struct State<S, P> {
     limits: StoreLimits,
     /// Where the component's decision lines go; `None`: they are dropped.
     decision_log: Option<Box<dyn DecisionSink>>,
+    /// The fuel given to the call under way (or the last one).
+    fuel_given: u64,
+    /// Whether the call under way has had its fuel for listed keys
+    /// ([`engine::FUEL_PER_KEY`]).
+    keys_funded: bool,
 }
 
 impl<S, P> decision_log::Host for State<S, P> {
@@ -132,6 +140,26 @@ where
     ) -> wasmtime::Result<Self> {
         let mut linker = Linker::<State<S, P>>::new(engine);
         SessionLock::add_to_linker::<_, HasSelf<State<S, P>>>(&mut linker, |state| state)?;
+        // `keys` again, with the store at hand: the first listing of a call brings fuel for
+        // each key listed, so the component's work on every lock is budgeted per lock.
+        linker.allow_shadowing(true);
+        linker.instance(LOCK_STORE)?.func_wrap(
+            "keys",
+            |mut store: StoreContextMut<'_, State<S, P>>, (): ()| {
+                let keys = store.data_mut().lock_store.keys();
+                if let Ok(listed) = &keys
+                    && !store.data().keys_funded
+                {
+                    let extra = engine::FUEL_PER_KEY.saturating_mul(listed.len() as u64);
+                    let fuel = store.get_fuel()?.saturating_add(extra);
+                    store.set_fuel(fuel)?;
+                    let state = store.data_mut();
+                    state.keys_funded = true;
+                    state.fuel_given = state.fuel_given.saturating_add(extra);
+                }
+                Ok((keys,))
+            },
+        )?;
         let limits = StoreLimitsBuilder::new()
             .memory_size(MEMORY_LIMIT_BYTES)
             .instances(4)
@@ -141,10 +169,12 @@ where
             processes,
             limits,
             decision_log: None,
+            fuel_given: engine::FUEL_PER_CALL,
+            keys_funded: false,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_fuel(crate::engine::FUEL_PER_CALL)?;
+        store.set_fuel(engine::FUEL_PER_CALL)?;
         let bindings = SessionLock::instantiate(&mut store, component, &linker)?;
         Ok(Policy { store, bindings })
     }
@@ -206,7 +236,18 @@ where
         f: impl FnOnce(&SessionLock, &mut Store<State<S, P>>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         self.store.set_fuel(fuel)?;
+        let state = self.store.data_mut();
+        state.fuel_given = fuel;
+        state.keys_funded = false;
         f(&self.bindings, &mut self.store)
+    }
+
+    /// The fuel the last call into the component burned, and the fuel it was given: to measure
+    /// the budget's headroom (see [`crate::engine`]).
+    pub fn last_call_fuel(&self) -> (u64, u64) {
+        let given = self.store.data().fuel_given;
+        let left = self.store.get_fuel().unwrap_or(0);
+        (given.saturating_sub(left), given)
     }
 
     /// `hook.agent-named`.

@@ -15,10 +15,35 @@ pub const FUEL_PER_CALL: u64 = 200_000_000;
 /// the event instead of refusing large, ordinary events.
 pub const FUEL_PER_EVENT_BYTE: u64 = 128;
 
-/// The fuel for a call that reads an event of `event_bytes`.
+/// Extra fuel for a call that reads an event: enough to classify the event's shell command
+/// line, whatever else the event carries. The component reads a line of up to 64 KiB
+/// (`shell::MAX_LINE_BYTES` in the guest; a longer one needs every lock without being read);
+/// the costliest lines measured just under that cost about 4,200 units a byte (simple
+/// commands nested three deep in `bash -c`, read twice: whether they only read, and what they
+/// may change), so this is 8,192 units for each of its bytes, twice that.
+///
+/// Re-measure with `cargo test -p session-lock --test budget -- --nocapture`: it prints the
+/// fuel and time of every shape just under the bound, alone and in a 15 MiB event, and fails
+/// when one alone needs more than half of this and [`FUEL_PER_CALL`] together.
+pub const FUEL_FOR_SHELL_LINE: u64 = (64 << 10) * 8_192;
+
+/// The fuel for a call that reads an event of `event_bytes`: the call's own, the shell line's,
+/// and the event's bytes'.
 pub fn fuel_for_event(event_bytes: usize) -> u64 {
-    FUEL_PER_CALL.saturating_add(FUEL_PER_EVENT_BYTE.saturating_mul(event_bytes as u64))
+    FUEL_PER_CALL
+        .saturating_add(FUEL_FOR_SHELL_LINE)
+        .saturating_add(FUEL_PER_EVENT_BYTE.saturating_mul(event_bytes as u64))
 }
+
+/// Extra fuel for each key the store lists, the first time in a call that it lists them, so
+/// that a session can let go of its locks however many others the store holds. What the
+/// component does with one listed lock costs about 14,500 units at `Stop` (read its record,
+/// judge it) and about 91,000 for a command that needs every lock (take a stale one over);
+/// this leaves room for records longer than this tool writes. A call that lists again gets
+/// nothing more, so a runaway loop of listings still runs out. Measured by
+/// `cargo test -p session-lock --test budget -- --nocapture` (`BUDGET_RECORDS=…` for other
+/// counts), which fails when a lock needs more than half of this.
+pub const FUEL_PER_KEY: u64 = 250_000;
 
 /// Wasm features the component does not use and the slim runtime does not have.
 fn unused_features() -> WasmFeatures {

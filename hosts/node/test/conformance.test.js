@@ -166,6 +166,27 @@ function storeRecord(lockDir, key, spec) {
   fs.writeFileSync(path.join(lockDir, `session-lock-${key}.json`), recordBytes(spec), { mode: 0o600 });
 }
 
+/**
+ * `event` with each field that `fill` names (a dotted path) set to its generated text: `prefix`,
+ * then `repeat` `times` over, then `suffix` (README, "Events").
+ */
+function filled(event, fill) {
+  if (fill === undefined) return event;
+  const copy = structuredClone(event);
+  for (const [field, spec] of Object.entries(fill)) {
+    assert.ok(Number.isSafeInteger(spec.times), `fill ${field}: times is a whole number`);
+    const names = field.split('.');
+    let at = copy;
+    for (const name of names.slice(0, -1)) {
+      assert.ok(typeof at === 'object' && at !== null, `fill ${field}: not an object on the way`);
+      at[name] ??= {};
+      at = at[name];
+    }
+    at[names.at(-1)] = `${spec.prefix ?? ''}${(spec.repeat ?? '').repeat(spec.times)}${spec.suffix ?? ''}`;
+  }
+  return copy;
+}
+
 let scenarioCount = 0;
 for (const { file, suite } of conformanceSuite()) {
   describe(file, () => {
@@ -186,7 +207,7 @@ for (const { file, suite } of conformanceSuite()) {
         }
         assert.ok(scenario.steps.length > 0, 'a scenario has steps');
         scenario.steps.forEach((step, n) => {
-          const event = 'event_text' in step ? step.event_text : JSON.stringify(step.event);
+          const event = 'event_text' in step ? step.event_text : JSON.stringify(filled(step.event, step.fill));
           const c = { ...context, ...step.context };
           for (const field of ['decision', 'stdout', 'stderr', 'record']) {
             assert.ok(field in step.expect, `expect.${field} is given`);

@@ -10,6 +10,10 @@
 //! Gemini CLI runs settings hooks only in a trusted folder: the test trusts the workspace in
 //! `~/.gemini/trustedFolders.json`, as the client's own trust dialog stores it. session-lock
 //! itself never writes that file.
+//!
+//! The extension in `plugins/gemini/` is installed through the client (`gemini extensions
+//! install`, answering its questions as a person does), with the binary where `install` keeps
+//! it and no settings hooks at all, and locks in a trusted and in an untrusted folder.
 
 #[path = "support/arena.rs"]
 mod arena;
@@ -31,7 +35,10 @@ mod scripted_model;
 mod two_sessions;
 
 use std::fs;
+use std::io::Write;
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use gemini_api::GeminiApi;
 use real_clients::{Client, gemini};
@@ -52,6 +59,149 @@ fn user_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
 fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     let Some(client) = gemini() else { return };
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
+}
+
+#[test]
+fn the_extension_locks_in_a_trusted_folder() {
+    let Some(client) = gemini() else { return };
+    let sessions = extension_sessions(client, Folder::Trusted);
+    second_session_is_refused_while_the_first_holds(&sessions);
+}
+
+/// Gemini CLI 0.61.0 does not run headless (`-p`) in an untrusted folder at all: it exits
+/// before asking the model anything, so no tool runs there unlocked. (Interactive, it asks
+/// whether to trust the folder; that session is not driven here, see docs/install.md.)
+#[test]
+fn in_an_untrusted_folder_the_headless_client_runs_nothing() {
+    let Some(client) = gemini() else { return };
+    let sessions = extension_sessions(client, Folder::Untrusted);
+    let written = sessions.ground.workspace().join("untrusted.txt");
+    let running = sessions.start(
+        "untrusted",
+        Call::WriteFile {
+            path: written.clone(),
+            content: "x\n".into(),
+        },
+        false,
+    );
+    let done = running.exited();
+    assert!(!done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let said = done.stdout + &done.stderr;
+    assert!(
+        said.contains("not running in a trusted directory"),
+        "the client's own words: {said}"
+    );
+    assert_eq!(
+        sessions.model.request_lines(),
+        Vec::<String>::new(),
+        "no model request"
+    );
+    assert!(!written.exists(), "nothing written");
+}
+
+/// Whether the workspace is a trusted folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Folder {
+    Trusted,
+    Untrusted,
+}
+
+/// A ground with the extension installed through the client and no settings hook, the binary
+/// at the stable location `install` keeps it at (where the launcher finds it), the workspace
+/// trusted or not; and how to start `gemini -p` there.
+fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
+    let ground = Ground::new();
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    write_json(
+        &gemini_dir(&ground).join("settings.json"),
+        &client_settings(),
+    );
+    let stable = ground.home.join(".local/share/session-lock/bin");
+    fs::create_dir_all(&stable).unwrap();
+    symlink(sandbox::BINARY, stable.join("session-lock")).unwrap();
+
+    let source = claude_client::repository().join("plugins/gemini");
+    let mut command = client.command(&ground.home);
+    command
+        .args(["extensions", "install"])
+        .arg(&source)
+        .args(["--consent", "--skip-settings"])
+        .current_dir(&ground.home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the client starts");
+    // The client asks whether to trust the extension's source folder: the person says yes.
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&done.stdout).into_owned() + &String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{said}");
+    assert!(said.contains("installed successfully"), "{said}");
+    let installed = gemini_dir(&ground).join("extensions/session-lock/hooks/hooks.json");
+    assert!(installed.exists(), "{said}");
+    // Trust belongs to the person: what install's question stored is replaced by the folder
+    // rule this test is about.
+    match folder {
+        Folder::Trusted => trust_folder(&ground.home, &ground.workspace()),
+        Folder::Untrusted => {
+            write_json(&gemini_dir(&ground).join("trustedFolders.json"), &json!({}))
+        }
+    }
+    let settings = fs::read_to_string(gemini_dir(&ground).join("settings.json")).unwrap();
+    assert!(
+        !settings.contains("session-lock"),
+        "no settings hook: {settings}"
+    );
+    let launch = move |ground: &Ground, prompt: &str, url: &str| {
+        let mut command = client.command(&ground.home);
+        command
+            .args([
+                "-p",
+                prompt,
+                "--approval-mode",
+                "yolo",
+                "--output-format",
+                "json",
+            ])
+            .env("GEMINI_API_KEY", "stand-in-key")
+            .env("GOOGLE_GEMINI_BASE_URL", url)
+            .current_dir(&ground.sandbox.workspace);
+        command
+    };
+    Sessions::new(ground, GeminiApi, Box::new(launch))
+}
+
+/// Session A takes the lock with `write_file` and stays in its turn; session B's shell write
+/// and `write_file` are refused and write nothing; A's turn end releases.
+fn second_session_is_refused_while_the_first_holds(sessions: &Sessions<GeminiApi>) {
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold(
+        "holder",
+        Call::WriteFile {
+            path: workspace.join("holder.txt"),
+            content: "held\n".into(),
+        },
+    );
+    let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
+    holding.assert_refused(&told);
+    assert!(told.starts_with(BLOCKED), "Gemini CLI's own words: {told}");
+    let second = workspace.join("second.txt");
+    let told = sessions.ask(
+        "write",
+        Call::WriteFile {
+            path: second.clone(),
+            content: "second\n".into(),
+        },
+    );
+    holding.assert_refused(&told);
+    assert!(!second.exists(), "nothing written");
+    holding.end_turn();
+    assert_eq!(
+        sessions.ground.sandbox.holder(),
+        None,
+        "the holder's AfterAgent released the lock"
+    );
 }
 
 #[test]

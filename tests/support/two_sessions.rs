@@ -186,13 +186,17 @@ impl<W: Wire> Running<'_, W> {
         self.finish()
     }
 
+    /// Waits for the client to exit (killing it after [`SESSION_TIMEOUT`]), however it exits.
+    pub fn exited(self) -> Exited {
+        self.process
+            .wait(SESSION_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}; requests: {:?}", self.sessions.model.request_lines()))
+    }
+
     /// Waits for the client to exit (killing it after [`SESSION_TIMEOUT`]) and checks that it
     /// succeeded.
     pub fn finish(self) -> Exited {
-        let done = self
-            .process
-            .wait(SESSION_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}; requests: {:?}", self.sessions.model.request_lines()));
+        let done = self.exited();
         assert!(
             done.status.success(),
             "the client exited with {}: {}\n{}",

@@ -32,10 +32,9 @@ const HOLDER: &str = "B";
 /// Cases per property (`PROPTEST_CASES` overrides).
 const CASES: u32 = 4_096;
 /// The longest one call into the component may take on any input here. Debug builds are slow
-/// and CI machines shared (one call on a 20 MiB record took 2.2 s at a load of 9 on 2 cores; two took 1.4 s in all
-/// at a load of 5):
-/// this bounds a runaway, such as a walk quadratic in the record, not the speed, which
-/// `cargo bench` measures.
+/// and CI machines shared (one call on a 20 MiB record took 2.2 s at a load of 9 on 2 cores,
+/// two took 1.4 s in all at a load of 5): this bounds a runaway, such as a walk quadratic in
+/// the record, not the speed, which `cargo bench` measures.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
 
 fn held_by_holder() -> Vec<u8> {

@@ -31,8 +31,21 @@ pub use self::session_lock::policy::{decision_log, lock_store, processes};
 /// ([`crate::hook::MAX_EVENT_BYTES`]) several times over.
 pub const MEMORY_LIMIT_BYTES: usize = 96 << 20;
 
-/// The instance of the lock store's functions in the component's imports.
-const LOCK_STORE: &str = "session-lock:policy/lock-store@0.3.0";
+/// The lock store's interface, without its version, among the component's imports.
+const LOCK_STORE: &str = "session-lock:policy/lock-store@";
+
+/// The full name (`session-lock:policy/lock-store@<version>`) under which `component` imports
+/// the lock store: read from the component, so that a new WIT version can never leave the
+/// per-key fuel on a name nothing imports.
+fn lock_store_import(engine: &Engine, component: &Component) -> wasmtime::Result<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with(LOCK_STORE))
+        .map(str::to_owned)
+        .ok_or_else(|| wasmtime::format_err!("the policy component imports no {LOCK_STORE}*"))
+}
 
 /// What a store holds: the component's imports (a lock store, process facts), and the caps.
 pub struct State<S, P> {
@@ -143,23 +156,25 @@ where
         // `keys` again, with the store at hand: the first listing of a call brings fuel for
         // each key listed, so the component's work on every lock is budgeted per lock.
         linker.allow_shadowing(true);
-        linker.instance(LOCK_STORE)?.func_wrap(
-            "keys",
-            |mut store: StoreContextMut<'_, State<S, P>>, (): ()| {
-                let keys = store.data_mut().lock_store.keys();
-                if let Ok(listed) = &keys
-                    && !store.data().keys_funded
-                {
-                    let extra = engine::FUEL_PER_KEY.saturating_mul(listed.len() as u64);
-                    let fuel = store.get_fuel()?.saturating_add(extra);
-                    store.set_fuel(fuel)?;
-                    let state = store.data_mut();
-                    state.keys_funded = true;
-                    state.fuel_given = state.fuel_given.saturating_add(extra);
-                }
-                Ok((keys,))
-            },
-        )?;
+        linker
+            .instance(&lock_store_import(engine, component)?)?
+            .func_wrap(
+                "keys",
+                |mut store: StoreContextMut<'_, State<S, P>>, (): ()| {
+                    let keys = store.data_mut().lock_store.keys();
+                    if let Ok(listed) = &keys
+                        && !store.data().keys_funded
+                    {
+                        let extra = engine::FUEL_PER_KEY.saturating_mul(listed.len() as u64);
+                        let fuel = store.get_fuel()?.saturating_add(extra);
+                        store.set_fuel(fuel)?;
+                        let state = store.data_mut();
+                        state.keys_funded = true;
+                        state.fuel_given = state.fuel_given.saturating_add(extra);
+                    }
+                    Ok((keys,))
+                },
+            )?;
         let limits = StoreLimitsBuilder::new()
             .memory_size(MEMORY_LIMIT_BYTES)
             .instances(4)

@@ -104,15 +104,16 @@ pub fn anywhere_reason(why: &str, reason: &str) -> String {
 
 /// What the model is told when its session starts, or the person prompts, while another
 /// session holds the workspace: who, since when, when it frees at the latest, what still
-/// works, and how to go on.
-pub fn held_context(holder: &LockRecord, now: u64) -> String {
+/// works, and how to go on (`way_out`, in its agent's terms, as a refusal words it:
+/// [`WayOut::says`]).
+pub fn held_context(holder: &LockRecord, now: u64, way_out: &str) -> String {
     format!(
         "session-lock: this workspace is locked by another session, {} — it took the lock {} \
          ago and frees it when its turn ends, at the latest in {}. Until then any edit or \
          mutating shell command here is refused; reading works (Read, Grep, Glob, and \
          read-only commands such as git status, git diff, git log, ls, cat, grep). To change \
-         files now, work in a separate git worktree, which has its own lock; otherwise plan \
-         read-only work, or tell the person the workspace is taken.",
+         files now, {way_out}; otherwise plan read-only work, or tell the person the \
+         workspace is taken.",
         holder_name(holder),
         duration(holder.held_for_ms(now)),
         duration(holder.expires_in_ms(now).max(0) as u64),
@@ -211,11 +212,25 @@ mod tests {
     #[test]
     fn a_held_workspace_is_told_who_until_when_and_how_to_go_on() {
         let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
-        let context = held_context(&holder, 66_000);
+        let context = held_context(&holder, 66_000, &any_worktree());
         assert!(context.contains("A (pid 4101)"), "{context}");
         assert!(context.contains("1m 05s ago"), "{context}");
         assert!(context.contains("at the latest in 3m 55s"), "{context}");
         assert!(context.contains("git worktree"), "{context}");
+        // The way on in the agent's terms, the words its refusal uses.
+        let claude = WayOut::EnterWorktreeTool.says("B", "/r");
+        let context = held_context(&holder, 66_000, &claude);
+        assert!(
+            context.contains("To change files now, call the EnterWorktree tool"),
+            "{context}"
+        );
+        let codex = WayOut::GitWorktreeAdd.says("B", "/r");
+        let context = held_context(&holder, 66_000, &codex);
+        assert!(
+            context.contains("To change files now, run `git worktree add /r-B -b session-lock/B`"),
+            "{context}"
+        );
+        assert!(block_reason(&holder, 66_000, &codex).contains(&codex));
         let notice = held_notice(&holder, 66_000);
         assert!(notice.contains("frees in 3m 55s at the latest"), "{notice}");
     }

@@ -65,6 +65,51 @@ fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
 }
 
+/// A session refused while another holds the workspace runs the `git worktree add` its
+/// refusal names, word for word, through the client's own shell tool: it is let through and
+/// makes the worktree beside the workspace; a patch in that worktree is let through, one in
+/// the held workspace still refused.
+///
+/// Codex's `workspace-write` sandbox keeps `.git` read-only, so there `git worktree add` (which
+/// writes `.git/worktrees/`) fails in git itself after the hook let it through; it runs once
+/// the person lets the command out of the sandbox, as Codex asks them to. These sessions run
+/// with `danger-full-access`, standing for that approval.
+#[test]
+fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions_in(client, Scope::User, Trust::Bypass, "danger-full-access");
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    let patch = "*** Begin Patch\n*** Add File: patched.txt\n+patched\n*** End Patch\n";
+    let told = sessions.ask("refused", Call::Patch(patch.into()));
+    holding.assert_refused(&told);
+    let command = told.split('`').nth(1).expect("the refusal names a command");
+    let prefix = format!("git worktree add {}-", workspace.display());
+    assert!(command.starts_with(&prefix), "{told}");
+
+    let told = sessions.ask("worktree", Call::Shell(command.into()));
+    assert!(!told.contains(HELD_BY), "the way on ran: {told}");
+    let new = PathBuf::from(command.split(' ').nth(3).unwrap());
+    assert!(new.join(".git").is_file(), "a worktree of its own: {told}");
+
+    let notes = new.join("notes.txt");
+    let patch = format!(
+        "*** Begin Patch\n*** Add File: {}\n+there\n*** End Patch\n",
+        notes.display()
+    );
+    let told = sessions.ask("there", Call::Patch(patch));
+    assert!(!told.contains(HELD_BY), "the patch ran: {told}");
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "there\n");
+    let told = sessions.ask("held", Call::Patch(patch_of("held.txt")));
+    holding.assert_refused(&told);
+    assert!(!workspace.join("held.txt").exists(), "nothing written");
+    holding.end_turn();
+}
+
+fn patch_of(file: &str) -> String {
+    format!("*** Begin Patch\n*** Add File: {file}\n+x\n*** End Patch\n")
+}
+
 #[test]
 fn trusted_with_session_locks_hash_codex_runs_the_hooks() {
     let Some(client) = codex() else { return };
@@ -482,6 +527,16 @@ fn trust_entries(hooks_file: &Path, trust: Trust) -> String {
 /// A ground with the hooks installed at `scope` and a `CODEX_HOME` naming the stand-in, and
 /// how to start `codex exec` there, the hooks trusted as `trust` says.
 fn sessions(client: Client, scope: Scope, trust: Trust) -> Sessions<ResponsesApi> {
+    sessions_in(client, scope, trust, "workspace-write")
+}
+
+/// [`sessions`], with the client's sandbox `sandbox` (its `-s`).
+fn sessions_in(
+    client: Client,
+    scope: Scope,
+    trust: Trust,
+    sandbox: &'static str,
+) -> Sessions<ResponsesApi> {
     let ground = Ground::new();
     let home = codex_home(&ground);
     fs::create_dir_all(&home).unwrap();
@@ -514,7 +569,7 @@ fn sessions(client: Client, scope: Scope, trust: Trust) -> Sessions<ResponsesApi
             command.arg("--dangerously-bypass-hook-trust");
         }
         command
-            .args(["-s", "workspace-write", "--color", "never"])
+            .args(["-s", sandbox, "--color", "never"])
             .arg(prompt)
             .env("CODEX_HOME", &codex_home)
             .env("STAND_IN_API_KEY", "sk-stand-in")

@@ -37,7 +37,7 @@ pub enum WayOut {
 impl WayOut {
     /// The words for the model, for the session `session_id` refused on `workspace`: what to
     /// do, in its agent's terms. For `git worktree add`, a path beside the workspace and a
-    /// branch, both named by the session id (its first characters that are safe in a path and
+    /// branch, both named by the session id (its last characters that are safe in a path and
     /// a branch name), so the command is ready to run and two sessions get two worktrees.
     pub fn says(self, session_id: &str, workspace: &str) -> String {
         match self {
@@ -58,14 +58,17 @@ impl WayOut {
     }
 }
 
-/// Up to 8 characters of `session_id` that are safe in a path and a branch name (ASCII letters,
-/// digits, `-` and `_`); `session` when it has none.
+/// The last 8 characters of `session_id` that are safe in a path and a branch name (ASCII
+/// letters, digits, `-` and `_`); `session` when it has none. The last, not the first: an id
+/// made from the time (Codex's are UUIDv7) starts with the same characters in every session
+/// begun in the same minute, so two refused sessions would be offered one worktree; the end
+/// of a UUID is random in every version.
 fn worktree_tag(session_id: &str) -> String {
-    let tag: String = session_id
+    let safe: Vec<char> = session_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(8)
         .collect();
+    let tag: String = safe[safe.len().saturating_sub(8)..].iter().collect();
     let tag = tag.trim_matches('-').to_owned();
     if tag.is_empty() {
         "session".into()
@@ -292,9 +295,13 @@ mod tests {
         let id = "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21";
         assert_eq!(
             WayOut::GitWorktreeAdd.says(id, "/home/u/repo"),
-            "run `git worktree add /home/u/repo-3f9c2b1e -b session-lock/3f9c2b1e` and work in \
+            "run `git worktree add /home/u/repo-6a4c3b21 -b session-lock/6a4c3b21` and work in \
              that new worktree, which has its own lock"
         );
+        // Two Codex sessions begun the same minute (UUIDv7: the time first) get two worktrees.
+        let first = WayOut::GitWorktreeAdd.says("019ae0b1-7c2e-7d4f-8a9b-0c1d2e3f4a5b", "/r");
+        let second = WayOut::GitWorktreeAdd.says("019ae0b1-9f00-7e21-b3c4-d5e6f7a8b9c0", "/r");
+        assert_ne!(first, second);
     }
 
     #[test]

@@ -690,7 +690,7 @@ mod tests {
         assert!(scope.only_new_work_trees, "{command}: {scope:?}");
         assert_eq!(
             scope.targets,
-            [("/home/u/my repo-3f9c2b1e".to_owned(), Kind::Directory)]
+            [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)]
         );
         // From a directory below the workspace, `cd` into it first, or `-C` it.
         for line in [
@@ -701,7 +701,7 @@ mod tests {
             assert!(scope.only_new_work_trees, "{line}: {scope:?}");
             assert_eq!(
                 scope.targets,
-                [("/home/u/my repo-3f9c2b1e".to_owned(), Kind::Directory)],
+                [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)],
                 "{line}"
             );
         }

@@ -106,6 +106,36 @@ fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
     holding.end_turn();
 }
 
+/// A session starting while another holds the workspace is told before it plans: its first
+/// request to the model carries the context its `SessionStart` and `UserPromptSubmit` hooks
+/// added, naming the holder and the worktree to add; it still reads. A session starting in a
+/// free workspace is told nothing.
+#[test]
+fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions(client, Scope::User, Trust::Bypass);
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    const TOLD: &str = "session-lock: this workspace is locked by another session";
+    let told = sessions.ask("told", Call::Shell("git status --short".into()));
+    assert!(!told.contains(HELD_BY), "git status ran: {told}");
+    let requests = sessions.model.requests_holding("[session-lock-e2e:told]");
+    let first = requests.first().expect("the session asked the model");
+    // Once from SessionStart, once from UserPromptSubmit.
+    assert_eq!(first.matches(TOLD).count(), 2, "{first}");
+    let way_on = format!("git worktree add {}-", workspace.display());
+    assert!(first.contains(&way_on), "{first}");
+    holding.end_turn();
+
+    sessions.ask("free", Call::Shell("git status --short".into()));
+    let requests = sessions.model.requests_holding("[session-lock-e2e:free]");
+    assert!(!requests.is_empty(), "the session asked the model");
+    assert!(
+        requests.iter().all(|body| !body.contains("session-lock:")),
+        "{requests:?}"
+    );
+}
+
 fn patch_of(file: &str) -> String {
     format!("*** Begin Patch\n*** Add File: {file}\n+x\n*** End Patch\n")
 }

@@ -316,12 +316,14 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
     );
 
     // The person reviews the hooks: Codex stores each trust under the key and hash it lists.
+    let installed = handlers_in(&home.join("hooks.json"));
+    assert_eq!(installed, 6, "install registers six hooks");
     let listed = trust_hooks_as_the_review_does(&client, &ground, &home);
-    assert_eq!(listed, 4, "Codex lists the four session-lock hooks");
+    assert_eq!(listed, installed, "Codex lists every session-lock hook");
     let (passed, said) = doctor(&ground, &home);
     assert!(passed, "trusted hooks pass doctor: {said}");
     assert!(
-        said.contains("Codex trusts all 4 session-lock hooks"),
+        said.contains(&format!("Codex trusts all {installed} session-lock hooks")),
         "{said}"
     );
     assert!(!said.contains("cannot confirm"), "{said}");
@@ -336,11 +338,12 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
         .into_iter()
         .filter(|hook| hook["trustStatus"] == "modified")
         .count();
-    assert_eq!(modified, 4, "Codex's own view");
+    assert_eq!(modified, installed, "Codex's own view");
     let (passed, said) = doctor(&ground, &home);
     assert!(!passed, "modified hooks fail doctor: {said}");
     assert!(
-        said.contains("4 of the session-lock hooks") && said.contains("changed since"),
+        said.contains(&format!("{installed} of the session-lock hooks"))
+            && said.contains("changed since"),
         "{said}"
     );
     ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
@@ -364,9 +367,25 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
     fs::write(home.join("config.toml"), config).unwrap();
     let (passed, said) = doctor(&ground, &home);
     assert!(!passed, "the project's hooks are not trusted yet: {said}");
-    assert_eq!(trust_hooks_as_the_review_does(&client, &ground, &home), 4);
+    let project_hooks = handlers_in(&ground.workspace().join(".codex/hooks.json"));
+    assert_eq!(
+        trust_hooks_as_the_review_does(&client, &ground, &home),
+        project_hooks
+    );
     let (passed, said) = doctor(&ground, &home);
     assert!(passed, "a trusted project passes doctor: {said}");
+}
+
+/// How many hook handlers the hooks file `file` registers.
+fn handlers_in(file: &Path) -> usize {
+    let hooks: Value = serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    hooks["hooks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|groups| groups.as_array().unwrap())
+        .map(|group| group["hooks"].as_array().unwrap().len())
+        .sum()
 }
 
 /// `session-lock doctor` with `CODEX_HOME`: whether it passed, and what it said.

@@ -688,7 +688,10 @@ fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
         "the model's context names the holder before its first tool call: {:?}",
         world.api.request_lines()
     );
-    assert!(model_was_told(&world, "separate git worktree"));
+    assert!(model_was_told(
+        &world,
+        "To change files now, call the EnterWorktree tool"
+    ));
     assert!(run.tool_result.expect("the Write's result").is_error);
     assert_eq!(
         world.sandbox.holder().as_deref(),

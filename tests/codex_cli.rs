@@ -65,6 +65,81 @@ fn project_scope_a_second_session_is_refused_until_the_first_ends_its_turn() {
     second_session_is_refused_until_the_first_ends_its_turn(client, Scope::Project);
 }
 
+/// A session refused while another holds the workspace runs the `git worktree add` its
+/// refusal names, word for word, through the client's own shell tool: it is let through and
+/// makes the worktree beside the workspace; a patch in that worktree is let through, one in
+/// the held workspace still refused.
+///
+/// Codex's `workspace-write` sandbox keeps `.git` read-only, so there `git worktree add` (which
+/// writes `.git/worktrees/`) fails in git itself after the hook let it through; it runs once
+/// the person lets the command out of the sandbox, as Codex asks them to. These sessions run
+/// with `danger-full-access`, standing for that approval.
+#[test]
+fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions_in(client, Scope::User, Trust::Bypass, "danger-full-access");
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    let patch = "*** Begin Patch\n*** Add File: patched.txt\n+patched\n*** End Patch\n";
+    let told = sessions.ask("refused", Call::Patch(patch.into()));
+    holding.assert_refused(&told);
+    let command = told.split('`').nth(1).expect("the refusal names a command");
+    let prefix = format!("git worktree add {}-", workspace.display());
+    assert!(command.starts_with(&prefix), "{told}");
+
+    let told = sessions.ask("worktree", Call::Shell(command.into()));
+    assert!(!told.contains(HELD_BY), "the way on ran: {told}");
+    let new = PathBuf::from(command.split(' ').nth(3).unwrap());
+    assert!(new.join(".git").is_file(), "a worktree of its own: {told}");
+
+    let notes = new.join("notes.txt");
+    let patch = format!(
+        "*** Begin Patch\n*** Add File: {}\n+there\n*** End Patch\n",
+        notes.display()
+    );
+    let told = sessions.ask("there", Call::Patch(patch));
+    assert!(!told.contains(HELD_BY), "the patch ran: {told}");
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "there\n");
+    let told = sessions.ask("held", Call::Patch(patch_of("held.txt")));
+    holding.assert_refused(&told);
+    assert!(!workspace.join("held.txt").exists(), "nothing written");
+    holding.end_turn();
+}
+
+/// A session starting while another holds the workspace is told before it plans: its first
+/// request to the model carries the context its `SessionStart` and `UserPromptSubmit` hooks
+/// added, naming the holder and the worktree to add; it still reads. A session starting in a
+/// free workspace is told nothing.
+#[test]
+fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
+    let Some(client) = codex() else { return };
+    let sessions = sessions(client, Scope::User, Trust::Bypass);
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold("holder", Call::Shell("echo held > holder.txt".into()));
+    const TOLD: &str = "session-lock: this workspace is locked by another session";
+    let told = sessions.ask("told", Call::Shell("git status --short".into()));
+    assert!(!told.contains(HELD_BY), "git status ran: {told}");
+    let requests = sessions.model.requests_holding("[session-lock-e2e:told]");
+    let first = requests.first().expect("the session asked the model");
+    // Once from SessionStart, once from UserPromptSubmit.
+    assert_eq!(first.matches(TOLD).count(), 2, "{first}");
+    let way_on = format!("git worktree add {}-", workspace.display());
+    assert!(first.contains(&way_on), "{first}");
+    holding.end_turn();
+
+    sessions.ask("free", Call::Shell("git status --short".into()));
+    let requests = sessions.model.requests_holding("[session-lock-e2e:free]");
+    assert!(!requests.is_empty(), "the session asked the model");
+    assert!(
+        requests.iter().all(|body| !body.contains("session-lock:")),
+        "{requests:?}"
+    );
+}
+
+fn patch_of(file: &str) -> String {
+    format!("*** Begin Patch\n*** Add File: {file}\n+x\n*** End Patch\n")
+}
+
 #[test]
 fn trusted_with_session_locks_hash_codex_runs_the_hooks() {
     let Some(client) = codex() else { return };
@@ -241,12 +316,14 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
     );
 
     // The person reviews the hooks: Codex stores each trust under the key and hash it lists.
+    let installed = handlers_in(&home.join("hooks.json"));
+    assert_eq!(installed, 6, "install registers six hooks");
     let listed = trust_hooks_as_the_review_does(&client, &ground, &home);
-    assert_eq!(listed, 4, "Codex lists the four session-lock hooks");
+    assert_eq!(listed, installed, "Codex lists every session-lock hook");
     let (passed, said) = doctor(&ground, &home);
     assert!(passed, "trusted hooks pass doctor: {said}");
     assert!(
-        said.contains("Codex trusts all 4 session-lock hooks"),
+        said.contains(&format!("Codex trusts all {installed} session-lock hooks")),
         "{said}"
     );
     assert!(!said.contains("cannot confirm"), "{said}");
@@ -261,11 +338,12 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
         .into_iter()
         .filter(|hook| hook["trustStatus"] == "modified")
         .count();
-    assert_eq!(modified, 4, "Codex's own view");
+    assert_eq!(modified, installed, "Codex's own view");
     let (passed, said) = doctor(&ground, &home);
     assert!(!passed, "modified hooks fail doctor: {said}");
     assert!(
-        said.contains("4 of the session-lock hooks") && said.contains("changed since"),
+        said.contains(&format!("{installed} of the session-lock hooks"))
+            && said.contains("changed since"),
         "{said}"
     );
     ground.session_lock(&["install", "--agent", "codex"], &[("CODEX_HOME", &home)]);
@@ -289,9 +367,25 @@ fn doctor_fails_until_codex_trusts_the_hooks_and_the_project() {
     fs::write(home.join("config.toml"), config).unwrap();
     let (passed, said) = doctor(&ground, &home);
     assert!(!passed, "the project's hooks are not trusted yet: {said}");
-    assert_eq!(trust_hooks_as_the_review_does(&client, &ground, &home), 4);
+    let project_hooks = handlers_in(&ground.workspace().join(".codex/hooks.json"));
+    assert_eq!(
+        trust_hooks_as_the_review_does(&client, &ground, &home),
+        project_hooks
+    );
     let (passed, said) = doctor(&ground, &home);
     assert!(passed, "a trusted project passes doctor: {said}");
+}
+
+/// How many hook handlers the hooks file `file` registers.
+fn handlers_in(file: &Path) -> usize {
+    let hooks: Value = serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    hooks["hooks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|groups| groups.as_array().unwrap())
+        .map(|group| group["hooks"].as_array().unwrap().len())
+        .sum()
 }
 
 /// `session-lock doctor` with `CODEX_HOME`: whether it passed, and what it said.
@@ -482,6 +576,16 @@ fn trust_entries(hooks_file: &Path, trust: Trust) -> String {
 /// A ground with the hooks installed at `scope` and a `CODEX_HOME` naming the stand-in, and
 /// how to start `codex exec` there, the hooks trusted as `trust` says.
 fn sessions(client: Client, scope: Scope, trust: Trust) -> Sessions<ResponsesApi> {
+    sessions_in(client, scope, trust, "workspace-write")
+}
+
+/// [`sessions`], with the client's sandbox `sandbox` (its `-s`).
+fn sessions_in(
+    client: Client,
+    scope: Scope,
+    trust: Trust,
+    sandbox: &'static str,
+) -> Sessions<ResponsesApi> {
     let ground = Ground::new();
     let home = codex_home(&ground);
     fs::create_dir_all(&home).unwrap();
@@ -514,7 +618,7 @@ fn sessions(client: Client, scope: Scope, trust: Trust) -> Sessions<ResponsesApi
             command.arg("--dangerously-bypass-hook-trust");
         }
         command
-            .args(["-s", "workspace-write", "--color", "never"])
+            .args(["-s", sandbox, "--color", "never"])
             .arg(prompt)
             .env("CODEX_HOME", &codex_home)
             .env("STAND_IN_API_KEY", "sk-stand-in")

@@ -68,6 +68,43 @@ fn the_extension_locks_in_a_trusted_folder() {
     second_session_is_refused_while_the_first_holds(&sessions);
 }
 
+/// A session starting while another holds the workspace is told before it plans: its first
+/// request to the model carries the context its `SessionStart` and `BeforeAgent` hooks added
+/// (Gemini CLI wraps each in `<hook_context>`), naming the holder and the worktree to add; it
+/// still reads. A session starting in a free workspace is told nothing.
+#[test]
+fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
+    let Some(client) = gemini() else { return };
+    let sessions = sessions(client, Scope::User);
+    let workspace = sessions.ground.workspace();
+    let holding = sessions.hold(
+        "holder",
+        Call::WriteFile {
+            path: workspace.join("holder.txt"),
+            content: "held\n".into(),
+        },
+    );
+    const TOLD: &str = "<hook_context>session-lock: this workspace is locked by another session";
+    let told = sessions.ask("told", Call::Shell("git status --short".into()));
+    assert!(!told.contains(HELD_BY), "git status ran: {told}");
+    let requests = sessions.model.requests_holding("[session-lock-e2e:told]");
+    let first = requests.first().expect("the session asked the model");
+    // Once from SessionStart (before the prompt), once from BeforeAgent (after it).
+    assert_eq!(first.matches(TOLD).count(), 2, "{first}");
+    let way_on = format!("git worktree add {}-", workspace.display());
+    assert!(first.contains(&way_on), "{first}");
+    assert!(first.contains(" -b session-lock/"), "{first}");
+    holding.end_turn();
+
+    sessions.ask("free", Call::Shell("git status --short".into()));
+    let requests = sessions.model.requests_holding("[session-lock-e2e:free]");
+    assert!(!requests.is_empty(), "the session asked the model");
+    assert!(
+        requests.iter().all(|body| !body.contains("session-lock:")),
+        "{requests:?}"
+    );
+}
+
 /// Gemini CLI 0.61.0 does not run headless (`-p`) in an untrusted folder at all: it exits
 /// before asking the model anything, so no tool runs there unlocked. (Interactive, it asks
 /// whether to trust the folder; that session is not driven here, see docs/install.md.)

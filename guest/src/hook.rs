@@ -89,11 +89,13 @@ impl Plan {
                             Some(dir) => workspace::join(&here, dir),
                             None => here,
                         };
-                        // The session's own workspace, whatever the command `cd`s to.
-                        if targets[0].0 != start {
+                        let scope = shell::scope::of_line(line, &start);
+                        // The session's own workspace, whatever the command `cd`s to; unless
+                        // all it makes is new work trees, which is how a session refused here
+                        // goes on elsewhere.
+                        if targets[0].0 != start && !scope.only_new_work_trees {
                             targets.push((targets[0].0.clone(), Kind::Directory));
                         }
-                        let scope = shell::scope::of_line(line, &start);
                         targets.extend(scope.targets);
                         anywhere = scope.anywhere;
                     }
@@ -380,7 +382,9 @@ fn inform(
     let now = context.now_ms;
     match lock::inspect(store, &key, now) {
         Ok(Some(state)) if !state.stale && state.record.session_id != session_id => {
-            let model = message::held_context(&state.record, now);
+            // The way on a refusal would name, so the model plans with it from the start.
+            let way_out = protocol.way_out().says(session_id, &workspaces.session);
+            let model = message::held_context(&state.record, now, &way_out);
             let person = message::held_notice(&state.record, now);
             protocol.inform(event, &model, &person)
         }

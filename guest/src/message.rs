@@ -37,7 +37,7 @@ pub enum WayOut {
 impl WayOut {
     /// The words for the model, for the session `session_id` refused on `workspace`: what to
     /// do, in its agent's terms. For `git worktree add`, a path beside the workspace and a
-    /// branch, both named by the session id (its first characters that are safe in a path and
+    /// branch, both named by the session id (its last characters that are safe in a path and
     /// a branch name), so the command is ready to run and two sessions get two worktrees.
     pub fn says(self, session_id: &str, workspace: &str) -> String {
         match self {
@@ -58,14 +58,17 @@ impl WayOut {
     }
 }
 
-/// Up to 8 characters of `session_id` that are safe in a path and a branch name (ASCII letters,
-/// digits, `-` and `_`); `session` when it has none.
+/// The last 8 characters of `session_id` that are safe in a path and a branch name (ASCII
+/// letters, digits, `-` and `_`); `session` when it has none. The last, not the first: an id
+/// made from the time (Codex's are UUIDv7) starts with the same characters in every session
+/// begun in the same minute, so two refused sessions would be offered one worktree; the end
+/// of a UUID is random in every version.
 fn worktree_tag(session_id: &str) -> String {
-    let tag: String = session_id
+    let safe: Vec<char> = session_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(8)
         .collect();
+    let tag: String = safe[safe.len().saturating_sub(8)..].iter().collect();
     let tag = tag.trim_matches('-').to_owned();
     if tag.is_empty() {
         "session".into()
@@ -104,15 +107,16 @@ pub fn anywhere_reason(why: &str, reason: &str) -> String {
 
 /// What the model is told when its session starts, or the person prompts, while another
 /// session holds the workspace: who, since when, when it frees at the latest, what still
-/// works, and how to go on.
-pub fn held_context(holder: &LockRecord, now: u64) -> String {
+/// works, and how to go on (`way_out`, in its agent's terms, as a refusal words it:
+/// [`WayOut::says`]).
+pub fn held_context(holder: &LockRecord, now: u64, way_out: &str) -> String {
     format!(
         "session-lock: this workspace is locked by another session, {} — it took the lock {} \
          ago and frees it when its turn ends, at the latest in {}. Until then any edit or \
          mutating shell command here is refused; reading works (Read, Grep, Glob, and \
          read-only commands such as git status, git diff, git log, ls, cat, grep). To change \
-         files now, work in a separate git worktree, which has its own lock; otherwise plan \
-         read-only work, or tell the person the workspace is taken.",
+         files now, {way_out}; otherwise plan read-only work, or tell the person the \
+         workspace is taken.",
         holder_name(holder),
         duration(holder.held_for_ms(now)),
         duration(holder.expires_in_ms(now).max(0) as u64),
@@ -211,11 +215,25 @@ mod tests {
     #[test]
     fn a_held_workspace_is_told_who_until_when_and_how_to_go_on() {
         let holder = LockRecord::new("A", 4101, 1_000, 300_000, None);
-        let context = held_context(&holder, 66_000);
+        let context = held_context(&holder, 66_000, &any_worktree());
         assert!(context.contains("A (pid 4101)"), "{context}");
         assert!(context.contains("1m 05s ago"), "{context}");
         assert!(context.contains("at the latest in 3m 55s"), "{context}");
         assert!(context.contains("git worktree"), "{context}");
+        // The way on in the agent's terms, the words its refusal uses.
+        let claude = WayOut::EnterWorktreeTool.says("B", "/r");
+        let context = held_context(&holder, 66_000, &claude);
+        assert!(
+            context.contains("To change files now, call the EnterWorktree tool"),
+            "{context}"
+        );
+        let codex = WayOut::GitWorktreeAdd.says("B", "/r");
+        let context = held_context(&holder, 66_000, &codex);
+        assert!(
+            context.contains("To change files now, run `git worktree add /r-B -b session-lock/B`"),
+            "{context}"
+        );
+        assert!(block_reason(&holder, 66_000, &codex).contains(&codex));
         let notice = held_notice(&holder, 66_000);
         assert!(notice.contains("frees in 3m 55s at the latest"), "{notice}");
     }
@@ -277,9 +295,13 @@ mod tests {
         let id = "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21";
         assert_eq!(
             WayOut::GitWorktreeAdd.says(id, "/home/u/repo"),
-            "run `git worktree add /home/u/repo-3f9c2b1e -b session-lock/3f9c2b1e` and work in \
+            "run `git worktree add /home/u/repo-6a4c3b21 -b session-lock/6a4c3b21` and work in \
              that new worktree, which has its own lock"
         );
+        // Two Codex sessions begun the same minute (UUIDv7: the time first) get two worktrees.
+        let first = WayOut::GitWorktreeAdd.says("019ae0b1-7c2e-7d4f-8a9b-0c1d2e3f4a5b", "/r");
+        let second = WayOut::GitWorktreeAdd.says("019ae0b1-9f00-7e21-b3c4-d5e6f7a8b9c0", "/r");
+        assert_ne!(first, second);
     }
 
     #[test]

@@ -198,6 +198,18 @@ impl<W: Wire> ScriptedModel<W> {
             .collect()
     }
 
+    /// The body, as JSON text, of every request so far that holds `marker` (a conversation's
+    /// marker: its requests), in the order they came.
+    pub fn requests_holding(&self, marker: &str) -> Vec<String> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter_map(|(_, body)| body.as_ref().map(Value::to_string))
+            .filter(|body| body.contains(marker))
+            .collect()
+    }
+
     /// Only the requests of the conversation the call belongs to are looked at: a client
     /// may give the call an id of its own.
     fn find_output(&self, state: &State, id: &str) -> Option<String> {

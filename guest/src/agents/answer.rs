@@ -67,7 +67,8 @@ pub fn pre_tool_use_deny(reason: &str) -> Answer {
 /// Context for the model and a line for the person, in the answer to a session-start or prompt
 /// event: Claude Code's `SessionStart`/`UserPromptSubmit` form
 /// (`hookSpecificOutput.additionalContext`, which goes into the model's context, and
-/// `systemMessage`, shown to the person).
+/// `systemMessage`, shown to the person), which Codex and Gemini CLI (`BeforeAgent` for the
+/// prompt) read too.
 pub fn added_context(event_name: &str, context: &str, line: &str) -> Answer {
     Answer::json(&AddedContext {
         system_message: line,

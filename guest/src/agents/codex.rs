@@ -1,5 +1,5 @@
 //! OpenAI Codex CLI: Claude-like hooks around its shell and `apply_patch`; its events carry a
-//! `turn_id`.
+//! `turn_id` (all but `SessionStart`, which is why `install` names the agent).
 
 use serde_json::{Value, json};
 
@@ -14,11 +14,14 @@ const TOOLS: &str = "Bash|apply_patch|Edit|Write|shell|local_shell|exec_command"
 /// The shell tools among [`TOOLS`].
 const SHELL_TOOLS: &str = "Bash|shell|local_shell|exec_command";
 
-static REGISTRATIONS: [Registration; 4] = [
+static REGISTRATIONS: [Registration; 6] = [
     Registration::on_tools("PreToolUse", TOOLS),
     Registration::on_tools("PostToolUse", TOOLS),
     Registration::always("Stop"),
     Registration::always("SessionEnd"),
+    // Told before it plans that another session holds the workspace.
+    Registration::always("SessionStart"),
+    Registration::always("UserPromptSubmit"),
 ];
 
 /// Codex's protocol.
@@ -95,6 +98,7 @@ impl Protocol for Codex {
             "PreToolUse" => Self::on_tools(event, Action::Acquire),
             "PostToolUse" => Self::on_tools(event, Action::Refresh),
             "Stop" | "SessionEnd" => Action::Release,
+            "SessionStart" | "UserPromptSubmit" => Action::Inform,
             _ => Action::Nothing,
         }
     }
@@ -109,6 +113,14 @@ impl Protocol for Codex {
     /// without a full stop of its own and names no command or patch.
     fn deny(&self, _event: &Event, reason: &str) -> Answer {
         answer::pre_tool_use_deny(without_full_stop(reason))
+    }
+
+    /// Codex's `SessionStart` and `UserPromptSubmit` answers take Claude Code's form:
+    /// `hookSpecificOutput.additionalContext` goes to the model, `systemMessage` to the person
+    /// (its `session-start` and `user-prompt-submit` output schemas, which allow nothing else
+    /// there but `env` and a block).
+    fn inform(&self, event: &Event, context: &str, line: &str) -> Answer {
+        answer::added_context(event.name(), context, line)
     }
 
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String> {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::answer::Answer;
+use super::answer::{self, Answer};
 use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
 use super::{grouped_entry, on_tools};
 
@@ -23,11 +23,15 @@ const OWN_EVENTS: &[&str] = &[
     "PreCompress",
 ];
 
-static REGISTRATIONS: [Registration; 4] = [
+static REGISTRATIONS: [Registration; 6] = [
     Registration::on_tools("BeforeTool", TOOLS),
     Registration::on_tools("AfterTool", TOOLS),
     Registration::always("AfterAgent"),
     Registration::always("SessionEnd"),
+    // Told before it plans that another session holds the workspace: at the start, and after
+    // each prompt (`BeforeAgent`).
+    Registration::always("SessionStart"),
+    Registration::always("BeforeAgent"),
 ];
 
 /// Gemini CLI's refusal.
@@ -79,6 +83,7 @@ impl Protocol for Gemini {
             "BeforeTool" => Self::on_tools(event, Action::Acquire),
             "AfterTool" => Self::on_tools(event, Action::Refresh),
             "AfterAgent" | "SessionEnd" => Action::Release,
+            "SessionStart" | "BeforeAgent" => Action::Inform,
             _ => Action::Nothing,
         }
     }
@@ -92,6 +97,13 @@ impl Protocol for Gemini {
             decision: "deny",
             reason,
         })
+    }
+
+    /// Gemini CLI reads `hookSpecificOutput.additionalContext` of `SessionStart` (the first
+    /// turn of the history; in a headless run, put before the prompt) and of `BeforeAgent`
+    /// (added to that turn's prompt), and shows `systemMessage` to the person.
+    fn inform(&self, event: &Event, context: &str, line: &str) -> Answer {
+        answer::added_context(event.name(), context, line)
     }
 
     fn project_dir_variable(&self) -> Option<&'static str> {

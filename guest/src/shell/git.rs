@@ -354,3 +354,180 @@ fn branch(args: &[Word]) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+/// A `git worktree add` that can change no existing work tree and no existing ref: the new
+/// work tree it makes is all it writes that another session could be working in.
+///
+/// What git writes for `git [-C DIR]… worktree add [-b NEW | --orphan NEW | --detach] PATH
+/// [COMMIT]`: the files of the new work tree at `PATH` (with a `.git` file naming its git
+/// directory); its administrative directory `worktrees/<name>/` in the repository's common git
+/// directory (`HEAD`, `index`, `gitdir`, `commondir`, a `locked` file while it is made), a
+/// directory no other work tree reads; and with `-b`/`--orphan` a ref `refs/heads/NEW` that
+/// must not exist yet (its reflog too, and with a remote start point the new branch's
+/// `branch.NEW.*` config), each written under git's own `.lock` file, so a concurrent session
+/// changing refs or config either goes first or after, and finds its own refs as it left them.
+/// The current work tree's files, index and `HEAD` are not touched, nor is any ref that
+/// exists. Without `-b`, git checks out a branch named after `PATH` (made from `HEAD` when
+/// missing) or `COMMIT`: a branch checked out elsewhere is refused without `--force`, and a
+/// branch checked out here moves no ref. So no session working in another work tree of the
+/// repository loses anything to it, and it needs the new work tree's lock only. (A
+/// `post-checkout` hook the repository installed runs in the new work tree, like any program's
+/// own code beyond what the line shows.)
+///
+/// Not accepted, so the command keeps the lock of where it runs: `-B` (resets a branch that
+/// may exist, even the one another work tree has checked out), `-f`/`--force` (checks out a
+/// branch another work tree has, or takes over a missing work tree's registered path), any
+/// other option, a cluster of short options, a word that is not literal (`$X` may split into
+/// `--force`), and any global option but `-C` and the harmless ones [`parse`] knows. `--lock`
+/// and `--reason` are accepted: they write only the new work tree's own `locked` file, which
+/// keeps `git worktree prune` in another session from removing it.
+pub struct NewWorkTree<'a> {
+    /// The argument of every `-C`, in order: `PATH` is relative to the last, each `-C` to
+    /// the one before.
+    pub directories: Vec<&'a Word>,
+    /// The new work tree's path, as written.
+    pub path: &'a Word,
+}
+
+/// The new work tree of a `git worktree add` that can change nothing else (see
+/// [`NewWorkTree`]); `None` for any other command (`words[0]` is `git`).
+pub fn worktree_add(words: &[Word]) -> Option<NewWorkTree<'_>> {
+    if !words.iter().all(Word::is_literal) {
+        return None;
+    }
+    let invocation = parse(words);
+    if invocation.unknown_option.is_some() || invocation.version {
+        return None;
+    }
+    let [sub, add, args @ ..] = invocation.rest else {
+        return None;
+    };
+    if sub.text != "worktree" || add.text != "add" {
+        return None;
+    }
+    // Options without a value that change nothing but the new work tree.
+    const FLAGS: &[&str] = &[
+        "--detach",
+        "-d",
+        "--quiet",
+        "-q",
+        "--checkout",
+        "--no-checkout",
+        "--lock",
+        "--track",
+        "--no-track",
+        "--guess-remote",
+        "--no-guess-remote",
+    ];
+    let mut operands: Vec<&Word> = Vec::new();
+    let mut options_end = false;
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        let text = arg.text.as_str();
+        match text {
+            _ if options_end || !text.starts_with('-') || text == "-" => operands.push(arg),
+            "--" => options_end = true,
+            // A new branch's name, or why it is locked: a value, never a path.
+            "-b" | "--orphan" | "--reason" => {
+                let value = args.get(i + 1)?;
+                if text != "--reason" && value.text.starts_with('-') {
+                    return None;
+                }
+                i += 1;
+            }
+            _ if text.starts_with("--orphan=") || text.starts_with("--reason=") => {}
+            _ if FLAGS.contains(&text) => {}
+            _ => return None,
+        }
+        i += 1;
+    }
+    match operands.as_slice() {
+        [path] | [path, _] if !path.text.is_empty() => Some(NewWorkTree {
+            directories: invocation.directories,
+            path,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::words::{self, Token};
+
+    fn words(line: &str) -> Vec<Word> {
+        words::tokenize(line)
+            .unwrap()
+            .into_iter()
+            .filter_map(|token| match token {
+                Token::Word(word) => Some(word),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn new_work_tree(line: &str) -> Option<(Vec<String>, String)> {
+        let words = words(line);
+        worktree_add(&words).map(|new| {
+            let dirs = new.directories.iter().map(|d| d.text.clone()).collect();
+            (dirs, new.path.text.clone())
+        })
+    }
+
+    #[test]
+    fn a_new_work_tree_on_a_new_branch_or_detached_is_all_it_writes() {
+        for (line, path) in [
+            (
+                "git worktree add /r-3f9c2b1e -b session-lock/3f9c2b1e",
+                "/r-3f9c2b1e",
+            ),
+            ("git worktree add -b x ../x", "../x"),
+            ("git worktree add --detach ../x HEAD^", "../x"),
+            ("git worktree add -q --no-checkout ../x main", "../x"),
+            ("git worktree add --orphan=fresh ../x", "../x"),
+            (
+                "git worktree add --lock --reason 'B works here' ../x",
+                "../x",
+            ),
+            ("git --no-pager worktree add ../x", "../x"),
+            ("git worktree add -- -odd", "-odd"),
+        ] {
+            assert_eq!(new_work_tree(line), Some((vec![], path.into())), "{line}");
+        }
+        assert_eq!(
+            new_work_tree("git -C /r -C sub worktree add ../x -b x"),
+            Some((vec!["/r".into(), "sub".into()], "../x".into()))
+        );
+    }
+
+    #[test]
+    fn what_may_change_an_existing_work_tree_or_ref_is_not_a_new_work_tree() {
+        for line in [
+            "git worktree add -B main ../x",
+            "git worktree add -f ../x main",
+            "git worktree add --force ../x",
+            "git worktree add -fb x ../x",
+            "git worktree add -b -f ../x",
+            "git worktree add ../x -b",
+            "git worktree add $DIR -b x",
+            "git worktree add ../x -b $BRANCH",
+            "git worktree add ../* -b x",
+            // `~` is read as a pattern wherever it stands: not literal.
+            "git worktree add ../x HEAD~2",
+            "git worktree add",
+            "git worktree add ../x a b",
+            "git worktree add ''",
+            "git -c core.hooksPath=/evil worktree add ../x",
+            "git --git-dir=/o/.git worktree add ../x",
+            "git --work-tree /o worktree add ../x",
+            "git worktree list",
+            "git worktree remove ../x",
+            "git worktree prune",
+            "git worktree move ../x ../y",
+            "git worktree lock ../x",
+            "git add ../x",
+        ] {
+            assert_eq!(new_work_tree(line), None, "{line}");
+        }
+    }
+}

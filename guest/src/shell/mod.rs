@@ -267,7 +267,7 @@ fn inner_labels(why: &str) -> &str {
 }
 
 /// Whether a redirection only reads a file, discards output, or joins descriptors.
-fn check_redirect(redirect: &Redirect) -> Result<(), String> {
+pub(super) fn check_redirect(redirect: &Redirect) -> Result<(), String> {
     let Some(target) = &redirect.target else {
         return Err("a redirection without a target".into());
     };

@@ -18,6 +18,14 @@
 //!   whose paths would take more than bounded work to follow ([`MAX_WRAPPED`],
 //!   [`MAX_FORMED_BYTES`], [`MAX_PATHS`], [`MAX_DIRECTORIES`]).
 //!
+//! - a `git worktree add` that can change no existing work tree or ref
+//!   ([`super::git::worktree_add`]) names its new work tree, as a directory, relative to the
+//!   directory the shell and its `-C`s put it in; and when nothing else on the line may write
+//!   (only `cd`, `pushd`, `popd`, commands the classifier proves read-only, and redirections it
+//!   accepts), that new work tree is all the line may change ([`Scope::only_new_work_trees`]):
+//!   neither the directory it starts in nor the session's own workspace is in scope, so a
+//!   session refused in a held work tree can make a worktree of its own and go on there.
+//!
 //! What a program does by its own code (a script that `cd`s, `make` reading its Makefile, a
 //! path in a variable) is beyond what a command line shows: the lock covers what the line
 //! names.
@@ -25,6 +33,7 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
+use super::rules::Rule;
 use super::script::{Item, SimpleCommand};
 use super::words::{self, Word};
 use crate::workspace::{self, Kind};
@@ -60,6 +69,15 @@ pub struct Scope {
     pub targets: Vec<(String, Kind)>,
     /// Why it may work in any workspace, when it may: it then needs every lock there is.
     pub anywhere: Option<String>,
+    /// Whether all the line may change is the new work trees its `git worktree add`s make
+    /// (see the module's list): then `targets` holds only those, and the command needs
+    /// neither the lock of the directory it starts in nor the session's own.
+    pub only_new_work_trees: bool,
+    /// The new work trees found so far (each also in `targets`).
+    new_work_trees: HashSet<String>,
+    /// Whether something on the line other than a new work tree's `git worktree add` may
+    /// write where the shell is (or its words could not be followed).
+    writes_here: bool,
     /// The paths of `targets`, to find a repeated one without a scan.
     seen: HashSet<String>,
     /// The bytes of paths formed so far ([`MAX_FORMED_BYTES`]).
@@ -114,6 +132,11 @@ pub fn of_line(line: &str, start: &str) -> Scope {
     }
     let mut places: Places = vec![Rc::from(start)];
     walk(line, &mut places, &mut scope, 0);
+    if scope.anywhere.is_none() && !scope.writes_here && !scope.new_work_trees.is_empty() {
+        let new = std::mem::take(&mut scope.new_work_trees);
+        scope.targets.retain(|(path, _)| new.contains(path));
+        scope.only_new_work_trees = true;
+    }
     scope
 }
 
@@ -135,8 +158,10 @@ fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
         if scope.anywhere.is_some() {
             return;
         }
-        if let Item::Command(command) = item {
-            simple_command(&command, places, scope, depth);
+        match item {
+            Item::Command(command) => simple_command(&command, places, scope, depth),
+            // A subshell, a background job, a heredoc: not followed, so it may write.
+            Item::Problem(_) => scope.writes_here = true,
         }
     }
 }
@@ -147,7 +172,11 @@ fn simple_command(command: &SimpleCommand, places: &mut Places, scope: &mut Scop
         if let Some(target) = &redirect.target {
             named(target, places, scope);
         }
+        // `>/dev/null`, `2>&1` and `<file` write nothing; any other may.
+        scope.writes_here |= super::check_redirect(redirect).is_err();
     }
+    // `GIT_DIR=…` may point even a new work tree's `git worktree add` elsewhere.
+    scope.writes_here |= !command.assignments.is_empty();
     let mut here = places.clone();
     assignments(&command.assignments, &mut here, scope);
     let words = &command.words;
@@ -176,7 +205,47 @@ fn simple_command(command: &SimpleCommand, places: &mut Places, scope: &mut Scop
             }
             false => scope.anywhere("`eval` of text that is not literal"),
         },
-        _ => program(words, &mut here, scope, depth),
+        _ => {
+            let base = name.text.rsplit('/').next().unwrap_or(&name.text);
+            let new_work_tree = match base {
+                "git" => super::git::worktree_add(words),
+                _ => None,
+            };
+            match new_work_tree {
+                Some(new) => new_work_tree_at(&new, &here, scope),
+                None => {
+                    // Checked only while it may matter: once something may write here, the
+                    // rest of the line changes nothing about that.
+                    if !scope.writes_here {
+                        let reads = matches!(super::rules::check(words), Rule::ReadOnly(_));
+                        scope.writes_here = !reads;
+                    }
+                    program(words, &mut here, scope, depth);
+                }
+            }
+        }
+    }
+}
+
+/// The new work tree of a `git worktree add` that can change nothing else: its path relative
+/// to each directory the shell may be in, after the command's `-C`s (each relative to the one
+/// before). A directory, so a path in no work tree yet is a workspace of its own, and one
+/// inside a work tree (held by another session, or the one the session is in) needs that
+/// work tree's lock.
+fn new_work_tree_at(new: &super::git::NewWorkTree, here: &[Rc<str>], scope: &mut Scope) {
+    for place in here {
+        let mut at = place.to_string();
+        for dir in &new.directories {
+            match scope.join(&at, &dir.text) {
+                Some(joined) => at = joined,
+                None => return,
+            }
+        }
+        let Some(path) = scope.join(&at, &new.path.text) else {
+            return;
+        };
+        scope.new_work_trees.insert(path.clone());
+        scope.add(path, Kind::Directory);
     }
 }
 
@@ -496,16 +565,30 @@ mod tests {
             if scope.anywhere.is_some() != anywhere {
                 failures.push(format!("{command:?}: anywhere {:?}", scope.anywhere));
             }
+            let only_new = case["only_new_work_trees"].as_bool().unwrap_or(false);
+            if scope.only_new_work_trees != only_new {
+                failures.push(format!(
+                    "{command:?}: only_new_work_trees {}, expected {only_new}",
+                    scope.only_new_work_trees
+                ));
+            }
             let named: Vec<&str> = scope.targets.iter().map(|(p, _)| p.as_str()).collect();
-            for want in case
-                .get("includes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let want = want.as_str().expect("a path");
+            let listed = |field: &str| {
+                case.get(field)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|path| path.as_str().expect("a path"))
+                    .collect::<Vec<&str>>()
+            };
+            for want in listed("includes") {
                 if !named.contains(&want) {
                     failures.push(format!("{command:?}: {want} not in {named:?}"));
+                }
+            }
+            for unwanted in listed("excludes") {
+                if named.contains(&unwanted) {
+                    failures.push(format!("{command:?}: {unwanted} in {named:?}"));
                 }
             }
         }
@@ -592,6 +675,36 @@ mod tests {
         assert!(got.contains(&"/o".to_owned()), "{got:?}");
         assert!(paths("session-lock release --workspace=/o", "/r").contains(&"/o".to_owned()));
         anywhere("session-lock release --force --workspace $REPO");
+    }
+
+    #[test]
+    fn the_worktree_a_refusal_offers_is_all_its_command_changes() {
+        // The command as the refusal words it, so the two cannot drift apart.
+        let says = crate::message::WayOut::GitWorktreeAdd
+            .says("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21", "/home/u/my repo");
+        let command = says.split('`').nth(1).expect("the command is in backticks");
+        assert!(command.starts_with("git worktree add "), "{says}");
+        assert!(!super::super::classify(command).read_only, "{command}");
+        let scope = of_line(command, "/home/u/my repo");
+        assert_eq!(scope.anywhere, None);
+        assert!(scope.only_new_work_trees, "{command}: {scope:?}");
+        assert_eq!(
+            scope.targets,
+            [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)]
+        );
+        // From a directory below the workspace, `cd` into it first, or `-C` it.
+        for line in [
+            format!("cd /home/u && {command}"),
+            format!("git -C /elsewhere {}", &command[4..]),
+        ] {
+            let scope = of_line(&line, "/home/u/my repo/src");
+            assert!(scope.only_new_work_trees, "{line}: {scope:?}");
+            assert_eq!(
+                scope.targets,
+                [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)],
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -73,7 +73,8 @@ test('answers exactly as the Rust host does, event for event, with the same reco
     for (const event of events) {
       const output = await run(event);
       // A refusal names a worktree beside the workspace: each host's sandbox is its own folder.
-      const stdout = timeless(output.stdout).replaceAll(sandbox.root, '<root>');
+      // The folder first: its random name may hold what reads as a duration (`…W12syBl`).
+      const stdout = timeless(output.stdout.replaceAll(sandbox.root, '<root>'));
       answers[host].push({ ...output, stdout });
       const record = sandbox.record();
       // Each host's sandbox is its own folder: the workspace a record names is compared as

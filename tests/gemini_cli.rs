@@ -111,6 +111,11 @@ enum Folder {
 /// trusted or not; and how to start `gemini -p` there.
 fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
     let ground = extension_ground(&client, folder);
+    extension_sessions_on(client, ground)
+}
+
+/// How to start `gemini -p` on `ground`, an extension installed there.
+fn extension_sessions_on(client: Client, ground: Ground) -> Sessions<GeminiApi> {
     let launch = move |ground: &Ground, prompt: &str, url: &str| {
         let mut command = client.command(&ground.home);
         command
@@ -254,6 +259,54 @@ fn doctor_reports_the_extension_and_whether_the_client_turned_it_off() {
     );
     let (passed, said) = doctor(&ground, &env);
     assert!(passed, "on again: {said}");
+}
+
+/// `gemini extensions install <git URL>` clones the repository and installs the extension at
+/// its root. Installed from the repository's files as a clone holds them (those git tracks),
+/// the extension locks a second session as `plugins/gemini/` does, and doctor sees it.
+#[test]
+fn the_repository_itself_installs_as_the_extension() {
+    let Some(client) = gemini() else { return };
+    let clone = tempfile::tempdir().unwrap();
+    copy_tracked_files(&claude_client::repository(), clone.path());
+    let ground = extension_ground_from(&client, Folder::Trusted, clone.path());
+
+    let (passed, said) = doctor(&ground, &[("PATH", "/usr/bin:/bin")]);
+    assert!(passed, "{said}");
+    let origin = format!("installed from {} (local)", clone.path().display());
+    assert!(said.contains(&origin), "{origin:?} in {said}");
+    assert!(
+        said.contains("extensions/session-lock/plugins/gemini/bin/session-lock-hook runs"),
+        "the launcher it runs: {said}"
+    );
+
+    let sessions = extension_sessions_on(client, ground);
+    second_session_is_refused_while_the_first_holds(&sessions);
+}
+
+/// Copies every file git tracks in `repository` (as the work tree holds it) to `to`.
+fn copy_tracked_files(repository: &Path, to: &Path) {
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repository)
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success(), "git ls-files");
+    let names = String::from_utf8(listed.stdout).unwrap();
+    for name in names.split('\0').filter(|name| !name.is_empty()) {
+        let from = repository.join(name);
+        // A file deleted in the work tree but not yet in the index is not in a clone either.
+        if !from.is_file() {
+            continue;
+        }
+        let target = to.join(name);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&from, &target).unwrap();
+    }
+    assert!(
+        to.join("gemini-extension.json").is_file(),
+        "the root's manifest"
+    );
 }
 
 /// `gemini extensions ARGS` in the workspace, asserted to succeed; what it said.

@@ -418,7 +418,7 @@ fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &st
             fix: f.fix,
         }));
         let name = format!("hook in {place} (gemini extension)");
-        let launcher = extension.root.join("bin/session-lock-hook");
+        let launcher = &extension.launcher;
         checks.push(match gemini_extension::launcher_binary(stable) {
             None => Check::fail(
                 name,

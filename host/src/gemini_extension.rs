@@ -45,6 +45,9 @@ pub struct Extension {
     pub origin: String,
     /// Its hooks' commands as the client runs them (`${extensionPath}` filled in).
     pub commands: Vec<String>,
+    /// The launcher they run (`bin/session-lock-hook` in `root`, or in `plugins/gemini/` of
+    /// it for the repository's root).
+    pub launcher: PathBuf,
 }
 
 /// The home Gemini CLI keeps its folder in: `$GEMINI_CLI_HOME` when set, else `home`.
@@ -91,15 +94,14 @@ fn ours(dir: &Path) -> Option<Extension> {
         .filter(|command| runs_launcher(command))
         .map(|command| command.replace("${extensionPath}", root_text))
         .collect();
-    if commands.is_empty() {
-        return None;
-    }
+    let launcher = PathBuf::from(commands.first()?.trim().trim_matches('"'));
     Some(Extension {
         name,
         dir: dir.to_path_buf(),
         root,
         origin,
         commands,
+        launcher,
     })
 }
 

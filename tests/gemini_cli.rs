@@ -261,6 +261,46 @@ fn doctor_reports_the_extension_and_whether_the_client_turned_it_off() {
     assert!(passed, "on again: {said}");
 }
 
+/// An extension linked with `gemini extensions link` (the client keeps only where it lives,
+/// and loads it from there) counts as the registered hook too.
+#[test]
+fn doctor_sees_a_linked_extension() {
+    let Some(client) = gemini() else { return };
+    let ground = Ground::new();
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    let mut settings = client_settings();
+    // Linking asks for the extension's settings on the terminal unless this is off.
+    settings["experimental"] = json!({"extensionConfig": false});
+    write_json(&gemini_dir(&ground).join("settings.json"), &settings);
+    let source = claude_client::repository().join("plugins/gemini");
+    let mut command = client.command(&ground.home);
+    command
+        .args(["extensions", "link"])
+        .arg(&source)
+        .arg("--consent")
+        .current_dir(&ground.home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the client starts");
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&done.stdout).into_owned() + &String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("linked successfully"), "{said}");
+
+    let (_, said) = doctor(&ground, &[("PATH", "/usr/bin:/bin")]);
+    let linked = format!("linked to {}", source.display());
+    assert!(said.contains("ok   gemini extension ("), "{said}");
+    assert!(said.contains(&linked), "{linked:?} in {said}");
+    assert!(!said.contains("no agent's settings"), "{said}");
+    // No binary at the stable place and none on PATH: the launcher would only warn.
+    assert!(
+        said.contains("FAIL hook in") && said.contains("finds no session-lock binary"),
+        "{said}"
+    );
+}
+
 /// `gemini extensions install <git URL>` clones the repository and installs the extension at
 /// its root. Installed from the repository's files as a clone holds them (those git tracks),
 /// the extension locks a second session as `plugins/gemini/` does, and doctor sees it.

@@ -350,6 +350,35 @@ mod tests {
     }
 
     #[test]
+    fn hooks_turned_off_in_settings_are_found_all_or_ours() {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let ours = vec!["\"/x/bin/session-lock-hook\"".to_owned()];
+        assert_eq!(hooks_turned_off(home.path(), project.path(), &ours), None);
+        let write = |dir: &Path, settings: Value| {
+            fs::create_dir_all(dir.join(".gemini")).unwrap();
+            fs::write(dir.join(".gemini/settings.json"), settings.to_string()).unwrap();
+        };
+        write(
+            project.path(),
+            serde_json::json!({"hooksConfig": {"disabled": ["other"]}}),
+        );
+        assert_eq!(hooks_turned_off(home.path(), project.path(), &ours), None);
+        write(
+            project.path(),
+            serde_json::json!({"hooksConfig": {"disabled": [ours[0]]}}),
+        );
+        let found = hooks_turned_off(home.path(), project.path(), &ours).unwrap();
+        assert!(found.detail.contains("hooksConfig.disabled"), "{found:?}");
+        write(
+            home.path(),
+            serde_json::json!({"hooksConfig": {"enabled": false}}),
+        );
+        let found = hooks_turned_off(home.path(), project.path(), &ours).unwrap();
+        assert!(found.detail.contains("runs no hook at all"), "{found:?}");
+    }
+
+    #[test]
     fn only_a_launcher_in_the_extension_counts() {
         assert!(runs_launcher("\"${extensionPath}/bin/session-lock-hook\""));
         assert!(runs_launcher(

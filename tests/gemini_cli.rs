@@ -13,7 +13,10 @@
 //!
 //! The extension in `plugins/gemini/` is installed through the client (`gemini extensions
 //! install`, answering its questions as a person does), with the binary where `install` keeps
-//! it and no settings hooks at all, and locks in a trusted and in an untrusted folder.
+//! it and no settings hooks at all, and locks in a trusted and in an untrusted folder. The
+//! repository's root, as a clone holds it, installs as the same extension. `doctor` reports an
+//! installed or linked extension as the registered hook, and one the client turned off in the
+//! workspace as off, checked against what the client itself lists.
 
 #[path = "support/arena.rs"]
 mod arena;

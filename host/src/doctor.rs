@@ -6,7 +6,9 @@
 //! filesystem; and every settings file that registers the hook runs a binary that exists and
 //! is this one, found without running the command or what it names ([`registered`]). Which
 //! files register the hook is the component's rule, asked the way `uninstall` asks it: a
-//! command `uninstall` would take out is ours. Whether the last hook runs worked is not
+//! command `uninstall` would take out is ours. A Gemini CLI extension of session-lock's that
+//! the client installed counts as registered too ([`gemini_extension`]), and each agent's own
+//! trust state is read ([`agent_trust`]). Whether the last hook runs worked is not
 //! checked: the hook keeps no log of its runs. Everything printed goes through [`visible`].
 
 use std::fs::{self, File, OpenOptions};

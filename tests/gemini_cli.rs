@@ -13,7 +13,10 @@
 //!
 //! The extension in `plugins/gemini/` is installed through the client (`gemini extensions
 //! install`, answering its questions as a person does), with the binary where `install` keeps
-//! it and no settings hooks at all, and locks in a trusted and in an untrusted folder.
+//! it and no settings hooks at all, and locks in a trusted and in an untrusted folder. The
+//! repository's root, as a clone holds it, installs as the same extension. `doctor` reports an
+//! installed or linked extension as the registered hook, and one the client turned off in the
+//! workspace as off, checked against what the client itself lists.
 
 #[path = "support/arena.rs"]
 mod arena;
@@ -147,6 +150,42 @@ enum Folder {
 /// at the stable location `install` keeps it at (where the launcher finds it), the workspace
 /// trusted or not; and how to start `gemini -p` there.
 fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
+    let ground = extension_ground(&client, folder);
+    extension_sessions_on(client, ground)
+}
+
+/// How to start `gemini -p` on `ground`, an extension installed there.
+fn extension_sessions_on(client: Client, ground: Ground) -> Sessions<GeminiApi> {
+    let launch = move |ground: &Ground, prompt: &str, url: &str| {
+        let mut command = client.command(&ground.home);
+        command
+            .args([
+                "-p",
+                prompt,
+                "--approval-mode",
+                "yolo",
+                "--output-format",
+                "json",
+            ])
+            .env("GEMINI_API_KEY", "stand-in-key")
+            .env("GOOGLE_GEMINI_BASE_URL", url)
+            .current_dir(&ground.sandbox.workspace);
+        command
+    };
+    Sessions::new(ground, GeminiApi, Box::new(launch))
+}
+
+/// A ground with the extension in `plugins/gemini/` installed through the client, as
+/// [`extension_sessions`] describes.
+fn extension_ground(client: &Client, folder: Folder) -> Ground {
+    let source = claude_client::repository().join("plugins/gemini");
+    extension_ground_from(client, folder, &source)
+}
+
+/// A ground with the extension at `source` installed through the client (`gemini extensions
+/// install <source>`), no settings hook, the binary at the stable location, the workspace
+/// trusted or not.
+fn extension_ground_from(client: &Client, folder: Folder, source: &Path) -> Ground {
     let ground = Ground::new();
     fs::create_dir_all(gemini_dir(&ground)).unwrap();
     write_json(
@@ -157,11 +196,10 @@ fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
     fs::create_dir_all(&stable).unwrap();
     symlink(sandbox::BINARY, stable.join("session-lock")).unwrap();
 
-    let source = claude_client::repository().join("plugins/gemini");
     let mut command = client.command(&ground.home);
     command
         .args(["extensions", "install"])
-        .arg(&source)
+        .arg(source)
         .args(["--consent", "--skip-settings"])
         .current_dir(&ground.home)
         .stdin(Stdio::piped())
@@ -190,23 +228,196 @@ fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
         !settings.contains("session-lock"),
         "no settings hook: {settings}"
     );
-    let launch = move |ground: &Ground, prompt: &str, url: &str| {
-        let mut command = client.command(&ground.home);
-        command
-            .args([
-                "-p",
-                prompt,
-                "--approval-mode",
-                "yolo",
-                "--output-format",
-                "json",
-            ])
-            .env("GEMINI_API_KEY", "stand-in-key")
-            .env("GOOGLE_GEMINI_BASE_URL", url)
-            .current_dir(&ground.sandbox.workspace);
-        command
-    };
-    Sessions::new(ground, GeminiApi, Box::new(launch))
+    ground
+}
+
+/// `doctor` sees the extension the client installed as the registered hook, in an untrusted
+/// folder too (the client runs an extension's hooks there); turned off for the workspace with
+/// the client's own command it fails, naming the command that turns it on; on again, it
+/// passes. What the client itself says about the extension is checked beside it.
+#[test]
+fn doctor_reports_the_extension_and_whether_the_client_turned_it_off() {
+    let Some(client) = gemini() else { return };
+    let ground = extension_ground(&client, Folder::Untrusted);
+    let installed = gemini_dir(&ground).join("extensions/session-lock");
+    // No session-lock on PATH: the launcher then runs the stable copy, as doctor must say.
+    let env = [("PATH", "/usr/bin:/bin")];
+
+    let (passed, said) = doctor(&ground, &env);
+    assert!(passed, "the installed extension passes doctor: {said}");
+    assert!(said.contains("ok   gemini extension ("), "{said}");
+    assert!(
+        said.contains("untrusted folders too"),
+        "its trust facts: {said}"
+    );
+    let launcher = format!("ok   hook in {} (gemini extension)", installed.display());
+    assert!(said.contains(&launcher), "{launcher:?} in {said}");
+    assert!(
+        said.contains(".local/share/session-lock/bin/session-lock"),
+        "the binary its launcher runs: {said}"
+    );
+    assert!(!said.contains("no agent's settings"), "{said}");
+    assert!(
+        !said.contains("gemini folder trust"),
+        "no settings hook: {said}"
+    );
+
+    // Turned off at the client's user scope: a rule for the home folder, which the workspace
+    // is not in, so the client still runs it there.
+    extensions(&client, &ground, &["disable", "session-lock"]);
+    assert!(
+        client_enables_it_here(&client, &ground),
+        "the client's view"
+    );
+    let (passed, said) = doctor(&ground, &env);
+    assert!(passed, "turned off elsewhere only: {said}");
+
+    extensions(
+        &client,
+        &ground,
+        &["disable", "--scope", "workspace", "session-lock"],
+    );
+    assert!(
+        !client_enables_it_here(&client, &ground),
+        "the client's view"
+    );
+    let (passed, said) = doctor(&ground, &env);
+    assert!(!passed, "a turned-off extension fails doctor: {said}");
+    assert!(said.contains("FAIL gemini extension ("), "{said}");
+    assert!(said.contains("turned off in"), "{said}");
+    let fix = "`gemini extensions enable --scope workspace session-lock`";
+    assert!(said.contains(fix), "{fix} in {said}");
+
+    extensions(
+        &client,
+        &ground,
+        &["enable", "--scope", "workspace", "session-lock"],
+    );
+    assert!(
+        client_enables_it_here(&client, &ground),
+        "the client's view"
+    );
+    let (passed, said) = doctor(&ground, &env);
+    assert!(passed, "on again: {said}");
+}
+
+/// An extension linked with `gemini extensions link` (the client keeps only where it lives,
+/// and loads it from there) counts as the registered hook too.
+#[test]
+fn doctor_sees_a_linked_extension() {
+    let Some(client) = gemini() else { return };
+    let ground = Ground::new();
+    fs::create_dir_all(gemini_dir(&ground)).unwrap();
+    let mut settings = client_settings();
+    // Linking asks for the extension's settings on the terminal unless this is off.
+    settings["experimental"] = json!({"extensionConfig": false});
+    write_json(&gemini_dir(&ground).join("settings.json"), &settings);
+    let source = claude_client::repository().join("plugins/gemini");
+    let mut command = client.command(&ground.home);
+    command
+        .args(["extensions", "link"])
+        .arg(&source)
+        .arg("--consent")
+        .current_dir(&ground.home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the client starts");
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&done.stdout).into_owned() + &String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("linked successfully"), "{said}");
+
+    let (_, said) = doctor(&ground, &[("PATH", "/usr/bin:/bin")]);
+    let linked = format!("linked to {}", source.display());
+    assert!(said.contains("ok   gemini extension ("), "{said}");
+    assert!(said.contains(&linked), "{linked:?} in {said}");
+    assert!(!said.contains("no agent's settings"), "{said}");
+    // No binary at the stable place and none on PATH: the launcher would only warn.
+    assert!(
+        said.contains("FAIL hook in") && said.contains("finds no session-lock binary"),
+        "{said}"
+    );
+}
+
+/// `gemini extensions install <git URL>` clones the repository and installs the extension at
+/// its root. Installed from the repository's files as a clone holds them (those git tracks),
+/// the extension locks a second session as `plugins/gemini/` does, and doctor sees it.
+#[test]
+fn the_repository_itself_installs_as_the_extension() {
+    let Some(client) = gemini() else { return };
+    let clone = tempfile::tempdir().unwrap();
+    copy_tracked_files(&claude_client::repository(), clone.path());
+    let ground = extension_ground_from(&client, Folder::Trusted, clone.path());
+
+    let (passed, said) = doctor(&ground, &[("PATH", "/usr/bin:/bin")]);
+    assert!(passed, "{said}");
+    let origin = format!("installed from {} (local)", clone.path().display());
+    assert!(said.contains(&origin), "{origin:?} in {said}");
+    assert!(
+        said.contains("extensions/session-lock/plugins/gemini/bin/session-lock-hook runs"),
+        "the launcher it runs: {said}"
+    );
+
+    let sessions = extension_sessions_on(client, ground);
+    second_session_is_refused_while_the_first_holds(&sessions);
+}
+
+/// Copies every file git tracks in `repository` (as the work tree holds it) to `to`.
+fn copy_tracked_files(repository: &Path, to: &Path) {
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repository)
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success(), "git ls-files");
+    let names = String::from_utf8(listed.stdout).unwrap();
+    for name in names.split('\0').filter(|name| !name.is_empty()) {
+        let from = repository.join(name);
+        // A file deleted in the work tree but not yet in the index is not in a clone either.
+        if !from.is_file() {
+            continue;
+        }
+        let target = to.join(name);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&from, &target).unwrap();
+    }
+    assert!(
+        to.join("gemini-extension.json").is_file(),
+        "the root's manifest"
+    );
+}
+
+/// `gemini extensions ARGS` in the workspace, asserted to succeed; what it said.
+fn extensions(client: &Client, ground: &Ground, args: &[&str]) -> String {
+    let output = client
+        .command(&ground.home)
+        .arg("extensions")
+        .args(args)
+        .current_dir(&ground.sandbox.workspace)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "gemini extensions {args:?}: {said}"
+    );
+    said
+}
+
+/// Whether the client lists session-lock's extension as on in the workspace.
+fn client_enables_it_here(client: &Client, ground: &Ground) -> bool {
+    let said = extensions(client, ground, &["list"]);
+    if said.contains("Enabled (Workspace): true") {
+        true
+    } else if said.contains("Enabled (Workspace): false") {
+        false
+    } else {
+        panic!("the client's list: {said}")
+    }
 }
 
 /// Session A takes the lock with `write_file` and stays in its turn; session B's shell write

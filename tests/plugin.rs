@@ -17,6 +17,9 @@
 //! place of every command, and its launcher `bin/session-lock-hook` is the plugin's with
 //! `--agent gemini` (the client copies an extension's folder when it installs it, so the
 //! extension carries its own). `tests/gemini_cli.rs` installs it through the real client.
+//! The repository's root is the same extension for `gemini extensions install <git URL>`
+//! (`gemini-extension.json`, `hooks/hooks.json` running `plugins/gemini/`'s launcher), kept
+//! equal by a drift test too.
 
 #[path = "support/arena.rs"]
 mod arena;
@@ -144,6 +147,12 @@ const GEMINI_LAUNCHER_COMMAND: &str = "\"${extensionPath}/bin/session-lock-hook\
 /// from empty settings, with the launcher in place of `PLACEHOLDER hook --agent gemini`, and
 /// nothing but the hooks (an extension's hooks file has the settings file's shape).
 fn expected_gemini_hooks_json() -> String {
+    gemini_hooks_json_running(GEMINI_LAUNCHER_COMMAND)
+}
+
+/// `install`'s Gemini CLI hooks, as [`expected_gemini_hooks_json`] makes them, each running
+/// `launcher`.
+fn gemini_hooks_json_running(launcher: &str) -> String {
     let (mut policy, _dir) = policy();
     let installed = policy
         .install(Agent::Gemini, "", PLACEHOLDER, 0)
@@ -154,7 +163,7 @@ fn expected_gemini_hooks_json() -> String {
     let registered = format!("{PLACEHOLDER} hook --agent gemini");
     for handler in handlers_mut(&mut hooks["hooks"]) {
         assert_eq!(handler["command"], registered.as_str(), "{installed}");
-        handler["command"] = GEMINI_LAUNCHER_COMMAND.into();
+        handler["command"] = launcher.into();
     }
     let mut text = serde_json::to_string_pretty(&hooks).unwrap();
     text.push('\n');
@@ -201,6 +210,35 @@ fn the_gemini_extensions_hooks_are_what_install_registers_with_the_launcher() {
     let launcher = gemini_extension_dir().join("bin/session-lock-hook");
     let mode = fs::metadata(&launcher).unwrap().permissions().mode();
     assert_eq!(mode & 0o111, 0o111, "the launcher is executable: {mode:o}");
+}
+
+/// What the hooks of the extension at the repository's root run: the same launcher, in
+/// `plugins/gemini/` of the repository the client copied.
+const ROOT_LAUNCHER_COMMAND: &str = "\"${extensionPath}/plugins/gemini/bin/session-lock-hook\"";
+
+/// `gemini extensions install <git URL>` clones the repository and loads the extension at its
+/// root (the client has no option for a folder inside it), so the root holds the extension's
+/// manifest and hooks too, kept equal to `plugins/gemini/`'s: the same manifest, the same
+/// hooks running the same launcher (symlinks cannot stand in: the client copies an
+/// extension's folder, making each link point at the clone it then deletes).
+#[test]
+fn the_repositorys_root_is_the_same_gemini_extension() {
+    let manifest = fs::read_to_string(gemini_extension_dir().join("gemini-extension.json"))
+        .expect("the extension's manifest");
+    is_or_write(
+        &repository().join("gemini-extension.json"),
+        &manifest,
+        "plugins/gemini/gemini-extension.json",
+    );
+    is_or_write(
+        &repository().join("hooks/hooks.json"),
+        &gemini_hooks_json_running(ROOT_LAUNCHER_COMMAND),
+        "what `install` registers for Gemini CLI, running plugins/gemini's launcher",
+    );
+    for file in ["gemini-extension.json", "hooks/hooks.json"] {
+        let meta = fs::symlink_metadata(repository().join(file)).unwrap();
+        assert!(meta.is_file(), "{file} is a file, not a link");
+    }
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn pass(name: &str, detail: String) -> Finding {
+    pub(crate) fn pass(name: &str, detail: String) -> Finding {
         Finding {
             name: name.to_owned(),
             ok: true,
@@ -46,7 +46,7 @@ impl Finding {
         }
     }
 
-    fn fail(name: &str, detail: String, fix: &str) -> Finding {
+    pub(crate) fn fail(name: &str, detail: String, fix: &str) -> Finding {
         Finding {
             name: name.to_owned(),
             ok: false,
@@ -372,11 +372,19 @@ fn codex_project_trust(project: &Path, config: &toml::Table, config_path: &Path)
 /// What Gemini CLI will make of hooks registered for `project`: whether the folder is trusted,
 /// and whether the hook's environment keeps the `SESSION_LOCK_*` variables set here.
 pub fn gemini(project: &Path, home: &Path) -> Vec<Finding> {
+    let home = crate::gemini_extension::gemini_home(home);
     let settings = read_json(&home.join(".gemini/settings.json"));
     vec![
-        gemini_folder_trust(project, home, &settings),
+        gemini_folder_trust(project, &home, &settings),
         gemini_redaction(&settings),
     ]
+}
+
+/// Whether Gemini CLI's hooks, those of an extension too, keep the `SESSION_LOCK_*` variables
+/// set here.
+pub fn gemini_environment(home: &Path) -> Finding {
+    let home = crate::gemini_extension::gemini_home(home);
+    gemini_redaction(&read_json(&home.join(".gemini/settings.json")))
 }
 
 fn gemini_folder_trust(project: &Path, home: &Path, settings: &Value) -> Finding {
@@ -394,7 +402,11 @@ fn gemini_folder_trust(project: &Path, home: &Path, settings: &Value) -> Finding
             "GEMINI_CLI_TRUST_WORKSPACE=true trusts every folder".into(),
         );
     }
-    let rules_file = home.join(".gemini/trustedFolders.json");
+    // The client's own override of where its rules are, then their place in its folder.
+    let rules_file = std::env::var_os("GEMINI_CLI_TRUSTED_FOLDERS_PATH")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".gemini/trustedFolders.json"));
     let rules = read_json(&rules_file);
     match folder_trusted(project, &rules) {
         Some(true) => Finding::pass(name, format!("Gemini CLI trusts {shown}")),

@@ -6,7 +6,9 @@
 //! filesystem; and every settings file that registers the hook runs a binary that exists and
 //! is this one, found without running the command or what it names ([`registered`]). Which
 //! files register the hook is the component's rule, asked the way `uninstall` asks it: a
-//! command `uninstall` would take out is ours. Whether the last hook runs worked is not
+//! command `uninstall` would take out is ours. A Gemini CLI extension of session-lock's that
+//! the client installed counts as registered too ([`gemini_extension`]), and each agent's own
+//! trust state is read ([`agent_trust`]). Whether the last hook runs worked is not
 //! checked: the hook keeps no log of its runs. Everything printed goes through [`visible`].
 
 use std::fs::{self, File, OpenOptions};
@@ -21,6 +23,7 @@ use crate::agent_trust;
 use crate::component::Policy;
 use crate::component::policy_types::PolicyError;
 use crate::fs_store::FsLockStore;
+use crate::gemini_extension;
 use crate::install::{self, SettingsFile};
 use crate::lock_at::{LockAt, error_text};
 use crate::registered;
@@ -363,7 +366,13 @@ fn registration_checks() -> Vec<Check> {
             "codex" if !commands.is_empty() => {
                 agent_trust::codex(&file.path, file.scope, &project, &home, &commands)
             }
-            "gemini" if !commands.is_empty() => agent_trust::gemini(&project, &home),
+            "gemini" if !commands.is_empty() => {
+                let mut found = agent_trust::gemini(&project, &home);
+                found.extend(gemini_extension::hooks_turned_off(
+                    &home, &project, &commands,
+                ));
+                found
+            }
             _ => Vec::new(),
         };
         for command in commands {
@@ -378,6 +387,7 @@ fn registration_checks() -> Vec<Check> {
             fix: f.fix,
         }));
     }
+    checks.extend(gemini_extension_checks(&home, &project, &stable, &ours));
     if checks.is_empty() {
         checks.push(Check::fail(
             "hooks",
@@ -385,6 +395,66 @@ fn registration_checks() -> Vec<Check> {
              files here)",
             "run `session-lock install` (add --agent codex, gemini or cursor, --scope project)",
         ));
+    }
+    checks
+}
+
+/// Each Gemini CLI extension of session-lock's the client has installed: whether the client
+/// runs its hooks in this project (turned on here, hooks not turned off in its settings), its
+/// trust facts, and the binary its launcher finds.
+fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for extension in gemini_extension::installed(home) {
+        let place = extension.dir.display().to_string();
+        let mut findings = vec![gemini_extension::check(&extension, project, home)];
+        findings.extend(gemini_extension::hooks_turned_off(
+            home,
+            project,
+            &extension.commands,
+        ));
+        findings.push(agent_trust::gemini_environment(home));
+        checks.extend(findings.into_iter().map(|f| Check {
+            name: format!("{} ({place})", f.name),
+            ok: f.ok,
+            detail: f.detail,
+            fix: f.fix,
+        }));
+        let name = format!("hook in {place} (gemini extension)");
+        let launcher = &extension.launcher;
+        checks.push(match gemini_extension::launcher_binary(stable) {
+            None => Check::fail(
+                name,
+                format!(
+                    "its launcher finds no session-lock binary (none on PATH, none at {}), so \
+                     it lets every call through, saying so once",
+                    stable.display()
+                ),
+                format!(
+                    "put session-lock on PATH (`npm install -g session-lock`, `pipx install \
+                     session-lock`), or a session-lock binary at {}",
+                    stable.display()
+                ),
+            ),
+            Some(binary) => {
+                let running = std::env::current_exe()
+                    .map_err(|e| format!("cannot find this binary: {e}"))
+                    .and_then(|running| registered::identify(&binary, stable, &running, ours));
+                match running {
+                    Ok(what) => Check::pass(
+                        name,
+                        format!("{} runs {}: {what}", launcher.display(), binary.display()),
+                    ),
+                    Err(why) => Check::fail(
+                        name,
+                        format!("{} runs {}: {why}", launcher.display(), binary.display()),
+                        format!(
+                            "put this session-lock first on PATH, or at {}",
+                            stable.display()
+                        ),
+                    ),
+                }
+            }
+        });
     }
     checks
 }

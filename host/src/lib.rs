@@ -35,6 +35,7 @@ pub mod etcd_auth;
 pub mod etcd_store;
 pub mod etcd_tls;
 pub mod fs_store;
+pub mod gemini_extension;
 pub mod hook;
 pub mod install;
 pub mod install_guard;

@@ -357,7 +357,12 @@ fn the_marketplace_lists_the_plugin_at_its_folder() {
 fn the_client_validates_the_plugin_and_the_marketplace() {
     let Some(client) = client() else { return };
     let home = tempfile::tempdir().unwrap();
-    for target in [repository(), plugin_dir()] {
+    // The marketplace by its manifest, not the repository's folder: the folder's
+    // `hooks/hooks.json` is the Gemini CLI extension's (Gemini installs an extension from a
+    // repository's root only), which the validator would read as Claude Code hooks. Claude
+    // Code loads the marketplace's plugin from `plugins/session-lock`, never that file.
+    let marketplace = repository().join(".claude-plugin/marketplace.json");
+    for target in [marketplace, plugin_dir()] {
         let mut command = client_command(&client, home.path(), None);
         command
             .args(["plugin", "validate", "--strict"])

@@ -67,7 +67,7 @@ fn a_write_is_refused_while_another_session_holds_the_lock() {
     assert!(
         result
             .text
-            .contains(&format!("{HELD_BY}other-se… (pid {other_pid})")),
+            .contains(&format!("{HELD_BY}…-session (pid {other_pid})")),
         "the refusal names the holder: {result:?}"
     );
     assert!(!refused.file().exists(), "the refused Write wrote nothing");
@@ -557,8 +557,9 @@ impl Holding<'_> {
     fn assert_refused(&self, result: &ToolResult) {
         assert!(result.is_error, "the Write was refused: {result:?}");
         // The model reads a short holder id: enough to tell holders apart, not to forge one.
-        let short_id = match self.id.chars().count() > 12 {
-            true => format!("{}…", self.id.chars().take(8).collect::<String>()),
+        let count = self.id.chars().count();
+        let short_id = match count > 12 {
+            true => format!("…{}", self.id.chars().skip(count - 8).collect::<String>()),
             false => self.id.clone(),
         };
         let opening = format!(

@@ -151,15 +151,20 @@ fn holder_name(holder: &LockRecord) -> String {
     format!("{} (pid {})", printable(&holder.session_id), holder.pid)
 }
 
-/// `3f9c2b1e… (pid 4101)`: the holder as the blocked session's model reads it. An id longer
-/// than 12 characters (every agent's ids are UUIDs) is cut to its first 8: enough to tell
-/// holders apart, too few to speak for the holder (its events carry the whole id).
+/// `…6a4c3b21 (pid 4101)`: the holder as the blocked session's model reads it. An id longer
+/// than 12 characters (every agent's ids are UUIDs) is cut to its last 8: enough to tell
+/// holders apart, too few to speak for the holder (its events carry the whole id). The last,
+/// not the first: Codex's ids are UUIDv7, whose first 8 characters are the time of day to
+/// about a minute, the same for sessions begun together; a UUID's last 8 are random.
 fn short_holder_name(holder: &LockRecord) -> String {
     const LONGEST_WHOLE: usize = 12;
     const SHOWN_CHARS: usize = 8;
     let id = &holder.session_id;
     let id = match id.chars().nth(LONGEST_WHOLE) {
-        Some(_) => format!("{}…", id.chars().take(SHOWN_CHARS).collect::<String>()),
+        Some(_) => {
+            let kept = id.chars().count() - SHOWN_CHARS;
+            format!("…{}", id.chars().skip(kept).collect::<String>())
+        }
         None => id.clone(),
     };
     format!("{} (pid {})", printable(&id), holder.pid)
@@ -269,13 +274,17 @@ mod tests {
         );
         let reason = block_reason(&holder, 1_000, &any_worktree());
         assert!(
-            reason.starts_with("parallel session lock held by 3f9c2b1e… (pid 41873)"),
+            reason.starts_with("parallel session lock held by …6a4c3b21 (pid 41873)"),
             "{reason}"
         );
-        assert!(!reason.contains("7a0d"));
+        assert!(!reason.contains("3f9c2b1e") && !reason.contains("7a0d"));
         // An id of a dozen characters or fewer is no secret to keep: it is shown whole.
         let short = LockRecord::new("session-A", 1, 0, 300_000, None);
         assert!(block_reason(&short, 0, &any_worktree()).contains("held by session-A (pid 1)"));
+        // Two Codex sessions begun the same minute (UUIDv7: the time first) are told apart.
+        let first = LockRecord::new("019ad2f1-7c3e-7a10-8b2c-1f0e9d8c7b6a", 1, 0, 300_000, None);
+        let second = LockRecord::new("019ad2f1-7c40-7f22-9c3d-2a1b0c9d8e7f", 1, 0, 300_000, None);
+        assert_ne!(short_holder_name(&first), short_holder_name(&second));
         // People (`session-lock status`) still see the whole id.
         assert!(summary(&holder, 1_000).contains("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21"));
     }

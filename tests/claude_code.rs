@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use arena::now_ms;
 use claude_client::{Process, client, client_command, repository, run_ok};
-use events::{claude_event, deny_reason};
+use events::{claude_event, deny_reason, short_holder_id};
 use messages_api::{Conversation, MessagesApi, ToolCall, ToolResult};
 use sandbox::{BINARY, Sandbox};
 use serde_json::Value;
@@ -557,11 +557,7 @@ impl Holding<'_> {
     fn assert_refused(&self, result: &ToolResult) {
         assert!(result.is_error, "the Write was refused: {result:?}");
         // The model reads a short holder id: enough to tell holders apart, not to forge one.
-        let count = self.id.chars().count();
-        let short_id = match count > 12 {
-            true => format!("…{}", self.id.chars().skip(count - 8).collect::<String>()),
-            false => self.id.clone(),
-        };
+        let short_id = short_holder_id(&self.id);
         let opening = format!(
             "{HELD_BY}{short_id} (pid {}) — wait or close that session first (held for ",
             self.pid

@@ -105,3 +105,13 @@ pub fn answer(output: &Output) -> Answer {
         None => Answer::Invalid(String::from_utf8_lossy(&output.stdout).into_owned()),
     }
 }
+
+/// A holder's session id as the refused session's model reads it: an id longer than 12
+/// characters by its last 8 after `…`, a shorter one whole (`guest/src/message.rs`).
+pub fn short_holder_id(id: &str) -> String {
+    let count = id.chars().count();
+    match count > 12 {
+        true => format!("…{}", id.chars().skip(count - 8).collect::<String>()),
+        false => id.to_owned(),
+    }
+}

@@ -227,10 +227,7 @@ impl<W: Wire> Holding<'_, W> {
     /// holder.
     pub fn assert_refused(&self, told: &str) {
         // The model reads a short holder id (8 characters of a longer one), never the whole.
-        let short = match self.id.chars().count() > 12 {
-            true => format!("{}…", self.id.chars().take(8).collect::<String>()),
-            false => self.id.clone(),
-        };
+        let short = crate::events::short_holder_id(&self.id);
         let names = format!("{HELD_BY}{short} (pid ");
         for part in [
             names.as_str(),

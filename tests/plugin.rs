@@ -38,7 +38,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use claude_client::{client, client_command, repository, run_ok};
-use events::{claude_event, deny_reason};
+use events::{claude_event, deny_reason, short_holder_id};
 use sandbox::{BINARY, Sandbox};
 use serde_json::Value;
 use session_lock::component::{Agent, Policy};
@@ -292,7 +292,10 @@ fn the_gemini_launcher_runs_the_hook_for_gemini() {
     );
     let reason = answer["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.starts_with("parallel session lock held by other-se… (pid "),
+        reason.starts_with(&format!(
+            "parallel session lock held by {} (pid ",
+            short_holder_id("other-session")
+        )),
         "{answer}"
     );
 }
@@ -477,7 +480,10 @@ fn refused_by(output: &Output) -> String {
         )
     });
     assert!(
-        reason.starts_with("parallel session lock held by other-se… (pid "),
+        reason.starts_with(&format!(
+            "parallel session lock held by {} (pid ",
+            short_holder_id("other-session")
+        )),
         "{reason}"
     );
     reason

@@ -44,6 +44,9 @@ struct Platform {
     npm_cpu: &'static str,
     /// One wheel per entry; an entry holds the tags of that wheel (a compressed tag set).
     wheel_tags: &'static [&'static [&'static str]],
+    /// Built with cargo-zigbuild (macOS: zig brings the linker and the SDK's stubs), and never
+    /// run here: only behind an explicit `--target`, and labelled so.
+    zig: bool,
 }
 
 const PLATFORMS: &[Platform] = &[
@@ -57,6 +60,7 @@ const PLATFORMS: &[Platform] = &[
             &["manylinux_2_17_x86_64", "manylinux2014_x86_64"],
             &["musllinux_1_2_x86_64"],
         ],
+        zig: false,
     },
     Platform {
         triple: "aarch64-unknown-linux-musl",
@@ -66,8 +70,31 @@ const PLATFORMS: &[Platform] = &[
             &["manylinux_2_17_aarch64", "manylinux2014_aarch64"],
             &["musllinux_1_2_aarch64"],
         ],
+        zig: false,
+    },
+    // macOS 11 or later (MACOSX_DEPLOYMENT_TARGET below; without it the binary asks for the
+    // SDK's own version).
+    Platform {
+        triple: "aarch64-apple-darwin",
+        npm_os: "darwin",
+        npm_cpu: "arm64",
+        wheel_tags: &[&["macosx_11_0_arm64"]],
+        zig: true,
+    },
+    Platform {
+        triple: "x86_64-apple-darwin",
+        npm_os: "darwin",
+        npm_cpu: "x64",
+        wheel_tags: &[&["macosx_11_0_x86_64"]],
+        zig: true,
     },
 ];
+
+/// The macOS version the macOS binaries (and their wheels' tags) ask for.
+const MACOSX_DEPLOYMENT_TARGET: &str = "11.0";
+/// cargo-zigbuild and the zig of the `ziglang` wheel, pinned.
+const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
+const ZIGLANG_VERSION: &str = "0.15.2";
 
 fn main() {
     if let Err(error) = run() {
@@ -126,7 +153,22 @@ fn dist(platforms: &[&Platform]) -> Result<()> {
     fs::create_dir_all(&dist)?;
 
     install_toolchain(platforms)?;
-    build(&cargo, &root, platforms)?;
+    let (zig, native): (Vec<&Platform>, Vec<&Platform>) =
+        platforms.iter().copied().partition(|p| p.zig);
+    if !native.is_empty() {
+        build(&cargo, &root, &native)?;
+    }
+    if !zig.is_empty() {
+        zigbuild(&cargo, &root, &target_dir.join("dist-tools"), &zig)?;
+        let names: Vec<_> = zig.iter().map(|p| p.triple).collect();
+        fs::write(
+            dist.join("BUILT-NOT-RUN.txt"),
+            format!(
+                "Built and linked, but never run by this project's tests (no such machine): {}\n",
+                names.join(", ")
+            ),
+        )?;
+    }
     let readme = fs::read(root.join("README.md")).context("reading README.md")?;
     let license = fs::read(root.join("LICENSE")).ok();
 
@@ -272,6 +314,44 @@ fn build(cargo: &OsString, root: &Path, platforms: &[&Platform]) -> Result<()> {
     run_command(&mut command)
 }
 
+/// The macOS targets, through cargo-zigbuild (pinned, installed under `tools`) with the zig
+/// of the `ziglang` wheel (pinned, in a virtual environment under `tools`).
+fn zigbuild(cargo: &OsString, root: &Path, tools: &Path, platforms: &[&Platform]) -> Result<()> {
+    let venv = tools.join("venv");
+    if !venv.join("bin/python3").exists() {
+        run_command(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .context("the macOS build needs python3 (with venv) for the ziglang wheel")?;
+    }
+    run_command(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--quiet"])
+            .arg(format!("ziglang=={ZIGLANG_VERSION}")),
+    )?;
+    if !tools.join("bin/cargo-zigbuild").exists() {
+        run_command(
+            Command::new(cargo)
+                .args(["install", "--locked", "cargo-zigbuild", "--version"])
+                .arg(CARGO_ZIGBUILD_VERSION)
+                .arg("--root")
+                .arg(tools),
+        )?;
+    }
+    // cargo-zigbuild finds zig as `python3 -m ziglang`: the environment's python3 first.
+    let mut path = vec![tools.join("bin"), venv.join("bin")];
+    path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["zigbuild", "--release", "--locked", "-p", "session-lock"]);
+    for platform in platforms {
+        command.args(["--target", platform.triple]);
+    }
+    command
+        .env("PATH", env::join_paths(path)?)
+        .env("MACOSX_DEPLOYMENT_TARGET", MACOSX_DEPLOYMENT_TARGET);
+    run_command(&mut command)
+}
+
 /// A fixed modification time for archive entries (2020-01-01), so that the same binary
 /// always packs to the same bytes.
 const MTIME: u64 = 1_577_836_800;
@@ -327,7 +407,12 @@ fn npm_packages(
         let manifest = json!({
             "name": name,
             "version": VERSION,
-            "description": format!("The session-lock binary for {} {} (static; used by the session-lock package)", platform.npm_os, platform.npm_cpu),
+            "description": format!(
+                "The session-lock binary for {} {}, used by the session-lock package{}",
+                platform.npm_os,
+                platform.npm_cpu,
+                if platform.zig { " (built, not run by its tests)" } else { " (static)" }
+            ),
             "license": "Apache-2.0",
             "os": [platform.npm_os],
             "cpu": [platform.npm_cpu],

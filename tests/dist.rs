@@ -365,11 +365,19 @@ fn run_registered_hook(arena: &Arena, home: &Path, path: &str, session: &str) ->
 /// `session-lock install` with `program` (what the package manager put on PATH), then the
 /// registered hook takes the lock.
 fn install_and_take_the_lock(program: &str, home: &Path, path: &str, session: &str) {
+    let mut command = Command::new(program);
+    command.env_clear();
+    install_with_and_take_the_lock(command, home, path, session);
+}
+
+/// [`install_and_take_the_lock`] with `command` (a program and its leading arguments, as for
+/// `uvx session-lock`) run with `install` and only `HOME`, `PATH` and the lock directory, plus
+/// what `command` already set.
+fn install_with_and_take_the_lock(mut command: Command, home: &Path, path: &str, session: &str) {
     let arena = Arena::new("unused", &[]);
     succeed(
-        Command::new(program)
+        command
             .arg("install")
-            .env_clear()
             .env("HOME", home)
             .env("PATH", path)
             .env("SESSION_LOCK_DIR", &arena.lock_dir)
@@ -757,26 +765,32 @@ fn every_wheel_installs_for_its_platform_tag_and_holds_that_architectures_binary
 }
 
 #[test]
-fn uvx_runs_the_wheel_when_uv_is_installed() {
+fn uvx_runs_the_wheel_then_install_registers_a_hook_that_takes_the_lock() {
     let Some(dist) = dist() else { return };
     let Some(uvx) = which("uvx") else {
-        // uv is optional: pip covers the wheel's installation under CI.
-        eprintln!("skipping: uv is not installed");
-        return;
+        return skip("uv is not installed (`.ci/run` installs it from PyPI)");
     };
     let dir = tempfile::tempdir().unwrap();
-    let output = succeed(
-        Command::new(uvx)
+    let home = dir.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let path = path_without_rust(Path::new("/usr/bin"));
+    let uvx_session_lock = || {
+        let mut command = Command::new(&uvx);
+        command
             .args(["--no-index", "--find-links"])
             .arg(dist.join("wheels"))
-            .args(["session-lock", "--version"])
+            .arg("session-lock")
             .env_clear()
-            .env("HOME", dir.path())
-            .env("PATH", path_without_rust(Path::new("/usr/bin")))
+            .env("HOME", &home)
+            .env("PATH", &path)
             .env("UV_CACHE_DIR", dir.path().join("uv-cache"))
-            .env("UV_TOOL_DIR", dir.path().join("uv-tools")),
-    );
+            .env("UV_TOOL_DIR", dir.path().join("uv-tools"));
+        command
+    };
+    let output = succeed(uvx_session_lock().arg("--version"));
     assert!(String::from_utf8_lossy(&output.stdout).contains(VERSION));
+    // `uvx session-lock install`: the binary runs from uv's cache, and install copies it out.
+    install_with_and_take_the_lock(uvx_session_lock(), &home, &path, "session-uvx");
 }
 
 /// The main npm package unpacked (`package/`), with no platform package beside it.

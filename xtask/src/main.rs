@@ -145,12 +145,6 @@ fn dist(platforms: &[&Platform]) -> Result<()> {
     let target_dir = target_dir(&cargo, &root)?;
     let dist = target_dir.join("dist");
     let staging = target_dir.join("dist-staging");
-    for dir in [&dist, &staging] {
-        if dir.exists() {
-            fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
-    }
-    fs::create_dir_all(&dist)?;
 
     install_toolchain(platforms)?;
     let (zig, native): (Vec<&Platform>, Vec<&Platform>) =
@@ -160,6 +154,15 @@ fn dist(platforms: &[&Platform]) -> Result<()> {
     }
     if !zig.is_empty() {
         zigbuild(&cargo, &root, &target_dir.join("dist-tools"), &zig)?;
+    }
+    // Only once every build succeeded: a failed build leaves the last release in place.
+    for dir in [&dist, &staging] {
+        if dir.exists() {
+            fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    fs::create_dir_all(&dist)?;
+    if !zig.is_empty() {
         let names: Vec<_> = zig.iter().map(|p| p.triple).collect();
         fs::write(
             dist.join("BUILT-NOT-RUN.txt"),

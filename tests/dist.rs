@@ -592,6 +592,13 @@ fn npm_install_g_and_npx_from_a_registry_then_install_registers_a_hook_that_take
             .current_dir(dir.path()),
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains(VERSION));
+    // `npx session-lock install`, in a home of its own: the binary runs from npx's cache, and
+    // install copies it out.
+    let npx_home = dir.path().join("npx-home");
+    fs::create_dir_all(&npx_home).unwrap();
+    let mut npx_install = registry.npm(&npx_home, &prefix, &path);
+    npx_install.args(["exec", "--yes", "--", "session-lock"]);
+    install_with_and_take_the_lock(npx_install, &npx_home, &path, "session-npx");
 
     succeed(
         registry

@@ -103,9 +103,12 @@ fn arm_deadline(after: Duration) -> io::Result<()> {
             tv_usec: 0,
         },
         it_value: libc::timeval {
-            tv_sec: after.as_secs() as libc::time_t,
+            // `as _`, not `as libc::time_t`: the libc crate marks `time_t` and `suseconds_t`
+            // deprecated on musl (their width changes with musl 1.2), and the field's own type
+            // is the one to cast to on every libc. A deadline is seconds, far below any limit.
+            tv_sec: after.as_secs() as _,
             // At least 1 µs: an all-zero value would disarm the timer instead.
-            tv_usec: after.subsec_micros().max(u32::from(after.is_zero())) as libc::suseconds_t,
+            tv_usec: after.subsec_micros().max(u32::from(after.is_zero())) as _,
         },
     };
     // SAFETY: a valid `itimerval`; the old value is not asked for.

@@ -162,7 +162,9 @@ pub fn open(path: &Path, create: bool) -> Result<Option<LockDir>, Refusal> {
 /// the folder of the binary the hooks run (whoever could write there could replace it).
 /// Missing directories are created with exactly `mode` (0755: others may read, never write).
 pub fn own_dir(path: &Path, mode: u32) -> Result<LockDir, Refusal> {
-    walk(path, Some(Mode::from_raw_mode(mode & 0o755)))?.ok_or_else(|| Refusal::Failed {
+    // `mode_t` is 32 bits on Linux and 16 on macOS; permission bits fit in either.
+    let mode = Mode::from_raw_mode((mode & 0o755) as rustix::fs::RawMode);
+    walk(path, Some(mode))?.ok_or_else(|| Refusal::Failed {
         path: path.to_path_buf(),
         error: "it was not created".into(),
     })

@@ -151,11 +151,11 @@ enum Folder {
 /// trusted or not; and how to start `gemini -p` there.
 fn extension_sessions(client: Client, folder: Folder) -> Sessions<GeminiApi> {
     let ground = extension_ground(&client, folder);
-    extension_sessions_on(client, ground)
+    headless_sessions(client, ground)
 }
 
-/// How to start `gemini -p` on `ground`, an extension installed there.
-fn extension_sessions_on(client: Client, ground: Ground) -> Sessions<GeminiApi> {
+/// Sessions of headless `gemini -p` on `ground`, in YOLO mode, talking to the stand-in model.
+fn headless_sessions(client: Client, ground: Ground) -> Sessions<GeminiApi> {
     let launch = move |ground: &Ground, prompt: &str, url: &str| {
         let mut command = client.command(&ground.home);
         command
@@ -360,7 +360,7 @@ fn the_repository_itself_installs_as_the_extension() {
         "the launcher it runs: {said}"
     );
 
-    let sessions = extension_sessions_on(client, ground);
+    let sessions = headless_sessions(client, ground);
     second_session_is_refused_while_the_first_holds(&sessions);
 }
 
@@ -616,23 +616,7 @@ fn sessions(client: Client, scope: Scope) -> Sessions<GeminiApi> {
     };
     let registered = fs::read_to_string(&settings).expect("install wrote the settings");
     assert!(registered.contains(" hook --agent gemini"), "{registered}");
-    let launch = move |ground: &Ground, prompt: &str, url: &str| {
-        let mut command = client.command(&ground.home);
-        command
-            .args([
-                "-p",
-                prompt,
-                "--approval-mode",
-                "yolo",
-                "--output-format",
-                "json",
-            ])
-            .env("GEMINI_API_KEY", "stand-in-key")
-            .env("GOOGLE_GEMINI_BASE_URL", url)
-            .current_dir(&ground.sandbox.workspace);
-        command
-    };
-    Sessions::new(ground, GeminiApi, Box::new(launch))
+    headless_sessions(client, ground)
 }
 
 /// The client's own folder in the home.

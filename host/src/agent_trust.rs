@@ -497,8 +497,9 @@ fn read_toml(path: &Path) -> Result<toml::Table, String> {
     }
 }
 
-/// A JSON file's value: `null` when it is missing or not JSON (the agent then has no rule).
-fn read_json(path: &Path) -> Value {
+/// A JSON file of an agent's: its value, `null` when it is missing or not JSON (the agent
+/// then has no rule).
+pub(crate) fn read_json(path: &Path) -> Value {
     fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::agent_trust::Finding;
+use crate::agent_trust::{Finding, read_json};
 
 /// The file, in an extension's folder, that says where the client installed it from.
 const INSTALL_METADATA: &str = ".gemini-extension-install.json";
@@ -306,14 +306,6 @@ pub fn launcher_binary(stable: &Path) -> Option<PathBuf> {
 fn executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-}
-
-/// A JSON file's value: `null` when it is missing or not JSON.
-fn read_json(path: &Path) -> Value {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

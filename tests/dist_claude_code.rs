@@ -6,7 +6,8 @@
 //!    `/bin` (no `cargo`, no `rustc`, no `session-lock`), `claude plugin marketplace add` and
 //!    `claude plugin install`;
 //! 2. the first session: the plugin's hook answers with its message naming
-//!    `npm install -g session-lock`, which the client shows the person, and nothing is locked;
+//!    `npm install -g session-lock`, which the client shows the person (its `informational`
+//!    events in `--output-format stream-json`), and nothing is locked;
 //! 3. that command, exactly, against the registry (named in the home's `.npmrc`);
 //! 4. two sessions: the first holds the lock inside its turn, the second's Write is refused by
 //!    the plugin's hook, which ran the platform package's native binary, never the package's
@@ -165,6 +166,15 @@ fn hook_answers(events: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What the client showed the person from the hooks' `systemMessage`s, in order.
+fn shown_to_the_person(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "system" && e["subtype"] == "informational")
+        .filter_map(|e| e["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// A directory holding a `node` that notes its arguments in `log`, then runs the real node: the
 /// npm launcher (`#!/usr/bin/env node`) cannot start without it showing.
 fn witness_node(dir: &Path, log: &Path, real: &Path) -> PathBuf {
@@ -272,6 +282,14 @@ fn with_node_and_no_rust_the_plugin_names_npm_install_and_after_it_the_second_se
         "the {event} hook tells the person to run `{NPM_INSTALL}`: {shown}"
     );
     eprintln!("the {event} hook said: {message}");
+    // And the client shows it to the person (`system`/`informational`: "<hook> says: ...").
+    let seen = shown_to_the_person(&first.events);
+    assert!(
+        seen.iter().any(
+            |line| line.contains("session-lock is not installed") && line.contains(NPM_INSTALL)
+        ),
+        "the client shows the message: {seen:?}"
+    );
     let result = first.tool_result.expect("the Write's result was sent");
     assert!(!result.is_error, "the Write went on: {result:?}");
     assert!(
@@ -332,6 +350,12 @@ fn with_node_and_no_rust_the_plugin_names_npm_install_and_after_it_the_second_se
             .iter()
             .all(|(_, stdout)| !stdout.contains("not installed")),
         "no hook says it is missing any more"
+    );
+    assert!(
+        shown_to_the_person(&second.events)
+            .iter()
+            .all(|line| !line.contains("not installed")),
+        "nor does the client show it"
     );
 
     // Every hook ran the native binary: the witness `node` never started for session-lock.

@@ -35,7 +35,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use arena::now_ms;
-use claude_client::{Process, client, client_command, repository, run_ok};
+use claude_client::{Process, client, client_command, install_plugin};
 use events::{claude_event, deny_reason, short_holder_id};
 use messages_api::{Conversation, MessagesApi, ToolCall, ToolResult};
 use sandbox::{BINARY, Sandbox};
@@ -46,9 +46,6 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The message every session is refused with, up to the holder's id.
 const HELD_BY: &str = "parallel session lock held by ";
-
-/// The plugin as this repository's marketplace lists it (`.claude-plugin/marketplace.json`).
-const PLUGIN: &str = "session-lock@session-lock";
 
 #[test]
 fn a_write_is_refused_while_another_session_holds_the_lock() {
@@ -357,7 +354,11 @@ impl World {
                 with_bin.push(":");
                 with_bin.push(&path);
                 path = with_bin;
-                install_plugin(&client, &home, &path, &sandbox);
+                install_plugin(&client, &home, &path, sandbox.root());
+                assert!(
+                    !sandbox.workspace.join(".claude").exists(),
+                    "no project settings"
+                );
             }
         }
         World {
@@ -508,36 +509,6 @@ fn install_hooks(sandbox: &Sandbox, home: &Path, hooks: Hooks) {
         fs::read(&stable).expect("install copied the binary"),
         fs::read(BINARY).unwrap(),
         "the stable copy is this binary"
-    );
-}
-
-/// Installs this repository's plugin in the client's fresh home as a user would: the
-/// repository as a marketplace, then the plugin from it. No settings file registers a hook.
-fn install_plugin(client: &Path, home: &Path, path: &OsString, sandbox: &Sandbox) {
-    let step = |args: &[&str]| {
-        let mut command = client_command(client, home, Some(path));
-        command
-            .args(["plugin"])
-            .args(args)
-            .current_dir(sandbox.root());
-        run_ok(command, SESSION_TIMEOUT)
-    };
-    step(&["marketplace", "add", repository().to_str().unwrap()]);
-    step(&["install", PLUGIN]);
-    let settings: Value =
-        serde_json::from_str(&fs::read_to_string(home.join(".claude/settings.json")).unwrap())
-            .unwrap();
-    assert_eq!(
-        settings["enabledPlugins"][PLUGIN], true,
-        "the plugin is enabled: {settings}"
-    );
-    assert!(
-        settings.get("hooks").is_none(),
-        "no hook in the user's settings: {settings}"
-    );
-    assert!(
-        !sandbox.workspace.join(".claude").exists(),
-        "no project settings"
     );
 }
 

@@ -34,6 +34,33 @@ pub fn repository() -> PathBuf {
         .to_path_buf()
 }
 
+/// The plugin as this repository's marketplace lists it (`.claude-plugin/marketplace.json`).
+pub const PLUGIN: &str = "session-lock@session-lock";
+
+/// Installs this repository's plugin in the client's fresh `home` as a user would, run in
+/// `cwd` with `path` as `PATH`: the repository as a marketplace, then the plugin from it.
+/// Asserts that the plugin is enabled and that no settings file of the user registers a hook.
+pub fn install_plugin(client: &Path, home: &Path, path: &std::ffi::OsStr, cwd: &Path) {
+    let step = |args: &[&str]| {
+        let mut command = client_command(client, home, Some(path));
+        command.args(["plugin"]).args(args).current_dir(cwd);
+        run_ok(command, Duration::from_secs(45))
+    };
+    step(&["marketplace", "add", repository().to_str().unwrap()]);
+    step(&["install", PLUGIN]);
+    let settings: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(home.join(".claude/settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        settings["enabledPlugins"][PLUGIN], true,
+        "the plugin is enabled: {settings}"
+    );
+    assert!(
+        settings.get("hooks").is_none(),
+        "no hook in the user's settings: {settings}"
+    );
+}
+
 /// `client ARGS…` with only what the client needs in its environment, a fresh `home` as its
 /// home and configuration folder, and no traffic but what a test points it at. (The caller's
 /// environment may be a Claude Code session itself, and its proxies must not see loopback

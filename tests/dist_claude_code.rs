@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use claude_client::{Exited, Process, client_command, find_client, install_plugin};
 use messages_api::{Conversation, MessagesApi, ToolCall, ToolResult};
-use npm_registry::{Registry, dist, path_without_rust, skip, succeed, which};
+use npm_registry::{Registry, dist, path_without_rust, succeed, which};
 use sandbox::Sandbox;
 use serde_json::Value;
 

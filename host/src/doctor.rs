@@ -44,6 +44,17 @@ pub struct Check {
 }
 
 impl Check {
+    /// An agent's trust or state finding about the file or folder `place`, as a check named
+    /// for it.
+    fn found_at(finding: agent_trust::Finding, place: &str) -> Check {
+        Check {
+            name: format!("{} ({place})", finding.name),
+            ok: finding.ok,
+            detail: finding.detail,
+            fix: finding.fix,
+        }
+    }
+
     /// This check with everything it says shown through [`visible`].
     fn made_visible(self) -> Check {
         Check {
@@ -380,12 +391,8 @@ fn registration_checks() -> Vec<Check> {
                 &name, &command, &home, &stable, &ours, &reinstall,
             ));
         }
-        checks.extend(trust.into_iter().map(|f| Check {
-            name: format!("{} ({})", f.name, file.path.display()),
-            ok: f.ok,
-            detail: f.detail,
-            fix: f.fix,
-        }));
+        let place = file.path.display().to_string();
+        checks.extend(trust.into_iter().map(|f| Check::found_at(f, &place)));
     }
     checks.extend(gemini_extension_checks(&home, &project, &stable, &ours));
     if checks.is_empty() {
@@ -413,12 +420,7 @@ fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &st
             &extension.commands,
         ));
         findings.push(agent_trust::gemini_environment(home));
-        checks.extend(findings.into_iter().map(|f| Check {
-            name: format!("{} ({place})", f.name),
-            ok: f.ok,
-            detail: f.detail,
-            fix: f.fix,
-        }));
+        checks.extend(findings.into_iter().map(|f| Check::found_at(f, &place)));
         let name = format!("hook in {place} (gemini extension)");
         let launcher = &extension.launcher;
         checks.push(match gemini_extension::launcher_binary(stable) {

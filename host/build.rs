@@ -71,7 +71,7 @@ fn main() -> Result<()> {
 }
 
 /// `wasm` (a component) without its top-level custom sections of these names. The component's
-/// names only serve debugging tools, and it has a size budget (150 KB).
+/// names only serve debugging tools, and the binary carries every byte of it.
 fn without_custom_sections(wasm: &[u8], names: &[&str]) -> Result<Vec<u8>> {
     use wasmparser::Payload;
     let mut kept = wasm_encoder::Component::new();

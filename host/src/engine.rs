@@ -18,9 +18,10 @@ pub const FUEL_PER_EVENT_BYTE: u64 = 128;
 /// Extra fuel for a call that reads an event: enough to classify the event's shell command
 /// line, whatever else the event carries. The component reads a line of up to 64 KiB
 /// (`shell::MAX_LINE_BYTES` in the guest; a longer one needs every lock without being read);
-/// the costliest lines measured just under that cost about 4,200 units a byte (simple
+/// the costliest lines measured just under that cost about 2,800 units a byte (simple
 /// commands nested three deep in `bash -c`, read twice: whether they only read, and what they
-/// may change), so this is 8,192 units for each of its bytes, twice that.
+/// may change; 4,200 before the component was built at opt-level 3), so this is 8,192 units
+/// for each of its bytes, more than twice that.
 ///
 /// Re-measure with `cargo test -p session-lock --test budget -- --nocapture`: it prints the
 /// fuel and time of every shape just under the bound, alone and in a 15 MiB event, and fails
@@ -37,8 +38,8 @@ pub fn fuel_for_event(event_bytes: usize) -> u64 {
 
 /// Extra fuel for each key the store lists, the first time in a call that it lists them, so
 /// that a session can let go of its locks however many others the store holds. What the
-/// component does with one listed lock costs about 14,500 units at `Stop` (read its record,
-/// judge it) and about 91,000 for a command that needs every lock (take a stale one over);
+/// component does with one listed lock costs about 9,700 units at `Stop` (read its record,
+/// judge it) and about 56,500 for a command that needs every lock (take a stale one over);
 /// this leaves room for records longer than this tool writes. A call that lists again gets
 /// nothing more, so a runaway loop of listings still runs out. Measured by
 /// `cargo test -p session-lock --test budget -- --nocapture` (`BUDGET_RECORDS=…` for other

@@ -65,8 +65,8 @@ const MAX_SHELL_DEPTH: usize = 3;
 /// Agents' command lines are far shorter: a few hundred bytes, a few KiB for a heredoc
 /// that writes a commit message or a source file. The bound is what the component's fuel is
 /// sized for (`host/src/engine.rs`, `FUEL_FOR_SHELL_LINE`): the costliest lines measured just
-/// under it (simple commands nested in `bash -c` three deep, about 4,200 units a byte, see
-/// `tests/budget.rs`) take about 280 M units, some 0.2 s, per call.
+/// under it (simple commands nested in `bash -c` three deep, about 2,800 units a byte, see
+/// `tests/budget.rs`) take about 185 M units, under 0.1 s, per call.
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 
 /// Why `line` is not read, when it is longer than [`MAX_LINE_BYTES`].

@@ -78,6 +78,13 @@ pub fn config() -> Config {
         .signals_based_traps(true)
         // A trap fails open either way; capturing a backtrace only costs time.
         .wasm_backtrace_max_frames(None)
-        .native_unwind_info(true);
+        // No unwinder ever walks the component's frames: the release binary aborts on panic,
+        // and wasmtime catches a host function's panic before it would cross them. With the
+        // unwind tables on, loading registered every function's FDE with the static musl
+        // build's libunwind (`__register_frame`, one call each) and dropped them again at exit;
+        // off, the shipped hook runs 3-9% faster (`bench/compare_builds.py`, docs/performance.md).
+        // Windows alone requires them, and wasmtime refuses this setting there; this tool ships
+        // no Windows build.
+        .native_unwind_info(false);
     config
 }

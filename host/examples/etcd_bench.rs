@@ -12,10 +12,11 @@
 //! `session_lock::hook::run`, the function behind `session-lock hook`. Then the store calls
 //! alone, in this process, over a kept connection. Needs `etcd` on the PATH.
 //!
-//! The secured rows (`TLS+auth`) run against clusters with TLS for clients and peers, client
-//! certificates and etcd authentication at etcd's default bcrypt cost (needs `etcdctl` and
-//! `openssl` too): with the token kept between runs, as hooks do, and a login every time
-//! (the kept token removed before each run), and 16 hooks started at once, each way.
+//! The secured rows run against clusters with TLS for clients and peers and client
+//! certificates (needs `etcdctl` and `openssl` too): `TLS` alone on 1 member, and `TLS+auth`
+//! with etcd authentication at etcd's default bcrypt cost, with the token kept between runs,
+//! as hooks do, and a login every time (the kept token removed before each run), and 16 hooks
+//! started at once, each way.
 //!
 //! Before and after a change, in the same run: `ETCD_BENCH_BEFORE=<old session-lock>` and
 //! `ETCD_BENCH_AFTER=<new session-lock>` run those two binaries' `hook`, alternating round by
@@ -203,10 +204,12 @@ impl Hook {
     }
 }
 
-/// The secured rows: TLS with client certificates and etcd authentication (default bcrypt
-/// cost), on 1 and 3 members; the token kept, and a login every run; 16 hooks at once.
+/// The secured rows: TLS with client certificates alone on 1 member, then with etcd
+/// authentication too (default bcrypt cost) on 1 and 3 members: the token kept, and a login
+/// every run; 16 hooks at once.
 fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
-    let (Some(one), Some(three)) = (
+    let (Some(tls), Some(one), Some(three)) = (
+        Cluster::start_tls(1, "the benchmark's secured rows"),
         Cluster::start_secured(1, "the benchmark's secured rows"),
         Cluster::start_secured(3, "the benchmark's secured rows"),
     ) else {
@@ -230,37 +233,48 @@ fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
             }
         }
     };
-    for (name, cluster) in [
-        ("TLS+auth, 1 member", &one),
-        ("TLS+auth, 3 members", &three),
+    for (name, cluster, auth) in [
+        ("TLS, 1 member", &tls, false),
+        ("TLS+auth, 1 member", &one, true),
+        ("TLS+auth, 3 members", &three, true),
     ] {
         let secured = cluster.secured.as_ref().unwrap();
         let path = |p: &Path| p.display().to_string();
-        let env: Vec<(&str, String)> = vec![
+        let mut env: Vec<(&str, String)> = vec![
             ("SESSION_LOCK_STORE", "etcd".into()),
             ("SESSION_LOCK_ETCD_ENDPOINTS", cluster.endpoints_from(0)),
             ("SESSION_LOCK_ETCD_PREFIX", TEAM_A.prefix.into()),
             ("SESSION_LOCK_ETCD_CA", path(&secured.ca)),
             ("SESSION_LOCK_ETCD_CERT", path(&secured.client_cert)),
             ("SESSION_LOCK_ETCD_KEY", path(&secured.client_key)),
-            ("SESSION_LOCK_ETCD_USER", TEAM_A.name.into()),
-            ("SESSION_LOCK_ETCD_PASSWORD_FILE", path(&password)),
             ("SESSION_LOCK_DIR", path(state)),
         ];
+        if auth {
+            env.push(("SESSION_LOCK_ETCD_USER", TEAM_A.name.into()));
+            env.push(("SESSION_LOCK_ETCD_PASSWORD_FILE", path(&password)));
+        }
         let (mut holder, mut blocked, mut login) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..=rounds {
             let took = hook.run(&env, &event("holder", &repo));
             let took2 = hook.run(&env, &event("other", &repo));
-            forget_token();
-            let took3 = hook.run(&env, &event("other", &repo));
             if round > 0 {
                 holder.push(took);
                 blocked.push(took2);
-                login.push(took3);
+            }
+            if auth {
+                forget_token();
+                let took3 = hook.run(&env, &event("other", &repo));
+                if round > 0 {
+                    login.push(took3);
+                }
             }
         }
         println!("  etcd {name:<21} holder's Write {}", summary(&mut holder));
         println!("  {:<26} blocked Write  {}", "", summary(&mut blocked));
+        if !auth {
+            hook.run(&env, &stop("holder", &repo));
+            continue;
+        }
         println!(
             "  {:<26} blocked Write, logging in {}",
             "",

@@ -217,6 +217,14 @@ impl Cluster {
     /// printing "skipping: ...") when etcd, etcdctl or openssl is not installed; with `CI=true`
     /// a missing tool fails the test instead.
     pub fn start_secured(size: usize, test: &str) -> Option<Cluster> {
+        let cluster = Cluster::start_tls(size, test)?;
+        cluster.enable_auth();
+        Some(cluster)
+    }
+
+    /// As [`Cluster::start_secured`], without etcd authentication: TLS for clients and peers
+    /// and client certificates only.
+    pub fn start_tls(size: usize, test: &str) -> Option<Cluster> {
         let missing: Vec<&str> = [
             ("etcd", "--version"),
             ("etcdctl", "version"),
@@ -237,9 +245,7 @@ impl Cluster {
             );
             return None;
         }
-        let cluster = Cluster::launch(size, true, &[]);
-        cluster.enable_auth();
-        Some(cluster)
+        Some(Cluster::launch(size, true, &[]))
     }
 
     fn launch(size: usize, secured: bool, flags: &[&str]) -> Cluster {

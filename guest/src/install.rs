@@ -318,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn gemini_cli_home_moves_gemini_user_settings_and_nothing_else() {
+        let env = |value: &str| vec![("GEMINI_CLI_HOME".to_owned(), value.to_owned())];
+        assert_eq!(
+            settings_file(Agent::Gemini, Scope::User, &env("/srv/g/")).unwrap(),
+            "/srv/g/.gemini/settings.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Gemini, Scope::User, &[]).unwrap(),
+            ".gemini/settings.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Gemini, Scope::Project, &env("/srv/g")).unwrap(),
+            ".gemini/settings.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Codex, Scope::User, &env("/srv/g")).unwrap(),
+            ".codex/hooks.json"
+        );
+    }
+
+    #[test]
     fn bad_text_is_refused_in_one_line() {
         assert!(
             install(Agent::ClaudeCode, "[1]", "/b", 0)

@@ -27,6 +27,7 @@ const AMBIENT: &[&str] = &[
     "CLAUDE_PROJECT_DIR",
     "CLAUDE_PID",
     "CODEX_HOME",
+    "GEMINI_CLI_HOME",
     "GEMINI_PROJECT_DIR",
     "SESSION_LOCK_DIR",
     "SESSION_LOCK_TTL_MS",

@@ -114,6 +114,11 @@ impl Protocol for Gemini {
         folder_settings(scope, ".gemini/settings.json", "Gemini CLI")
     }
 
+    /// Gemini CLI takes `$GEMINI_CLI_HOME` for the home its `.gemini` folder is in.
+    fn user_folder_variable(&self) -> Option<(&'static str, &'static str)> {
+        Some(("GEMINI_CLI_HOME", ".gemini/settings.json"))
+    }
+
     /// Gemini CLI runs settings hooks only in trusted folders, and may hide the hook's
     /// environment.
     fn next_steps(&self, _scope: Scope) -> Vec<&'static str> {

@@ -230,7 +230,8 @@ pub trait Protocol: Sync {
     fn settings_file(&self, scope: Scope) -> Result<&'static str, String>;
 
     /// The variable that, when set to an absolute path, is the folder of the agent's user
-    /// settings, and the file's name in it (Codex: `CODEX_HOME`, `hooks.json`).
+    /// settings, and the file's path in it (Codex: `CODEX_HOME`, `hooks.json`; Gemini CLI:
+    /// `GEMINI_CLI_HOME`, `.gemini/settings.json`).
     fn user_folder_variable(&self) -> Option<(&'static str, &'static str)> {
         None
     }

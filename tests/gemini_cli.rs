@@ -80,13 +80,7 @@ fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
     let Some(client) = gemini() else { return };
     let sessions = sessions(client, Scope::User);
     let workspace = sessions.ground.workspace();
-    let holding = sessions.hold(
-        "holder",
-        Call::WriteFile {
-            path: workspace.join("holder.txt"),
-            content: "held\n".into(),
-        },
-    );
+    let holding = hold_with_a_write(&sessions);
     const TOLD: &str = "<hook_context>session-lock: this workspace is locked by another session";
     let told = sessions.ask("told", Call::Shell("git status --short".into()));
     assert!(!told.contains(HELD_BY), "git status ran: {told}");
@@ -94,9 +88,8 @@ fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
     let first = requests.first().expect("the session asked the model");
     // Once from SessionStart (before the prompt), once from BeforeAgent (after it).
     assert_eq!(first.matches(TOLD).count(), 2, "{first}");
-    let way_on = format!("git worktree add {}-", workspace.display());
-    assert!(first.contains(&way_on), "{first}");
-    assert!(first.contains(" -b session-lock/"), "{first}");
+    assert!(first.contains(&way_on_prefix(&workspace)), "{first}");
+    assert!(first.contains(" -b worktree-"), "{first}");
     holding.end_turn();
 
     sessions.ask("free", Call::Shell("git status --short".into()));
@@ -106,6 +99,84 @@ fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
         requests.iter().all(|body| !body.contains("session-lock:")),
         "{requests:?}"
     );
+}
+
+/// A session refused while another holds the workspace runs the `git worktree add` its
+/// refusal names, word for word, through the client's own shell tool: it is let through and
+/// makes the worktree inside the workspace, in Gemini CLI's own `.gemini/worktrees/`, the only
+/// place its file tools write. There `write_file` is let through, as is a shell command the
+/// tool runs in the worktree (`dir_path`); the same command in the held workspace is still
+/// refused, and so is a write there.
+#[test]
+fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
+    let Some(client) = gemini() else { return };
+    let sessions = sessions(client, Scope::User);
+    let workspace = sessions.ground.workspace();
+    let holding = hold_with_a_write(&sessions);
+    let told = sessions.ask("refused", write_file(workspace.join("refused.txt")));
+    holding.assert_refused(&told);
+    let command = told.split('`').nth(1).expect("the refusal names a command");
+    assert!(command.starts_with(&way_on_prefix(&workspace)), "{told}");
+
+    let told = sessions.ask("worktree", Call::Shell(command.into()));
+    assert!(!told.contains(HELD_BY), "the way on ran: {told}");
+    let new = PathBuf::from(command.split(' ').nth(3).unwrap());
+    assert!(new.join(".git").is_file(), "a worktree of its own: {told}");
+
+    let notes = new.join("notes.txt");
+    let told = sessions.ask("there", write_file(notes.clone()));
+    assert!(!told.contains(HELD_BY), "the write ran: {told}");
+    assert_eq!(fs::read_to_string(&notes).unwrap(), WRITTEN);
+
+    let shell = "echo shell > shell.txt";
+    let told = sessions.ask(
+        "shell-there",
+        Call::ShellIn {
+            command: shell.into(),
+            dir: new.clone(),
+        },
+    );
+    assert!(!told.contains(HELD_BY), "the command ran: {told}");
+    assert_eq!(
+        fs::read_to_string(new.join("shell.txt")).unwrap(),
+        "shell\n"
+    );
+
+    let told = sessions.ask("shell-held", Call::Shell(shell.into()));
+    holding.assert_refused(&told);
+    assert!(!workspace.join("shell.txt").exists(), "nothing written");
+    let told = sessions.ask("held", write_file(workspace.join("held.txt")));
+    holding.assert_refused(&told);
+    assert!(!workspace.join("held.txt").exists(), "nothing written");
+    holding.end_turn();
+}
+
+/// What [`write_file`] writes.
+const WRITTEN: &str = "written\n";
+
+/// A `write_file` of [`WRITTEN`] to `path`.
+fn write_file(path: PathBuf) -> Call {
+    Call::WriteFile {
+        path,
+        content: WRITTEN.into(),
+    }
+}
+
+/// A session that holds the workspace, its turn kept open: it wrote `holder.txt`.
+fn hold_with_a_write(sessions: &Sessions<GeminiApi>) -> two_sessions::Holding<'_, GeminiApi> {
+    sessions.hold(
+        "holder",
+        write_file(sessions.ground.workspace().join("holder.txt")),
+    )
+}
+
+/// How the way on a refusal names begins: a worktree inside `workspace`, in Gemini CLI's own
+/// folder for them.
+fn way_on_prefix(workspace: &Path) -> String {
+    format!(
+        "git worktree add {}/.gemini/worktrees/",
+        workspace.display()
+    )
 }
 
 /// Gemini CLI 0.61.0 does not run headless (`-p`) in an untrusted folder at all: it exits
@@ -424,13 +495,7 @@ fn client_enables_it_here(client: &Client, ground: &Ground) -> bool {
 /// and `write_file` are refused and write nothing; A's turn end releases.
 fn second_session_is_refused_while_the_first_holds(sessions: &Sessions<GeminiApi>) {
     let workspace = sessions.ground.workspace();
-    let holding = sessions.hold(
-        "holder",
-        Call::WriteFile {
-            path: workspace.join("holder.txt"),
-            content: "held\n".into(),
-        },
-    );
+    let holding = hold_with_a_write(sessions);
     let told = sessions.ask("shell", Call::Shell("echo second > second.txt".into()));
     holding.assert_refused(&told);
     assert!(told.starts_with(BLOCKED), "Gemini CLI's own words: {told}");

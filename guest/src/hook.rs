@@ -90,10 +90,15 @@ impl Plan {
                             None => here,
                         };
                         let scope = shell::scope::of_line(line, &start);
-                        // The session's own workspace, whatever the command `cd`s to; unless
-                        // all it makes is new work trees, which is how a session refused here
-                        // goes on elsewhere.
-                        if targets[0].0 != start && !scope.only_new_work_trees {
+                        // The session's own workspace, whatever the command `cd`s to, where
+                        // the shell starts in the session's directory: its variables may name
+                        // that workspace (`$CLAUDE_PROJECT_DIR`). Not where the agent's shell
+                        // tool runs the command in a directory of its own (Codex's `workdir`,
+                        // Gemini CLI's `dir_path`), so that a session refused here can work on
+                        // in its new worktree; nor when all the line makes is new work trees,
+                        // which is how it makes one.
+                        let tool_moved_it = workdir.is_some();
+                        if targets[0].0 != start && !tool_moved_it && !scope.only_new_work_trees {
                             targets.push((targets[0].0.clone(), Kind::Directory));
                         }
                         targets.extend(scope.targets);

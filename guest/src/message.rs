@@ -28,31 +28,42 @@ pub enum WayOut {
     /// The agent has a tool that moves the session into a new worktree (Claude Code's
     /// `EnterWorktree`).
     EnterWorktreeTool,
-    /// The model runs `git worktree add` itself and works in the new worktree.
-    GitWorktreeAdd,
+    /// The model runs `git worktree add` itself and works in the new worktree: beside the
+    /// workspace (`None`), or in the agent's own folder for worktrees inside it (`Some`, as
+    /// Gemini CLI's `.gemini/worktrees`, whose file tools write only inside the workspace).
+    GitWorktreeAdd(Option<&'static str>),
     /// Nothing more specific is known (no agent, no workspace): a worktree, in general terms.
     AnyWorktree,
 }
 
 impl WayOut {
     /// The words for the model, for the session `session_id` refused on `workspace`: what to
-    /// do, in its agent's terms. For `git worktree add`, a path beside the workspace and a
-    /// branch, both named by the session id (its last characters that are safe in a path and
-    /// a branch name), so the command is ready to run and two sessions get two worktrees.
+    /// do, in its agent's terms. For `git worktree add`, a path and a branch, both named by the
+    /// session id (its last characters that are safe in a path and a branch name), so the
+    /// command is ready to run and two sessions get two worktrees: beside the workspace on
+    /// `session-lock/<tag>`, or in the agent's own folder inside it on `worktree-<tag>`, as the
+    /// agent names its own.
     pub fn says(self, session_id: &str, workspace: &str) -> String {
+        let tag = worktree_tag(session_id);
+        let workspace = workspace.trim_end_matches('/');
+        let command = |path: String, branch: String| {
+            format!(
+                "run `git worktree add {} -b {branch}` and work in that new worktree, which has \
+                 its own lock",
+                shell_word(&visible(&path))
+            )
+        };
         match self {
             WayOut::EnterWorktreeTool => "call the EnterWorktree tool, which moves this session \
                 into its own git worktree with its own lock, and work there"
                 .into(),
-            WayOut::GitWorktreeAdd => {
-                let tag = worktree_tag(session_id);
-                let path = format!("{}-{tag}", workspace.trim_end_matches('/'));
-                format!(
-                    "run `git worktree add {} -b session-lock/{tag}` and work in that new \
-                     worktree, which has its own lock",
-                    shell_word(&visible(&path))
-                )
+            WayOut::GitWorktreeAdd(None) => {
+                command(format!("{workspace}-{tag}"), format!("session-lock/{tag}"))
             }
+            WayOut::GitWorktreeAdd(Some(folder)) => command(
+                format!("{workspace}/{folder}/{tag}"),
+                format!("worktree-{tag}"),
+            ),
             WayOut::AnyWorktree => "work in a separate git worktree, which has its own lock".into(),
         }
     }
@@ -232,7 +243,7 @@ mod tests {
             context.contains("To change files now, call the EnterWorktree tool"),
             "{context}"
         );
-        let codex = WayOut::GitWorktreeAdd.says("B", "/r");
+        let codex = WayOut::GitWorktreeAdd(None).says("B", "/r");
         let context = held_context(&holder, 66_000, &codex);
         assert!(
             context.contains("To change files now, run `git worktree add /r-B -b session-lock/B`"),
@@ -303,26 +314,37 @@ mod tests {
         );
         let id = "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21";
         assert_eq!(
-            WayOut::GitWorktreeAdd.says(id, "/home/u/repo"),
+            WayOut::GitWorktreeAdd(None).says(id, "/home/u/repo"),
             "run `git worktree add /home/u/repo-6a4c3b21 -b session-lock/6a4c3b21` and work in \
              that new worktree, which has its own lock"
         );
         // Two Codex sessions begun the same minute (UUIDv7: the time first) get two worktrees.
-        let first = WayOut::GitWorktreeAdd.says("019ae0b1-7c2e-7d4f-8a9b-0c1d2e3f4a5b", "/r");
-        let second = WayOut::GitWorktreeAdd.says("019ae0b1-9f00-7e21-b3c4-d5e6f7a8b9c0", "/r");
+        let first = WayOut::GitWorktreeAdd(None).says("019ae0b1-7c2e-7d4f-8a9b-0c1d2e3f4a5b", "/r");
+        let second =
+            WayOut::GitWorktreeAdd(None).says("019ae0b1-9f00-7e21-b3c4-d5e6f7a8b9c0", "/r");
         assert_ne!(first, second);
     }
 
     #[test]
+    fn a_worktree_in_the_agents_own_folder_is_inside_the_workspace_on_its_branch_form() {
+        let id = "3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21";
+        assert_eq!(
+            WayOut::GitWorktreeAdd(Some(".gemini/worktrees")).says(id, "/home/u/repo/"),
+            "run `git worktree add /home/u/repo/.gemini/worktrees/6a4c3b21 -b \
+             worktree-6a4c3b21` and work in that new worktree, which has its own lock"
+        );
+    }
+
+    #[test]
     fn a_git_worktree_command_is_one_safe_shell_word_per_part() {
-        let says = WayOut::GitWorktreeAdd.says("$(rm -rf ~)/x'y", "/home/u/my repo/");
+        let says = WayOut::GitWorktreeAdd(None).says("$(rm -rf ~)/x'y", "/home/u/my repo/");
         assert!(
             says.starts_with(
                 "run `git worktree add '/home/u/my repo-rm-rfxy' -b session-lock/rm-rfxy`"
             ),
             "{says}"
         );
-        let says = WayOut::GitWorktreeAdd.says("\u{202e}", "/it's\n");
+        let says = WayOut::GitWorktreeAdd(None).says("\u{202e}", "/it's\n");
         assert!(
             says.starts_with(
                 r"run `git worktree add '/it'\''s\n-session' -b session-lock/session`"

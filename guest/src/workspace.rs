@@ -26,6 +26,10 @@ pub enum Kind {
     File,
     /// A directory.
     Directory,
+    /// The directory a `git worktree add` makes a new work tree in: a directory, and, in an
+    /// agent's own folder for worktrees ([`crate::agents::WORKTREE_FOLDERS`]), a workspace
+    /// of its own even inside another work tree.
+    NewWorkTree,
     /// A path a shell command names as an argument, which it may or may not write: it counts
     /// only inside a git work tree (another workspace's files); elsewhere it is covered by the
     /// session's own workspace, so naming `/tmp/x` or `/etc/hosts` takes no lock of its own.
@@ -53,15 +57,24 @@ fn work_tree(top: &str, resolved: &Resolved) -> String {
 /// The workspace of a target: the top of the git work tree it lies in; outside any, the
 /// session's own workspace when the target lies inside it (or is only [`Kind::Named`]), else
 /// the target's directory.
+///
+/// A new work tree in an agent's own folder for worktrees, `<top>/.gemini/worktrees/NAME`,
+/// is the one exception: it is its own workspace, not `<top>`'s. Its `git worktree add`
+/// writes only below that new directory (which git requires to be absent or empty), the
+/// repository's list of worktrees and a new branch; `<top>`'s files are untouched, as when the
+/// agent's own tool makes it (Claude Code's `EnterWorktree`, which no hook sees).
 pub fn of_target(target: &Resolved, kind: Kind, session_workspace: &str) -> String {
     if let Some(top) = &target.git_top {
+        if kind == Kind::NewWorkTree && in_agents_worktree_folder(&target.real_path, top) {
+            return target.real_path.clone();
+        }
         return work_tree(top, target);
     }
     if is_within(&target.real_path, session_workspace) {
         return session_workspace.to_owned();
     }
     match kind {
-        Kind::Directory => target.real_path.clone(),
+        Kind::Directory | Kind::NewWorkTree => target.real_path.clone(),
         Kind::File => parent(&target.real_path).to_owned(),
         Kind::Named => session_workspace.to_owned(),
     }
@@ -77,6 +90,20 @@ pub fn join(base: &str, path: &str) -> String {
     } else {
         format!("{base}/{path}")
     }
+}
+
+/// Whether `path` is `<top>/<folder>/NAME` for one of the agents' worktree folders and a
+/// single NAME.
+fn in_agents_worktree_folder(path: &str, top: &str) -> bool {
+    let Some(rest) = path.strip_prefix(top.trim_end_matches('/')) else {
+        return false;
+    };
+    crate::agents::WORKTREE_FOLDERS.iter().any(|folder| {
+        rest.strip_prefix('/')
+            .and_then(|rest| rest.strip_prefix(folder))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/') && name != "..")
+    })
 }
 
 fn is_within(path: &str, dir: &str) -> bool {
@@ -118,6 +145,40 @@ mod tests {
     fn a_target_in_a_git_work_tree_belongs_to_its_top() {
         let target = resolved("/home/u/repoX/c.txt", Some("/home/u/repoX"));
         assert_eq!(of_target(&target, Kind::File, "/home/u"), "/home/u/repoX");
+    }
+
+    #[test]
+    fn a_new_work_tree_is_its_own_workspace_only_in_an_agents_worktree_folder() {
+        let top = Some("/home/u/repo");
+        let of = |path: &str, kind| of_target(&resolved(path, top), kind, "/home/u/repo");
+        for own in [
+            "/home/u/repo/.gemini/worktrees/b",
+            "/home/u/repo/.claude/worktrees/b-work",
+        ] {
+            assert_eq!(of(own, Kind::NewWorkTree), own);
+            // Any other write there is the enclosing work tree's.
+            assert_eq!(of(own, Kind::Directory), "/home/u/repo");
+            assert_eq!(of(&format!("{own}/f"), Kind::File), "/home/u/repo");
+        }
+        for enclosed in [
+            "/home/u/repo/.worktrees/b",
+            "/home/u/repo/src/b",
+            "/home/u/repo/.gemini/worktrees",
+            "/home/u/repo/.gemini/worktrees/b/c",
+            "/home/u/repo/x/.gemini/worktrees/b",
+        ] {
+            assert_eq!(
+                of(enclosed, Kind::NewWorkTree),
+                "/home/u/repo",
+                "{enclosed}"
+            );
+        }
+        // Outside any work tree it is a directory like another.
+        let outside = resolved("/tmp/wt", None);
+        assert_eq!(
+            of_target(&outside, Kind::NewWorkTree, "/home/u/repo"),
+            "/tmp/wt"
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ impl Wire for GeminiApi {
             Reply::Call { id, call } => {
                 let (name, args) = match call {
                     Call::Shell(command) => ("run_shell_command", json!({"command": command})),
+                    Call::ShellIn { command, dir } => (
+                        "run_shell_command",
+                        json!({"command": command, "dir_path": dir}),
+                    ),
                     Call::WriteFile { path, content } => {
                         ("write_file", json!({"file_path": path, "content": content}))
                     }

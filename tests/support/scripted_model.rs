@@ -31,6 +31,14 @@ const MAX_HOLD: Duration = Duration::from_secs(90);
 pub enum Call {
     /// The shell runs `command`.
     Shell(String),
+    /// The shell tool runs `command` in `dir`, a directory it is given apart from the command
+    /// (Gemini CLI's `dir_path`).
+    ShellIn {
+        /// The command.
+        command: String,
+        /// Where the tool runs it.
+        dir: PathBuf,
+    },
     /// Codex's `apply_patch` applies this patch.
     Patch(String),
     /// A file tool writes `content` to `path` (Gemini CLI's `write_file`).

@@ -162,6 +162,7 @@ impl<W: Wire> Sessions<W> {
 fn describe(call: &Call) -> String {
     match call {
         Call::Shell(command) => format!("Run `{command}`."),
+        Call::ShellIn { command, dir } => format!("Run `{command}` in {}.", dir.display()),
         Call::Patch(_) => "Apply the patch.".into(),
         Call::WriteFile { path, .. } => format!("Write {}.", path.display()),
         Call::Replace { path, .. } => format!("Edit {}.", path.display()),

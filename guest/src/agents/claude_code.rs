@@ -10,6 +10,9 @@ use super::{
 };
 use crate::message::WayOut;
 
+/// Where `EnterWorktree` makes the session's new worktree (`.claude/worktrees/<name>`).
+pub const WORKTREE_FOLDER: &str = ".claude/worktrees";
+
 /// Tools that change the workspace (`MultiEdit` is legacy but harmless). [`MATCHER`], what
 /// `install` writes, names each of them (a test keeps the two in step) and MCP tools.
 const TOOLS: &str = "Edit|Write|MultiEdit|NotebookEdit|Bash";
@@ -122,7 +125,7 @@ impl Protocol for ClaudeCode {
     }
 
     /// Claude Code gives its model `EnterWorktree`, which moves the session into a new git
-    /// worktree (`.claude/worktrees/<name>`) and works there.
+    /// worktree ([`WORKTREE_FOLDER`]`/<name>`) and works there.
     fn way_out(&self) -> WayOut {
         WayOut::EnterWorktreeTool
     }

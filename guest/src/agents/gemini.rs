@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 use super::answer::{self, Answer};
 use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
 use super::{grouped_entry, on_tools};
+use crate::message::WayOut;
+
+/// Where Gemini CLI makes a worktree of its own (`--worktree NAME`: `.gemini/worktrees/NAME`
+/// on the branch `worktree-NAME`): inside the workspace, the only place its file tools write.
+pub const WORKTREE_FOLDER: &str = ".gemini/worktrees";
 
 /// Tools that change the workspace.
 const TOOLS: &str = "write_file|replace|run_shell_command";
@@ -90,6 +95,13 @@ impl Protocol for Gemini {
 
     fn registrations(&self) -> &'static [Registration] {
         &REGISTRATIONS
+    }
+
+    /// A worktree beside the workspace would be out of reach: Gemini CLI's file tools refuse a
+    /// path outside the workspace, and its shell asks before working there. So the worktree
+    /// goes where Gemini CLI puts its own.
+    fn way_out(&self) -> WayOut {
+        WayOut::GitWorktreeAdd(Some(WORKTREE_FOLDER))
     }
 
     fn deny(&self, _event: &Event, reason: &str) -> Answer {

@@ -17,6 +17,11 @@ use crate::message::WayOut;
 use serde_json::{Map, Value};
 
 pub use answer::Answer;
+
+/// The folders, inside a work tree, where agents make worktrees of their own. A `git worktree
+/// add` of a new work tree there changes none of the enclosing work tree's files, as the
+/// agents' own worktree tools do (see [`crate::workspace::of_target`]).
+pub const WORKTREE_FOLDERS: [&str; 2] = [claude_code::WORKTREE_FOLDER, gemini::WORKTREE_FOLDER];
 pub use event::{Command, Event, Tasks, ToolInput};
 
 /// The agents whose hook protocols the policy speaks.
@@ -188,7 +193,7 @@ pub trait Protocol: Sync {
     /// How a refused session of this agent can keep working now, in a worktree of its own: by
     /// default the model runs `git worktree add` itself.
     fn way_out(&self) -> WayOut {
-        WayOut::GitWorktreeAdd
+        WayOut::GitWorktreeAdd(None)
     }
 
     /// "Go on", adding `context` to what the model reads before it plans and showing `line` to

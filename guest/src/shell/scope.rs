@@ -229,9 +229,9 @@ fn simple_command(command: &SimpleCommand, places: &mut Places, scope: &mut Scop
 
 /// The new work tree of a `git worktree add` that can change nothing else: its path relative
 /// to each directory the shell may be in, after the command's `-C`s (each relative to the one
-/// before). A directory, so a path in no work tree yet is a workspace of its own, and one
-/// inside a work tree (held by another session, or the one the session is in) needs that
-/// work tree's lock.
+/// before). A [`Kind::NewWorkTree`]: a path in no work tree yet is a workspace of its own, as
+/// is one in an agent's own folder for worktrees; one elsewhere inside a work tree (held by
+/// another session, or the one the session is in) needs that work tree's lock.
 fn new_work_tree_at(new: &super::git::NewWorkTree, here: &[Rc<str>], scope: &mut Scope) {
     for place in here {
         let mut at = place.to_string();
@@ -245,7 +245,7 @@ fn new_work_tree_at(new: &super::git::NewWorkTree, here: &[Rc<str>], scope: &mut
             return;
         };
         scope.new_work_trees.insert(path.clone());
-        scope.add(path, Kind::Directory);
+        scope.add(path, Kind::NewWorkTree);
     }
 }
 
@@ -680,7 +680,7 @@ mod tests {
     #[test]
     fn the_worktree_a_refusal_offers_is_all_its_command_changes() {
         // The command as the refusal words it, so the two cannot drift apart.
-        let says = crate::message::WayOut::GitWorktreeAdd
+        let says = crate::message::WayOut::GitWorktreeAdd(None)
             .says("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21", "/home/u/my repo");
         let command = says.split('`').nth(1).expect("the command is in backticks");
         assert!(command.starts_with("git worktree add "), "{says}");
@@ -690,7 +690,7 @@ mod tests {
         assert!(scope.only_new_work_trees, "{command}: {scope:?}");
         assert_eq!(
             scope.targets,
-            [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)]
+            [("/home/u/my repo-6a4c3b21".to_owned(), Kind::NewWorkTree)]
         );
         // From a directory below the workspace, `cd` into it first, or `-C` it.
         for line in [
@@ -701,10 +701,28 @@ mod tests {
             assert!(scope.only_new_work_trees, "{line}: {scope:?}");
             assert_eq!(
                 scope.targets,
-                [("/home/u/my repo-6a4c3b21".to_owned(), Kind::Directory)],
+                [("/home/u/my repo-6a4c3b21".to_owned(), Kind::NewWorkTree)],
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn the_worktree_gemini_is_offered_is_all_its_command_changes_inside_the_workspace() {
+        let says = crate::agents::Agent::Gemini
+            .protocol()
+            .way_out()
+            .says("3f9c2b1e-7a0d-4c1e-9b2f-5d8e6a4c3b21", "/home/u/repo");
+        let command = says.split('`').nth(1).expect("the command is in backticks");
+        let scope = of_line(command, "/home/u/repo");
+        assert!(scope.only_new_work_trees, "{command}: {scope:?}");
+        assert_eq!(
+            scope.targets,
+            [(
+                "/home/u/repo/.gemini/worktrees/6a4c3b21".to_owned(),
+                Kind::NewWorkTree
+            )]
+        );
     }
 
     #[test]

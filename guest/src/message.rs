@@ -44,26 +44,26 @@ impl WayOut {
     /// `session-lock/<tag>`, or in the agent's own folder inside it on `worktree-<tag>`, as the
     /// agent names its own.
     pub fn says(self, session_id: &str, workspace: &str) -> String {
-        let tag = worktree_tag(session_id);
-        let workspace = workspace.trim_end_matches('/');
-        let command = |path: String, branch: String| {
-            format!(
-                "run `git worktree add {} -b {branch}` and work in that new worktree, which has \
-                 its own lock",
-                shell_word(&visible(&path))
-            )
-        };
         match self {
             WayOut::EnterWorktreeTool => "call the EnterWorktree tool, which moves this session \
                 into its own git worktree with its own lock, and work there"
                 .into(),
-            WayOut::GitWorktreeAdd(None) => {
-                command(format!("{workspace}-{tag}"), format!("session-lock/{tag}"))
+            WayOut::GitWorktreeAdd(folder) => {
+                let tag = worktree_tag(session_id);
+                let workspace = workspace.trim_end_matches('/');
+                let (path, branch) = match folder {
+                    None => (format!("{workspace}-{tag}"), format!("session-lock/{tag}")),
+                    Some(folder) => (
+                        format!("{workspace}/{folder}/{tag}"),
+                        format!("worktree-{tag}"),
+                    ),
+                };
+                format!(
+                    "run `git worktree add {} -b {branch}` and work in that new worktree, which \
+                     has its own lock",
+                    shell_word(&visible(&path))
+                )
             }
-            WayOut::GitWorktreeAdd(Some(folder)) => command(
-                format!("{workspace}/{folder}/{tag}"),
-                format!("worktree-{tag}"),
-            ),
             WayOut::AnyWorktree => "work in a separate git worktree, which has its own lock".into(),
         }
     }
@@ -75,11 +75,15 @@ impl WayOut {
 /// begun in the same minute, so two refused sessions would be offered one worktree; the end
 /// of a UUID is random in every version.
 fn worktree_tag(session_id: &str) -> String {
-    let safe: Vec<char> = session_id
+    // From the end, so that a huge id costs no copy of itself.
+    let mut tag: Vec<char> = session_id
         .chars()
+        .rev()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(8)
         .collect();
-    let tag: String = safe[safe.len().saturating_sub(8)..].iter().collect();
+    tag.reverse();
+    let tag: String = tag.into_iter().collect();
     let tag = tag.trim_matches('-').to_owned();
     if tag.is_empty() {
         "session".into()

@@ -688,12 +688,17 @@ mod hook {
             targets(&mut policy, &host, bash("git status")),
             ["/home/u/repo"]
         );
+        // A leading `cd` joined by `&&` alone leaves the start: nothing else runs there.
         assert_eq!(
             targets(&mut policy, &host, bash("cd sub && make")),
+            ["/home/u/repo", "/home/u/repo/sub"]
+        );
+        assert_eq!(
+            targets(&mut policy, &host, bash("cd sub; make")),
             ["/home/u/repo", "/home/u/repo", "/home/u/repo/sub"]
         );
-        // The start stays, every directory the command may be in is added, and every literal
-        // argument is named against each of them (the host resolves them all).
+        // Otherwise the start stays, every directory the command may be in is added, and every
+        // literal argument is named against each of them (the host resolves them all).
         assert_eq!(
             targets(&mut policy, &host, bash("git -C ../other commit -m x")),
             [

@@ -105,8 +105,8 @@ fn a_session_starting_in_a_held_workspace_is_told_before_it_plans() {
 /// refusal names, word for word, through the client's own shell tool: it is let through and
 /// makes the worktree inside the workspace, in Gemini CLI's own `.gemini/worktrees/`, the only
 /// place its file tools write. There `write_file` is let through, as is a shell command the
-/// tool runs in the worktree (`dir_path`); the same command in the held workspace is still
-/// refused, and so is a write there.
+/// tool runs in the worktree (`dir_path`) or one that `cd`s there first; the same command in
+/// the held workspace is still refused, and so is a write there.
 #[test]
 fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
     let Some(client) = gemini() else { return };
@@ -141,6 +141,11 @@ fn a_refused_session_goes_on_in_the_worktree_its_refusal_names() {
         fs::read_to_string(new.join("shell.txt")).unwrap(),
         "shell\n"
     );
+
+    let cd_there = format!("cd {} && echo cd > cd.txt", new.display());
+    let told = sessions.ask("cd-there", Call::Shell(cd_there));
+    assert!(!told.contains(HELD_BY), "the command ran: {told}");
+    assert_eq!(fs::read_to_string(new.join("cd.txt")).unwrap(), "cd\n");
 
     let told = sessions.ask("shell-held", Call::Shell(shell.into()));
     holding.assert_refused(&told);

@@ -90,14 +90,13 @@ impl Plan {
                             None => here,
                         };
                         let scope = shell::scope::of_line(line, &start);
-                        // The session's own workspace, whatever the command `cd`s to, where
-                        // the shell starts in the session's directory: its variables may name
-                        // that workspace (`$CLAUDE_PROJECT_DIR`). Not where the agent's shell
-                        // tool runs the command in a directory of its own (Codex's `workdir`,
-                        // Gemini CLI's `dir_path`), so that a session refused here can work on
-                        // in its new worktree; nor when all the line makes is new work trees,
-                        // which is how it makes one.
-                        let tool_moved_it = workdir.is_some();
+                        // The session's own workspace, whatever the command `cd`s to: a word
+                        // that expands may name it (`$CLAUDE_PROJECT_DIR/src`). Not where the
+                        // agent's shell tool runs the command in a directory of its own
+                        // (Codex's `workdir`, Gemini CLI's `dir_path`) and no word expands, so
+                        // that a session refused here can work on in its new worktree; nor
+                        // when all the line makes is new work trees, which is how it makes one.
+                        let tool_moved_it = workdir.is_some() && !scope.expands;
                         if targets[0].0 != start && !tool_moved_it && !scope.only_new_work_trees {
                             targets.push((targets[0].0.clone(), Kind::Directory));
                         }

@@ -5,7 +5,9 @@
 //! asked of the same words, but answered apart: a command's scope only matters once it needs
 //! the lock, and then it must over-approximate. So:
 //!
-//! - the directory the command starts in stays in scope whatever it `cd`s to;
+//! - the directory the command starts in stays in scope whatever it `cd`s to, unless the line
+//!   is `cd DIR && …` joined by `&&` alone ([`leaves_where_it_starts`]) and no word on it
+//!   expands ([`Scope::expands`]): nothing then runs there, and nothing names it unseen;
 //! - every `cd DIR`, `pushd DIR`, `env -C DIR`, `git -C DIR`, `git --work-tree DIR`,
 //!   `git --git-dir DIR` (and `GIT_DIR=`/`GIT_WORK_TREE=` before a command) adds `DIR`,
 //!   joined to every directory the command may be in by then (`cd a || cd b` may be in either);
@@ -35,7 +37,7 @@ use std::rc::Rc;
 
 use super::rules::Rule;
 use super::script::{Item, SimpleCommand};
-use super::words::{self, Word};
+use super::words::{self, Operator, Token, Word};
 use crate::workspace::{self, Kind};
 
 /// The directories the shell may be in: shared, since every simple command starts from them.
@@ -73,6 +75,13 @@ pub struct Scope {
     /// (see the module's list): then `targets` holds only those, and the command needs
     /// neither the lock of the directory it starts in nor the session's own.
     pub only_new_work_trees: bool,
+    /// Whether a word on the line expands (a variable, a command substitution, a glob, `~`),
+    /// in a script it runs too: the line may then name a path it does not show, such as the
+    /// session's own workspace, which therefore stays in scope.
+    pub expands: bool,
+    /// The directory the shell started in, once a leading `cd DIR &&` left it for good
+    /// ([`leaves_where_it_starts`]): back in scope if a word turns out to expand.
+    left_start: Option<Rc<str>>,
     /// The new work trees found so far (each also in `targets`).
     new_work_trees: HashSet<String>,
     /// Whether something on the line other than a new work tree's `git worktree add` may
@@ -87,6 +96,12 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Takes `path` out of the targets again.
+    fn forget(&mut self, path: &str) {
+        self.targets.retain(|(target, _)| target != path);
+        self.seen.remove(path);
+    }
+
     fn add(&mut self, path: String, kind: Kind) {
         if self.anywhere.is_some() || self.seen.contains(&path) {
             return;
@@ -132,6 +147,11 @@ pub fn of_line(line: &str, start: &str) -> Scope {
     }
     let mut places: Places = vec![Rc::from(start)];
     walk(line, &mut places, &mut scope, 0);
+    if scope.expands
+        && let Some(start) = scope.left_start.take()
+    {
+        scope.add(start.to_string(), Kind::Directory);
+    }
     if scope.anywhere.is_none() && !scope.writes_here && !scope.new_work_trees.is_empty() {
         let new = std::mem::take(&mut scope.new_work_trees);
         scope.targets.retain(|(path, _)| new.contains(path));
@@ -153,17 +173,60 @@ fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
             return;
         }
     };
-    for item in super::script::split(tokens) {
+    scope.expands |= tokens
+        .iter()
+        .any(|t| matches!(t, Token::Word(word) if !word.is_literal()));
+    let leaves_start = depth == 0 && leaves_where_it_starts(&tokens);
+    for (i, item) in super::script::split(tokens).into_iter().enumerate() {
         // Anywhere is as far as a scope goes: the rest changes nothing.
         if scope.anywhere.is_some() {
             return;
         }
         match item {
-            Item::Command(command) => simple_command(&command, places, scope, depth),
+            Item::Command(command) => {
+                simple_command(&command, places, scope, depth);
+                // Past its first `cd`, nothing on the line runs where the shell started.
+                if leaves_start && i == 0 && places.len() > 1 {
+                    let start = places.remove(0);
+                    scope.forget(&start);
+                    scope.left_start = Some(start);
+                }
+            }
             // A subshell, a background job, a heredoc: not followed, so it may write.
             Item::Problem(_) => scope.writes_here = true,
         }
     }
+}
+
+/// Whether the line is `cd DIR && …` with every command after it joined by `&&` alone (no `;`,
+/// newline, `||`, pipe, `&`, subshell or `case` syntax before its end): each then runs only
+/// once the one before it succeeded, so, the `cd` first, none runs in the directory the shell
+/// started in. `DIR` is one literal word, not `-` nor an option: a `cd` the walk follows to
+/// one directory.
+fn leaves_where_it_starts(tokens: &[Token]) -> bool {
+    let end = tokens
+        .iter()
+        .rposition(|t| !matches!(t, Token::Operator(Operator::Newline)))
+        .map_or(0, |last| last + 1);
+    let plain_cd = match &tokens[..end.min(3)] {
+        [
+            Token::Word(cd),
+            Token::Word(dir),
+            Token::Operator(Operator::And),
+        ] => {
+            cd.is_literal()
+                && cd.text == "cd"
+                && dir.is_literal()
+                && !dir.text.is_empty()
+                && dir.text != "-"
+                && !dir.text.starts_with(['+', '-'])
+        }
+        _ => false,
+    };
+    plain_cd
+        && tokens[..end]
+            .iter()
+            .all(|t| !matches!(t, Token::Operator(op) if *op != Operator::And))
 }
 
 /// Adds what one simple command may change.
@@ -608,11 +671,43 @@ mod tests {
     }
 
     #[test]
-    fn the_start_stays_in_scope_after_a_leading_cd() {
+    fn a_leading_cd_joined_by_and_alone_leaves_the_start_unless_a_word_expands() {
+        // Nothing runs in /h/repo, and what the line names there still counts.
         let got = paths("cd .. && rm -rf repo/src", "/h/repo");
-        assert_eq!(got[0], "/h/repo");
+        assert!(!got.contains(&"/h/repo".to_owned()), "{got:?}");
         assert!(got.contains(&"/h/repo/..".to_owned()));
         assert!(got.contains(&"/h/repo/../repo/src".to_owned()));
+        let got = paths("cd wt && echo b > notes.md && git add notes.md\n", "/r");
+        assert_eq!(got, ["/r/wt", "/r/wt/notes.md", "/r/wt/b", "/r/wt/add"]);
+        let got = paths("cd wt && rm -rf /r", "/r");
+        assert!(got.contains(&"/r".to_owned()), "named again: {got:?}");
+        for stays in [
+            // A word that expands may name the start: `$REPO` may be /r.
+            "cd /tmp && sed -i s/a/b/ $REPO/a.txt",
+            "cd /tmp && rm ~/x",
+            "cd /tmp && rm *.txt",
+            "cd /tmp && sh -c 'rm $F'",
+            // Something may run where the shell started.
+            "cd wt; rm f",
+            "cd wt || rm f",
+            "cd wt && rm f; rm g",
+            "cd wt && rm f || rm g",
+            "cd wt && rm f | tee log",
+            "cd wt && rm f &",
+            "cd wt\nrm f",
+            "(cd wt && rm f)",
+            "rm f && cd wt && rm g",
+            // Not a plain `cd DIR`.
+            "cd -P wt && rm f",
+            "CDPATH=/o cd wt && rm f",
+            "cd wt >/dev/null && rm f",
+            "pushd wt && popd && rm f",
+            "cd /r && rm f",
+        ] {
+            let scope = of_line(stays, "/r");
+            let got: Vec<&str> = scope.targets.iter().map(|(p, _)| p.as_str()).collect();
+            assert!(got.contains(&"/r"), "{stays}: {got:?}");
+        }
     }
 
     #[test]

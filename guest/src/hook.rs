@@ -93,10 +93,11 @@ impl Plan {
                         // The session's own workspace, whatever the command `cd`s to: a word
                         // that expands may name it (`$CLAUDE_PROJECT_DIR/src`). Not where the
                         // agent's shell tool runs the command in a directory of its own
-                        // (Codex's `workdir`, Gemini CLI's `dir_path`) and no word expands, so
-                        // that a session refused here can work on in its new worktree; nor
-                        // when all the line makes is new work trees, which is how it makes one.
-                        let tool_moved_it = workdir.is_some() && !scope.expands;
+                        // (Codex's `workdir`, Gemini CLI's `dir_path`) and the line shows all
+                        // it names, so that a session refused here can work on in its new
+                        // worktree; nor when all the line makes is new work trees, which is
+                        // how it makes one.
+                        let tool_moved_it = workdir.is_some() && !scope.hides_paths;
                         if targets[0].0 != start && !tool_moved_it && !scope.only_new_work_trees {
                             targets.push((targets[0].0.clone(), Kind::Directory));
                         }

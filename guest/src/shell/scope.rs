@@ -7,7 +7,8 @@
 //!
 //! - the directory the command starts in stays in scope whatever it `cd`s to, unless the line
 //!   is `cd DIR && …` joined by `&&` alone ([`leaves_where_it_starts`]) and no word on it
-//!   expands ([`Scope::expands`]): nothing then runs there, and nothing names it unseen;
+//!   expands and every part is followed ([`Scope::hides_paths`]): nothing then runs there,
+//!   and nothing names it unseen;
 //! - every `cd DIR`, `pushd DIR`, `env -C DIR`, `git -C DIR`, `git --work-tree DIR`,
 //!   `git --git-dir DIR` (and `GIT_DIR=`/`GIT_WORK_TREE=` before a command) adds `DIR`,
 //!   joined to every directory the command may be in by then (`cd a || cd b` may be in either);
@@ -37,7 +38,7 @@ use std::rc::Rc;
 
 use super::rules::Rule;
 use super::script::{Item, SimpleCommand};
-use super::words::{self, Operator, Token, Word};
+use super::words::{self, Operator, Redirection, Token, Word};
 use crate::workspace::{self, Kind};
 
 /// The directories the shell may be in: shared, since every simple command starts from them.
@@ -75,10 +76,11 @@ pub struct Scope {
     /// (see the module's list): then `targets` holds only those, and the command needs
     /// neither the lock of the directory it starts in nor the session's own.
     pub only_new_work_trees: bool,
-    /// Whether a word on the line expands (a variable, a command substitution, a glob, `~`),
-    /// in a script it runs too: the line may then name a path it does not show, such as the
-    /// session's own workspace, which therefore stays in scope.
-    pub expands: bool,
+    /// Whether the line may name a path it does not show: a word on it expands (a variable,
+    /// a command substitution, a glob, `~`), in a script it runs too, or a part of it is not
+    /// followed (a heredoc, a subshell, a background job). Such a path may be the session's
+    /// own workspace or the directory the shell started in, which therefore stay in scope.
+    pub hides_paths: bool,
     /// The directory the shell started in, once a leading `cd DIR &&` left it for good
     /// ([`leaves_where_it_starts`]): back in scope if a word turns out to expand.
     left_start: Option<Rc<str>>,
@@ -147,7 +149,7 @@ pub fn of_line(line: &str, start: &str) -> Scope {
     }
     let mut places: Places = vec![Rc::from(start)];
     walk(line, &mut places, &mut scope, 0);
-    if scope.expands
+    if scope.hides_paths
         && let Some(start) = scope.left_start.take()
     {
         scope.add(start.to_string(), Kind::Directory);
@@ -173,7 +175,7 @@ fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
             return;
         }
     };
-    scope.expands |= tokens
+    scope.hides_paths |= tokens
         .iter()
         .any(|t| matches!(t, Token::Word(word) if !word.is_literal()));
     let leaves_start = depth == 0 && leaves_where_it_starts(&tokens);
@@ -192,8 +194,13 @@ fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
                     scope.left_start = Some(start);
                 }
             }
-            // A subshell, a background job, a heredoc: not followed, so it may write.
-            Item::Problem(_) => scope.writes_here = true,
+            // A subshell, a background job, a heredoc: not followed, so it may write, and
+            // (but a heredoc, which the command it feeds decides on) name what it does not
+            // show.
+            Item::Problem(problem) => {
+                scope.writes_here = true;
+                scope.hides_paths |= problem != super::script::HEREDOC;
+            }
         }
     }
 }
@@ -238,6 +245,17 @@ fn simple_command(command: &SimpleCommand, places: &mut Places, scope: &mut Scop
         // `>/dev/null`, `2>&1` and `<file` write nothing; any other may.
         scope.writes_here |= super::check_redirect(redirect).is_err();
     }
+    // A heredoc is text for `cat > f` and `tee f` to write, but a script for `bash` or
+    // `python3`, which may name what the line does not show.
+    let feeds_a_script = command
+        .redirects
+        .iter()
+        .any(|r| r.op == Redirection::Heredoc)
+        && !command
+            .words
+            .first()
+            .is_some_and(|name| name.is_literal() && matches!(name.text.as_str(), "cat" | "tee"));
+    scope.hides_paths |= feeds_a_script;
     // `GIT_DIR=…` may point even a new work tree's `git worktree add` elsewhere.
     scope.writes_here |= !command.assignments.is_empty();
     let mut here = places.clone();
@@ -671,7 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn a_leading_cd_joined_by_and_alone_leaves_the_start_unless_a_word_expands() {
+    fn a_leading_cd_joined_by_and_alone_leaves_the_start_unless_the_line_hides_paths() {
         // Nothing runs in /h/repo, and what the line names there still counts.
         let got = paths("cd .. && rm -rf repo/src", "/h/repo");
         assert!(!got.contains(&"/h/repo".to_owned()), "{got:?}");
@@ -679,6 +697,10 @@ mod tests {
         assert!(got.contains(&"/h/repo/../repo/src".to_owned()));
         let got = paths("cd wt && echo b > notes.md && git add notes.md\n", "/r");
         assert_eq!(got, ["/r/wt", "/r/wt/notes.md", "/r/wt/b", "/r/wt/add"]);
+        // A heredoc for `cat` or `tee` is text to write.
+        let got = paths("cd wt && cat > notes.md <<'EOF'\n$HOME\nEOF", "/r");
+        // (The delimiter is named as a redirection target: a path in the worktree.)
+        assert_eq!(got, ["/r/wt", "/r/wt/notes.md", "/r/wt/EOF"]);
         let got = paths("cd wt && rm -rf /r", "/r");
         assert!(got.contains(&"/r".to_owned()), "named again: {got:?}");
         for stays in [
@@ -687,6 +709,10 @@ mod tests {
             "cd /tmp && rm ~/x",
             "cd /tmp && rm *.txt",
             "cd /tmp && sh -c 'rm $F'",
+            // A part not followed may name it too.
+            "cd /tmp && bash <<'EOF'\nrm /r/x\nEOF",
+            "cd /tmp && python3 - <<'EOF'\nimport os\nEOF",
+            "cd /tmp && (rm x)",
             // Something may run where the shell started.
             "cd wt; rm f",
             "cd wt || rm f",

@@ -37,6 +37,9 @@ impl SimpleCommand {
     }
 }
 
+/// The [`Item::Problem`] of a heredoc, which comes before the command it feeds.
+pub const HEREDOC: &str = "heredoc `<<`";
+
 /// What a command line is made of, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -65,7 +68,7 @@ pub fn split(tokens: Vec<Token>) -> Vec<Item> {
             }
             Token::Redirect { fd, op } => {
                 if op == Redirection::Heredoc {
-                    items.push(Item::Problem("heredoc `<<`".into()));
+                    items.push(Item::Problem(HEREDOC.into()));
                 }
                 let target = match tokens.peek() {
                     Some(Token::Word(_)) => match tokens.next() {

@@ -146,6 +146,27 @@ fn a_subdirectory_shares_the_workspace_lock_and_another_worktree_does_not() {
     );
 }
 
+/// Where checkouts are named by identity (`SESSION_LOCK_IDENTITY=checkout`, for containers
+/// that mount one checkout at several paths), the worktree a refusal offers is still a
+/// directory beside the workspace, not one named after its identity.
+#[test]
+fn with_checkout_identity_the_way_on_names_a_directory_beside_the_workspace() {
+    let sandbox = Sandbox::new();
+    let checkout = [("SESSION_LOCK_IDENTITY", "checkout")];
+    let a = claude_event("PreToolUse", "A", Some("Write"), &sandbox.workspace);
+    assert_eq!(deny_reason(&sandbox.hook(&a, &checkout)), None);
+    // A Codex session (its events carry a turn id): its way on is a `git worktree add`.
+    let mut b = claude_event("PreToolUse", "B", Some("Write"), &sandbox.workspace);
+    b["turn_id"] = "t1".into();
+    let reason = deny_reason(&sandbox.hook(&b, &checkout)).expect("B is refused");
+    let workspace = fs::canonicalize(&sandbox.workspace).unwrap();
+    let way_on = format!(
+        "git worktree add {}-B -b session-lock/B",
+        workspace.display()
+    );
+    assert!(reason.contains(&way_on), "{reason}");
+}
+
 #[test]
 fn a_write_locks_the_workspace_its_target_resolves_to_wherever_the_session_was_launched() {
     let sandbox = Sandbox::new();

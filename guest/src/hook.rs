@@ -271,8 +271,12 @@ fn run(
                 Some(error) => refused_or_open(plan, &error, context, settings, ledger),
                 None => {
                     let ttl = ttl.saturating_add(limit);
+                    let way_out = protocol
+                        .way_out()
+                        .says(&session.id, &workspaces.session_directory);
                     acquire_answer(
-                        store, processes, plan, &keys, &session, ttl, context, settings, ledger,
+                        store, processes, plan, &keys, &session, ttl, &way_out, context, settings,
+                        ledger,
                     )
                 }
             };
@@ -316,8 +320,8 @@ fn run(
     }
 }
 
-/// Takes every lock of `keys` for `session` and answers: allow, deny naming the holder,
-/// refuse with "retry" on contention, or fail open visibly on a fault.
+/// Takes every lock of `keys` for `session` and answers: allow, deny naming the holder and
+/// `way_out`, refuse with "retry" on contention, or fail open visibly on a fault.
 #[allow(
     clippy::too_many_arguments,
     reason = "the pieces of one acquire, each distinct"
@@ -329,6 +333,7 @@ fn acquire_answer(
     keys: &[(String, String)],
     session: &Session,
     ttl: u64,
+    way_out: &str,
     context: &HookContext,
     settings: &Settings,
     ledger: &mut Ledger,
@@ -336,9 +341,12 @@ fn acquire_answer(
     let (protocol, event) = (plan.protocol, &plan.event);
     match acquire_all(store, processes, keys, session, context.now_ms, ttl) {
         Ok(result) => {
-            let anywhere = plan.anywhere.as_deref();
+            let refusal = Refusal {
+                anywhere: plan.anywhere.as_deref(),
+                way_out,
+            };
             answer_acquire(
-                protocol, event, session, &result, context, settings, anywhere, ledger,
+                protocol, event, session, &result, context, settings, &refusal, ledger,
             )
         }
         Err(error) => refused_or_open(plan, &error, context, settings, ledger),
@@ -388,7 +396,9 @@ fn inform(
     match lock::inspect(store, &key, now) {
         Ok(Some(state)) if !state.stale && state.record.session_id != session_id => {
             // The way on a refusal would name, so the model plans with it from the start.
-            let way_out = protocol.way_out().says(session_id, &workspaces.session);
+            let way_out = protocol
+                .way_out()
+                .says(session_id, &workspaces.session_directory);
             let model = message::held_context(&state.record, now, &way_out);
             let person = message::held_notice(&state.record, now);
             protocol.inform(event, &model, &person)
@@ -400,6 +410,9 @@ fn inform(
 /// The workspaces of an event: the session's own, and those its tool touches.
 struct Workspaces {
     session: String,
+    /// The directory of the session's own workspace, which its name is not when the host
+    /// names checkouts by identity (`checkout:…`): where a way on makes a worktree beside.
+    session_directory: String,
     touched: Vec<String>,
 }
 
@@ -412,8 +425,11 @@ fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, 
             plan.targets.len()
         ));
     }
-    let session = match &resolved[0] {
-        Some(found) => workspace::of_session(found),
+    let (session, session_directory) = match &resolved[0] {
+        Some(found) => (
+            workspace::of_session(found),
+            found.git_top.as_ref().unwrap_or(&found.real_path).clone(),
+        ),
         None => return Err(format!("cannot resolve {}", printable(&plan.targets[0].0))),
     };
     let mut touched = Vec::new();
@@ -429,7 +445,11 @@ fn workspaces(plan: &Plan, resolved: &[Option<Resolved>]) -> Result<Workspaces, 
     if touched.is_empty() {
         touched.push(session.clone());
     }
-    Ok(Workspaces { session, touched })
+    Ok(Workspaces {
+        session,
+        session_directory,
+        touched,
+    })
 }
 
 /// The lock keys of `workspaces`, each once, in a fixed order, with the workspace each names.
@@ -635,8 +655,15 @@ fn note_taken(ledger: &mut Ledger, locked: &[Locked]) {
     }
 }
 
+/// What a refusal says besides who holds the lock.
+struct Refusal<'a> {
+    /// Why the call needed every lock, when it did.
+    anywhere: Option<&'a str>,
+    /// How the session can go on now ([`message::WayOut::says`]).
+    way_out: &'a str,
+}
+
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
-/// `anywhere` says why the call needed every lock, when it did.
 #[allow(
     clippy::too_many_arguments,
     reason = "the pieces of one acquire's answer, each distinct"
@@ -648,16 +675,13 @@ fn answer_acquire(
     locked: &[Locked],
     context: &HookContext,
     settings: &Settings,
-    anywhere: Option<&str>,
+    refusal: &Refusal,
     ledger: &mut Ledger,
 ) -> Answer {
     let blocked = locked
         .iter()
-        .find_map(|l| {
-            let way_out = protocol.way_out().says(&session.id, l.workspace);
-            decide_with(Some(&l.result), context.now_ms, &way_out).reason
-        })
-        .map(|reason| match anywhere {
+        .find_map(|l| decide_with(Some(&l.result), context.now_ms, refusal.way_out).reason)
+        .map(|reason| match refusal.anywhere {
             Some(why) => message::anywhere_reason(why, &reason),
             None => reason,
         });

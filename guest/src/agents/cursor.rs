@@ -9,13 +9,15 @@ use serde_json::{Map, Value, json};
 use super::answer::Answer;
 use super::{Action, Agent, Event, Protocol, Registration, Scope, Touches, folder_settings};
 
-static REGISTRATIONS: [Registration; 6] = [
+static REGISTRATIONS: [Registration; 7] = [
     Registration::always("beforeShellExecution"),
     Registration::always("beforeMCPExecution"),
     Registration::always("afterFileEdit"),
     Registration::always("afterShellExecution"),
     Registration::always("afterMCPExecution"),
     Registration::always("stop"),
+    // Told before it plans that another session holds the workspace.
+    Registration::always("sessionStart"),
 ];
 
 /// Cursor's answer to its `before…` events.
@@ -26,6 +28,14 @@ struct Permission<'a> {
     user_message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     agent_message: Option<&'a str>,
+}
+
+/// Cursor's answer to `sessionStart`: go on, with context for the agent.
+#[derive(Serialize)]
+struct Started<'a> {
+    #[serde(rename = "continue")]
+    go_on: bool,
+    additional_context: &'a str,
 }
 
 /// Cursor's protocol.
@@ -88,6 +98,7 @@ impl Protocol for Cursor {
             "afterShellExecution" => Action::Refresh(Self::shell(event)),
             "afterMCPExecution" => Action::Refresh(Touches::Workspace),
             "stop" => Action::Release,
+            "sessionStart" => Action::Inform,
             _ => Action::Nothing,
         }
     }
@@ -129,6 +140,15 @@ impl Protocol for Cursor {
         } else {
             self.allow(event)
         }
+    }
+
+    /// `sessionStart` takes `additional_context` for the agent (as third-party hooks use it);
+    /// no field of it is known to reach the person, so `line` is not shown.
+    fn inform(&self, _event: &Event, context: &str, _line: &str) -> Answer {
+        Answer::json(&Started {
+            go_on: true,
+            additional_context: context,
+        })
     }
 
     /// Cursor's `before…` form: its other events ignore what a hook prints.

@@ -650,6 +650,33 @@ mod hook {
     }
 
     #[test]
+    fn stop_lets_go_of_its_own_workspace_before_it_lists_the_store() {
+        let mut policy = empty_policy();
+        host().handle(&mut policy, &claude_event("PreToolUse", "A", Some("Write")));
+        let key = hook_key(&mut policy);
+        let store = policy.lock_store();
+        store.calls.clear();
+        // The listing of every other lock fails: the own one is let go all the same.
+        store
+            .call_faults
+            .insert(2, Fault::Error("listing failed".into()));
+        let answer = host().handle(&mut policy, &claude_event("Stop", "A", None));
+        let calls = &policy.lock_store().calls;
+        assert!(matches!(&calls[0], Call::Read(k) if *k == key), "{calls:?}");
+        assert!(
+            matches!(&calls[1], Call::CompareAndSwap { key: k, replacement: None, .. } if *k == key),
+            "{calls:?}"
+        );
+        assert!(matches!(calls[2], Call::Keys), "{calls:?}");
+        assert!(policy.lock_store().records.is_empty(), "released");
+        assert!(
+            answer.stderr.contains("listing failed"),
+            "{}",
+            answer.stderr
+        );
+    }
+
+    #[test]
     fn bad_input_fails_open_with_one_line() {
         let inputs: [&[u8]; 5] = [
             b"",

@@ -475,30 +475,38 @@ fn keys(workspaces: &[String]) -> Vec<String> {
 }
 
 /// Applies `step` to every lock a session lets go of or keeps when its turn ends: its own
-/// workspace's and every other lock the store shows it holding. One failure does not stop the
-/// others; the first is reported once every lock was tried.
+/// workspace's first, then every other lock the store shows it holding. One failure does not
+/// stop the others; the first is reported once every lock was tried.
 fn sweep<S: LockStore>(
     store: &mut S,
     session_workspace: &str,
     session_id: &str,
     mut step: impl FnMut(&mut S, &str) -> Result<String, PolicyError>,
 ) -> Result<Vec<String>, PolicyError> {
-    let holdings = lock::held_by(store, session_id)?;
-    let mut keys = holdings.keys;
-    keys.push(workspace::workspace_hash(session_workspace));
+    let mut lines = Vec::new();
+    let mut first_error = None;
+    let mut step = |store: &mut S, key: &str| match step(store, key) {
+        Ok(line) => lines.push(line),
+        Err(error) => {
+            first_error.get_or_insert(error);
+        }
+    };
+    // Its own workspace first: one record, done before the walk through every other record,
+    // which among tens of thousands of files on a cold cache can outlast the hook's deadline.
+    let own = workspace::workspace_hash(session_workspace);
+    step(store, &own);
+    let holdings = lock::held_by(store, session_id);
+    let (mut keys, listing_error) = match holdings {
+        Ok(holdings) => (holdings.keys, holdings.error),
+        Err(error) => (Vec::new(), Some(error)),
+    };
+    keys.retain(|key| *key != own);
     keys.sort_unstable();
     keys.dedup();
-    let mut first_error = holdings.error;
-    let mut lines = Vec::new();
     for key in &keys {
-        match step(store, key) {
-            Ok(line) => lines.push(line),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        step(store, key);
     }
-    first_error.map_or(Ok(lines), Err)
+    first_error.or(listing_error).map_or(Ok(lines), Err)
 }
 
 /// The extra time a tool keeps its lock fresh: its own time limit, so a long command never

@@ -552,3 +552,61 @@ fn without_the_binary_the_launcher_says_so_once_and_allows() {
         "it says where to put the binary: {message}"
     );
 }
+
+/// The binary the Gemini extension's launcher runs, in each layout it searches, is the one
+/// `doctor` names for it (`gemini_extension::launcher_binary`): the native binary inside an
+/// npm install on `PATH`, another `session-lock` on `PATH`, the stable copy, or none. Each
+/// candidate is a script that prints its own path, so the launcher's `exec` shows its choice.
+#[test]
+fn the_extension_launcher_runs_the_binary_doctor_names_for_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let fake = |path: &Path| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "#!/bin/sh\nprintf '%s' \"$0\"\n").unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let npm = root.join("npm");
+    fake(&npm.join("bin/session-lock"));
+    let native = npm.join("lib/node_modules/session-lock/node_modules/session-lock-linux-x64");
+    fake(&native.join("bin/session-lock"));
+    let pip = root.join("pip");
+    fake(&pip.join("bin/session-lock"));
+    let data = root.join("data");
+    let stable = data.join("session-lock/bin/session-lock");
+    let empty = root.join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let launcher = gemini_extension_dir().join("bin/session-lock-hook");
+    let runs = |path: &Path| {
+        let output = Command::new("/bin/sh")
+            .arg(&launcher)
+            .env_clear()
+            .env("PATH", path)
+            .env("XDG_DATA_HOME", &data)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let names = |path: &Path| {
+        session_lock::gemini_extension::launcher_binary_on(Some(path.as_os_str()), &stable)
+    };
+    for (path, expected) in [
+        (npm.join("bin"), native.join("bin/session-lock")),
+        (pip.join("bin"), pip.join("bin/session-lock")),
+    ] {
+        assert_eq!(
+            runs(&path),
+            expected.to_str().unwrap(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(names(&path), Some(expected));
+    }
+    // Nothing on PATH and no stable copy: the launcher says so; doctor names nothing.
+    assert!(runs(&empty).contains("session-lock is not installed"));
+    assert_eq!(names(&empty), None);
+    fake(&stable);
+    assert_eq!(runs(&empty), stable.to_str().unwrap());
+    assert_eq!(names(&empty), Some(stable.clone()));
+}

@@ -274,8 +274,14 @@ pub fn hooks_turned_off(home: &Path, project: &Path, commands: &[String]) -> Opt
 /// native binary of an npm install of `session-lock` on `PATH`, else the `session-lock` on
 /// `PATH`, else `stable` when it is an executable file.
 pub fn launcher_binary(stable: &Path) -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
+    launcher_binary_on(std::env::var_os("PATH").as_deref(), stable)
+}
+
+/// [`launcher_binary`] with `path` for `PATH` (`tests/plugin.rs` runs the launcher itself
+/// against it in each layout, so the two search orders cannot drift apart).
+pub fn launcher_binary_on(path: Option<&std::ffi::OsStr>, stable: &Path) -> Option<PathBuf> {
+    let on_path = path.and_then(|path| {
+        std::env::split_paths(path)
             .map(|dir| dir.join("session-lock"))
             .find(|candidate| executable(candidate))
     });

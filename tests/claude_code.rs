@@ -113,6 +113,53 @@ fn two_real_sessions_through_the_plugin_the_second_is_refused_until_the_first_st
     second_is_refused_until_the_first_stops(Hooks::Plugin);
 }
 
+/// `doctor` reports the plugin the client installed (no settings file registers the hook
+/// then) as the registered hook, naming the binary its launcher runs; once the person turns
+/// the plugin off through the client, doctor says so and how to turn it on.
+#[test]
+fn doctor_reports_the_plugin_the_client_installed_and_whether_it_is_on() {
+    let Some(client) = client() else { return };
+    let world = World::new(client, Hooks::Plugin);
+    let doctor = || {
+        let output = world
+            .sandbox
+            .command(&["doctor"])
+            .current_dir(&world.sandbox.workspace)
+            .env("HOME", &world.home)
+            .env("PATH", &world.path)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success(), said)
+    };
+    let plugin_line = |said: &str| {
+        said.lines()
+            .find(|l| l.contains("(claude-code plugin session-lock@session-lock)"))
+            .unwrap_or_else(|| panic!("doctor names the plugin: {said}"))
+            .to_owned()
+    };
+    let (passed, said) = doctor();
+    let line = plugin_line(&said);
+    assert!(line.starts_with("ok "), "{line}");
+    assert!(line.contains("bin/session-lock-hook runs "), "{line}");
+    assert!(passed, "{said}");
+    assert!(!said.contains("no agent's settings register"), "{said}");
+
+    let mut disable = client_command(&world.client, &world.home, Some(&world.path));
+    disable
+        .args(["plugin", "disable", claude_client::PLUGIN])
+        .current_dir(world.sandbox.root());
+    claude_client::run_ok(disable, Duration::from_secs(45));
+    let (passed, said) = doctor();
+    let line = plugin_line(&said);
+    assert!(!passed, "{said}");
+    assert!(line.contains("not turned on here"), "{line}");
+    assert!(
+        said.contains("claude plugin enable session-lock@session-lock"),
+        "{said}"
+    );
+}
+
 /// Two real sessions on one workspace, the hooks registered by `hooks`: while the first holds
 /// the lock inside its turn, the second's Write is refused with the whole message; after the
 /// first's Stop, the second writes.

@@ -6,8 +6,9 @@
 //! filesystem; and every settings file that registers the hook runs a binary that exists and
 //! is this one, found without running the command or what it names ([`registered`]). Which
 //! files register the hook is the component's rule, asked the way `uninstall` asks it: a
-//! command `uninstall` would take out is ours. A Gemini CLI extension of session-lock's that
-//! the client installed counts as registered too ([`gemini_extension`]), and each agent's own
+//! command `uninstall` would take out is ours. A Gemini CLI extension or a Claude Code plugin
+//! of session-lock's that the client installed counts as registered too ([`gemini_extension`],
+//! [`claude_plugin`]), and each agent's own
 //! trust state is read ([`agent_trust`]). Whether the last hook runs worked is not
 //! checked: the hook keeps no log of its runs. Everything printed goes through [`visible`].
 
@@ -20,6 +21,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::agent_trust;
+use crate::claude_plugin;
 use crate::component::Policy;
 use crate::component::policy_types::PolicyError;
 use crate::fs_store::FsLockStore;
@@ -395,6 +397,7 @@ fn registration_checks() -> Vec<Check> {
         checks.extend(trust.into_iter().map(|f| Check::found_at(f, &place)));
     }
     checks.extend(gemini_extension_checks(&home, &project, &stable, &ours));
+    checks.extend(claude_plugin_checks(&home, &project, &stable, &ours));
     if checks.is_empty() {
         checks.push(Check::fail(
             "hooks",
@@ -422,43 +425,78 @@ fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &st
         findings.push(agent_trust::gemini_environment(home));
         checks.extend(findings.into_iter().map(|f| Check::found_at(f, &place)));
         let name = format!("hook in {place} (gemini extension)");
-        let launcher = &extension.launcher;
-        checks.push(match gemini_extension::launcher_binary(stable) {
-            None => Check::fail(
+        checks.push(launcher_check(name, &extension.launcher, stable, ours));
+    }
+    checks
+}
+
+/// Each Claude Code plugin of session-lock's the client has installed: whether the client
+/// runs its hooks here (`enabledPlugins`), and the binary its launcher finds.
+fn claude_plugin_checks(home: &Path, project: &Path, stable: &Path, ours: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for plugin in claude_plugin::installed(home) {
+        let name = format!(
+            "hook in {} (claude-code plugin {})",
+            plugin.dir.display(),
+            plugin.name
+        );
+        checks.push(match claude_plugin::enabled(&plugin, home, project) {
+            (true, _) => launcher_check(name, &plugin.launcher, stable, ours),
+            (false, file) => Check::fail(
                 name,
                 format!(
-                    "its launcher finds no session-lock binary (none on PATH, none at {}), so \
-                     it lets every call through, saying so once",
-                    stable.display()
+                    "Claude Code has the plugin {} installed but not turned on here ({}), so it \
+                     runs none of its hooks",
+                    plugin.name,
+                    match file {
+                        Some(file) => format!("enabledPlugins in {}", file.display()),
+                        None => "no settings file names it in enabledPlugins".to_owned(),
+                    }
                 ),
-                format!(
-                    "put session-lock on PATH (`npm install -g session-lock`, `pipx install \
-                     session-lock`), or a session-lock binary at {}",
-                    stable.display()
-                ),
+                format!("run `claude plugin enable {}`", plugin.name),
             ),
-            Some(binary) => {
-                let running = std::env::current_exe()
-                    .map_err(|e| format!("cannot find this binary: {e}"))
-                    .and_then(|running| registered::identify(&binary, stable, &running, ours));
-                match running {
-                    Ok(what) => Check::pass(
-                        name,
-                        format!("{} runs {}: {what}", launcher.display(), binary.display()),
-                    ),
-                    Err(why) => Check::fail(
-                        name,
-                        format!("{} runs {}: {why}", launcher.display(), binary.display()),
-                        format!(
-                            "put this session-lock first on PATH, or at {}",
-                            stable.display()
-                        ),
-                    ),
-                }
-            }
         });
     }
     checks
+}
+
+/// The binary a plugin's or an extension's `launcher` finds, as it finds it (never run): one
+/// check named `name`, passing when it is this binary.
+fn launcher_check(name: String, launcher: &Path, stable: &Path, ours: &str) -> Check {
+    match gemini_extension::launcher_binary(stable) {
+        None => Check::fail(
+            name,
+            format!(
+                "its launcher finds no session-lock binary (none on PATH, none at {}), so it \
+                 lets every call through, saying so once",
+                stable.display()
+            ),
+            format!(
+                "put session-lock on PATH (`npm install -g session-lock`, `pipx install \
+                 session-lock`), or a session-lock binary at {}",
+                stable.display()
+            ),
+        ),
+        Some(binary) => {
+            let running = std::env::current_exe()
+                .map_err(|e| format!("cannot find this binary: {e}"))
+                .and_then(|running| registered::identify(&binary, stable, &running, ours));
+            match running {
+                Ok(what) => Check::pass(
+                    name,
+                    format!("{} runs {}: {what}", launcher.display(), binary.display()),
+                ),
+                Err(why) => Check::fail(
+                    name,
+                    format!("{} runs {}: {why}", launcher.display(), binary.display()),
+                    format!(
+                        "put this session-lock first on PATH, or at {}",
+                        stable.display()
+                    ),
+                ),
+            }
+        }
+    }
 }
 
 fn scope_flag(file: &SettingsFile) -> &'static str {

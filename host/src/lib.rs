@@ -25,6 +25,7 @@
 
 pub mod agent_trust;
 pub mod artifact;
+pub mod claude_plugin;
 pub mod component;
 pub mod decision_log;
 pub mod demo;

@@ -523,34 +523,55 @@ fn the_launcher_falls_back_to_the_stable_location() {
     refused_by(&output);
 }
 
+/// Without the binary, the launcher lets every call through; the start of a session and of
+/// each prompt answer with the message the person sees, the events of tool calls with
+/// nothing (the same line twice a call would bury the session's output).
 #[test]
-fn without_the_binary_the_launcher_says_so_once_and_allows() {
+fn without_the_binary_the_launcher_says_so_at_each_start_and_allows() {
     let held = Held::new();
     let Some(system) = system_path() else { return };
-    // A large event: the launcher must read it all, as the hook would.
-    let mut command = Command::new(launcher());
-    command
-        .env_clear()
-        .env("PATH", &system)
-        .env("HOME", held.dir("home"));
-    let event = vec![b' '; 1 << 20];
-    let output = run_with_stdin(command, &event);
-    assert!(output.status.success(), "exit 0: {:?}", output.status);
-    assert!(output.stderr.is_empty(), "{:?}", output.stderr);
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "one answer: {stdout:?}");
-    let answer: Value = serde_json::from_str(&stdout).expect("the answer is JSON");
-    let object = answer.as_object().unwrap();
-    assert_eq!(object.len(), 1, "{answer}");
-    let message = answer["systemMessage"].as_str().expect("a systemMessage");
-    assert!(
-        message.starts_with("session-lock is not installed: "),
-        "{message}"
-    );
-    assert!(
-        message.contains("PATH") && message.contains("session-lock/bin/session-lock"),
-        "it says where to put the binary: {message}"
-    );
+    let launch = |event: &[u8]| {
+        let mut command = Command::new(launcher());
+        command
+            .env_clear()
+            .env("PATH", &system)
+            .env("HOME", held.dir("home"));
+        run_with_stdin(command, event)
+    };
+    // Large events: the launcher must read them all, as the hook would.
+    let padded = |event: Value| {
+        let mut bytes = event.to_string().into_bytes();
+        bytes.extend(vec![b' '; 1 << 20]);
+        bytes
+    };
+    for name in ["SessionStart", "UserPromptSubmit"] {
+        let output = launch(&padded(serde_json::json!({"hook_event_name": name})));
+        assert!(output.status.success(), "exit 0: {:?}", output.status);
+        assert!(output.stderr.is_empty(), "{:?}", output.stderr);
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "one answer: {stdout:?}");
+        let answer: Value = serde_json::from_str(&stdout).expect("the answer is JSON");
+        let object = answer.as_object().unwrap();
+        assert_eq!(object.len(), 1, "{answer}");
+        let message = answer["systemMessage"].as_str().expect("a systemMessage");
+        assert!(
+            message.starts_with("session-lock is not installed: "),
+            "{message}"
+        );
+        assert!(
+            message.contains("PATH") && message.contains("session-lock/bin/session-lock"),
+            "it says where to put the binary: {message}"
+        );
+    }
+    for name in ["PreToolUse", "PostToolUse", "Stop"] {
+        let event = claude_event(name, "A", Some("Write"), Path::new("/w"));
+        let output = launch(&padded(event));
+        assert!(output.status.success(), "exit 0: {:?}", output.status);
+        assert!(
+            output.stdout.is_empty() && output.stderr.is_empty(),
+            "{output:?}"
+        );
+    }
 }
 
 /// The binary the Gemini extension's launcher runs, in each layout it searches, is the one
@@ -578,14 +599,13 @@ fn the_extension_launcher_runs_the_binary_doctor_names_for_it() {
     fs::create_dir_all(&empty).unwrap();
     let launcher = gemini_extension_dir().join("bin/session-lock-hook");
     let runs = |path: &Path| {
-        let output = Command::new("/bin/sh")
+        let mut command = Command::new("/bin/sh");
+        command
             .arg(&launcher)
             .env_clear()
             .env("PATH", path)
-            .env("XDG_DATA_HOME", &data)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .env("XDG_DATA_HOME", &data);
+        let output = run_with_stdin(command, br#"{"hook_event_name":"SessionStart"}"#);
         String::from_utf8(output.stdout).unwrap()
     };
     let names = |path: &Path| {

@@ -90,7 +90,9 @@ fn without_the_binary_the_plugin_names_the_one_command_that_installs_it() {
         return;
     }
     let mut child = sandbox.spawn_command(&mut command);
-    feed(&mut child, &sandbox.pre_tool_use("session-plugin"));
+    // Said at the start of a session (and of each prompt), not on every tool call.
+    let start = claude_event("SessionStart", "session-plugin", None, &sandbox.workspace);
+    feed(&mut child, start.to_string().as_bytes());
     let output = child.wait_with_output().unwrap();
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let message = answer["systemMessage"].as_str().unwrap();

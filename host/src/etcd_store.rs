@@ -603,8 +603,11 @@ impl EtcdStore {
                 break;
             }
             thread::sleep(RETRY_PAUSE);
-            failures.clear();
         }
+        // Every pass's failures, each once: the last pass may only have run out of time, while
+        // an earlier one said why (a TLS member closing a plain connection, say).
+        let mut seen = std::collections::HashSet::new();
+        failures.retain(|failure| seen.insert(failure.clone()));
         Err(Failure::NotSent(format!(
             "no etcd member answered: {}",
             failures.join("; ")
@@ -1177,6 +1180,40 @@ mod tests {
                 .contains("not 12 hexadecimal")
         );
         assert!(EtcdStore::new(&["http://127.0.0.1:1"], "/").is_err());
+    }
+
+    #[test]
+    fn a_failure_that_says_why_is_kept_when_a_later_pass_only_runs_out_of_time() {
+        // A member that closes the first connections without a word (as a TLS member does
+        // to plain HTTP), then keeps one open without answering until the budget is spent.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let member = thread::spawn(move || {
+            let mut kept = Vec::new();
+            for (i, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { break };
+                if i >= 2 {
+                    kept.push(stream);
+                }
+                if kept.len() == 2 {
+                    thread::sleep(CALL_BUDGET);
+                    break;
+                }
+            }
+        });
+        let mut store = EtcdStore::new(&[url.as_str()], "p").unwrap();
+        let error = store.read("0123456789ab").unwrap_err();
+        assert!(
+            error.contains("if the member speaks TLS, use https://"),
+            "{error}"
+        );
+        assert!(error.contains("timed out"), "{error}");
+        assert_eq!(
+            error.matches("closed before an answer").count(),
+            1,
+            "{error}"
+        );
+        member.join().unwrap();
     }
 
     #[test]

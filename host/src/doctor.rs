@@ -8,9 +8,9 @@
 //! files register the hook is the component's rule, asked the way `uninstall` asks it: a
 //! command `uninstall` would take out is ours. A Gemini CLI extension or a Claude Code plugin
 //! of session-lock's that the client installed counts as registered too ([`gemini_extension`],
-//! [`claude_plugin`]), and each agent's own
-//! trust state is read ([`agent_trust`]). Whether the last hook runs worked is not
-//! checked: the hook keeps no log of its runs. Everything printed goes through [`visible`].
+//! [`claude_plugin`]), and each agent's own trust state is read ([`agent_trust`]). Whether the
+//! last hook runs worked is not checked: the hook keeps no log of its runs. Everything printed
+//! goes through [`visible`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
@@ -468,7 +468,7 @@ fn launcher_check(name: String, launcher: &Path, stable: &Path, ours: &str) -> C
             name,
             format!(
                 "its launcher finds no session-lock binary (none on PATH, none at {}), so it \
-                 lets every call through, saying so once",
+                 lets every call through, saying so as each session and prompt starts",
                 stable.display()
             ),
             format!(

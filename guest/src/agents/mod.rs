@@ -17,12 +17,12 @@ use crate::message::WayOut;
 use serde_json::{Map, Value};
 
 pub use answer::Answer;
+pub use event::{Command, Event, Tasks, ToolInput};
 
 /// The folders, inside a work tree, where agents make worktrees of their own. A `git worktree
 /// add` of a new work tree there changes none of the enclosing work tree's files, as the
 /// agents' own worktree tools do (see [`crate::workspace::of_target`]).
 pub const WORKTREE_FOLDERS: [&str; 2] = [claude_code::WORKTREE_FOLDER, gemini::WORKTREE_FOLDER];
-pub use event::{Command, Event, Tasks, ToolInput};
 
 /// The agents whose hook protocols the policy speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -78,7 +78,8 @@ pub struct Scope {
     pub only_new_work_trees: bool,
     /// Whether the line may name a path it does not show: a word on it expands (a variable,
     /// a command substitution, a glob, `~`), in a script it runs too, or a part of it is not
-    /// followed (a heredoc, a subshell, a background job). Such a path may be the session's
+    /// followed (a heredoc, a subshell, a background job, a script a shell or an interpreter
+    /// reads from stdin or is given inline). Such a path may be the session's
     /// own workspace or the directory the shell started in, which therefore stay in scope.
     pub hides_paths: bool,
     /// The directory the shell started in, once a leading `cd DIR &&` left it for good
@@ -439,14 +440,20 @@ fn program(words: &[Word], here: &mut Places, scope: &mut Scope, depth: usize) {
         "env" => return env(words, here, scope, depth),
         "git" => git(words, here, scope),
         "session-lock" => session_lock(words, here, scope),
-        "sh" | "bash" | "dash" | "zsh" | "ksh" => {
-            if let Some(script) = shell_script(words) {
-                if script.is_literal() {
-                    walk(&script.text, &mut here.clone(), scope, depth + 1);
-                } else {
-                    scope.anywhere(format!("the `{base} -c` script is not literal"));
-                }
+        "sh" | "bash" | "dash" | "zsh" | "ksh" => match shell_script(words) {
+            Some(script) if script.is_literal() => {
+                walk(&script.text, &mut here.clone(), scope, depth + 1);
             }
+            Some(_) => scope.anywhere(format!("the `{base} -c` script is not literal")),
+            // A script from stdin (`… | bash`): the line shows it to nothing that follows it.
+            None => scope.hides_paths |= reads_stdin(words),
+        },
+        // Code from stdin or inline (`-c`, `-e`): the line shows it, but not as paths.
+        _ if is_interpreter(base) => {
+            scope.hides_paths |= reads_stdin(words)
+                || words[1..]
+                    .iter()
+                    .any(|w| matches!(w.text.as_str(), "-c" | "-e"));
         }
         _ => {}
     }
@@ -461,6 +468,23 @@ fn program(words: &[Word], here: &mut Places, scope: &mut Scope, depth: usize) {
     for word in &words[1..] {
         named(word, here, scope);
     }
+}
+
+/// Whether a shell or interpreter run as `words` reads its program from stdin: no argument but
+/// options, or `-`.
+fn reads_stdin(words: &[Word]) -> bool {
+    words[1..]
+        .iter()
+        .all(|w| w.text.starts_with('-') && w.text != "--")
+        || words[1..].iter().any(|w| w.text == "-")
+}
+
+/// Interpreters that run code given on their command line or stdin (shells are read apart).
+fn is_interpreter(base: &str) -> bool {
+    matches!(base, "node" | "perl" | "ruby" | "python" | "php")
+        || base
+            .strip_prefix("python")
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// Follows a program another one runs, unless that nests more than [`MAX_WRAPPED`] deep.
@@ -713,6 +737,11 @@ mod tests {
             "cd /tmp && bash <<'EOF'\nrm /r/x\nEOF",
             "cd /tmp && python3 - <<'EOF'\nimport os\nEOF",
             "cd /tmp && (rm x)",
+            // A script it pipes into a shell or an interpreter, or gives one inline.
+            "cd /tmp && cat <<'EOF' | bash\nrm -rf /r/src\nEOF",
+            "cd /tmp && echo 'rm -rf /r/src' | sh -s",
+            "cd /tmp && python3 -c 'import shutil; shutil.rmtree(\"/r/src\")'",
+            "cd /tmp && node -e 'fs.rmSync(\"/r/src\")'",
             // Something may run where the shell started.
             "cd wt; rm f",
             "cd wt || rm f",

@@ -575,7 +575,7 @@ fn without_the_binary_the_launcher_says_so_at_each_start_and_allows() {
 }
 
 /// The binary the Gemini extension's launcher runs, in each layout it searches, is the one
-/// `doctor` names for it (`gemini_extension::launcher_binary`): the native binary inside an
+/// `doctor` names for it (`launcher::binary`): the native binary inside an
 /// npm install on `PATH`, another `session-lock` on `PATH`, the stable copy, or none. Each
 /// candidate is a script that prints its own path, so the launcher's `exec` shows its choice.
 #[test]
@@ -608,9 +608,7 @@ fn the_extension_launcher_runs_the_binary_doctor_names_for_it() {
         let output = run_with_stdin(command, br#"{"hook_event_name":"SessionStart"}"#);
         String::from_utf8(output.stdout).unwrap()
     };
-    let names = |path: &Path| {
-        session_lock::gemini_extension::launcher_binary_on(Some(path.as_os_str()), &stable)
-    };
+    let names = |path: &Path| session_lock::launcher::binary_on(Some(path.as_os_str()), &stable);
     for (path, expected) in [
         (npm.join("bin"), native.join("bin/session-lock")),
         (pip.join("bin"), pip.join("bin/session-lock")),

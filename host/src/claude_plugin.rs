@@ -2,17 +2,16 @@
 //! installed plugin's folder in `~/.claude/plugins/installed_plugins.json`, and runs a plugin's
 //! hooks while `enabledPlugins` in its settings turns it on. A plugin whose `hooks/hooks.json`
 //! runs `bin/session-lock-hook` is session-lock's, whatever marketplace it came from; its
-//! launcher finds the binary as the Gemini CLI extension's does
-//! ([`crate::gemini_extension::launcher_binary`]).
+//! launcher finds the binary as the Gemini CLI extension's does ([`crate::launcher`]).
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::agent_trust::read_json;
+use crate::install::commands;
+use crate::launcher::runs_launcher;
 
-/// The launcher a session-lock plugin's hooks run, relative to its folder.
-const LAUNCHER: &str = "bin/session-lock-hook";
+/// What the client puts in a plugin's hook commands for the folder it installed it in.
+const PLUGIN_ROOT: &str = "${CLAUDE_PLUGIN_ROOT}";
 
 /// One installed session-lock plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +36,10 @@ pub fn installed(home: &Path) -> Vec<Plugin> {
             let installs = installs.as_array().cloned().unwrap_or_default();
             installs.into_iter().filter_map(move |install| {
                 let dir = PathBuf::from(install["installPath"].as_str()?);
-                runs_the_launcher(&dir).then(|| Plugin {
+                let launcher = launcher_in(&dir)?;
+                Some(Plugin {
                     name: name.clone(),
-                    launcher: dir.join(LAUNCHER),
+                    launcher,
                     dir,
                 })
             })
@@ -49,23 +49,21 @@ pub fn installed(home: &Path) -> Vec<Plugin> {
     found
 }
 
-/// Whether the plugin in `dir` has hooks that run its `bin/session-lock-hook`.
-fn runs_the_launcher(dir: &Path) -> bool {
-    fn commands(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(command)) = map.get("command") {
-                    out.push(command.clone());
-                }
-                map.values().for_each(|v| commands(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| commands(v, out)),
-            _ => {}
-        }
-    }
-    let mut found = Vec::new();
-    commands(&read_json(&dir.join("hooks/hooks.json")), &mut found);
-    dir.join(LAUNCHER).is_file() && found.iter().any(|c| c.contains(&format!("/{LAUNCHER}")))
+/// The launcher the hooks of the plugin in `dir` run, when one of them runs session-lock's
+/// launcher in that folder and it is there.
+fn launcher_in(dir: &Path) -> Option<PathBuf> {
+    let dir_text = dir.to_str()?;
+    let hooks = read_json(&dir.join("hooks/hooks.json"));
+    let command = commands(&hooks)
+        .into_iter()
+        .find(|command| runs_launcher(command, PLUGIN_ROOT))?;
+    let launcher = PathBuf::from(
+        command
+            .trim()
+            .trim_matches('"')
+            .replace(PLUGIN_ROOT, dir_text),
+    );
+    launcher.is_file().then_some(launcher)
 }
 
 /// Whether Claude Code runs `plugin`'s hooks in `project`, and the settings file that says so:

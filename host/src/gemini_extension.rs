@@ -25,12 +25,13 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::agent_trust::{Finding, read_json};
+use crate::launcher;
+
+/// What the client puts in an extension's hook commands for the folder it loads it from.
+const EXTENSION_PATH: &str = "${extensionPath}";
 
 /// The file, in an extension's folder, that says where the client installed it from.
 const INSTALL_METADATA: &str = ".gemini-extension-install.json";
-
-/// What the launcher of session-lock's extension is called, under the extension's folder.
-const LAUNCHER: &str = "/bin/session-lock-hook";
 
 /// One of session-lock's extensions as Gemini CLI installed it.
 #[derive(Debug, Clone)]
@@ -91,8 +92,8 @@ fn ours(dir: &Path) -> Option<Extension> {
     let root_text = root.to_str()?;
     let commands: Vec<String> = handlers(&hooks)
         .filter_map(|handler| handler["command"].as_str())
-        .filter(|command| runs_launcher(command))
-        .map(|command| command.replace("${extensionPath}", root_text))
+        .filter(|command| launcher::runs_launcher(command, EXTENSION_PATH))
+        .map(|command| command.replace(EXTENSION_PATH, root_text))
         .collect();
     let launcher = PathBuf::from(commands.first()?.trim().trim_matches('"'));
     Some(Extension {
@@ -102,23 +103,6 @@ fn ours(dir: &Path) -> Option<Extension> {
         origin,
         commands,
         launcher,
-    })
-}
-
-/// Whether a hook command of an extension runs session-lock's launcher in that extension:
-/// `${extensionPath}…/bin/session-lock-hook`, quoted or not, with nothing a shell would do
-/// more with.
-fn runs_launcher(command: &str) -> bool {
-    let word = command.trim();
-    let word = word
-        .strip_prefix('"')
-        .and_then(|w| w.strip_suffix('"'))
-        .unwrap_or(word);
-    word.strip_prefix("${extensionPath}").is_some_and(|rest| {
-        rest.ends_with(LAUNCHER)
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
     })
 }
 
@@ -270,50 +254,6 @@ pub fn hooks_turned_off(home: &Path, project: &Path, commands: &[String]) -> Opt
     None
 }
 
-/// The binary the extension's launcher runs, found as the launcher finds it (never run): the
-/// native binary of an npm install of `session-lock` on `PATH`, else the `session-lock` on
-/// `PATH`, else `stable` when it is an executable file.
-pub fn launcher_binary(stable: &Path) -> Option<PathBuf> {
-    launcher_binary_on(std::env::var_os("PATH").as_deref(), stable)
-}
-
-/// [`launcher_binary`] with `path` for `PATH` (`tests/plugin.rs` runs the launcher itself
-/// against it in each layout, so the two search orders cannot drift apart).
-pub fn launcher_binary_on(path: Option<&std::ffi::OsStr>, stable: &Path) -> Option<PathBuf> {
-    let on_path = path.and_then(|path| {
-        std::env::split_paths(path)
-            .map(|dir| dir.join("session-lock"))
-            .find(|candidate| executable(candidate))
-    });
-    if let Some(on_path) = on_path {
-        let native = on_path
-            .to_str()
-            .and_then(|text| text.strip_suffix("/bin/session-lock"))
-            .and_then(|prefix| {
-                let modules = Path::new(prefix).join("lib/node_modules/session-lock/node_modules");
-                let mut found: Vec<PathBuf> = fs::read_dir(modules)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("session-lock-"))
-                    .map(|e| e.path().join("bin/session-lock"))
-                    .filter(|candidate| executable(candidate))
-                    .collect();
-                found.sort();
-                found.into_iter().next()
-            });
-        return Some(native.unwrap_or(on_path));
-    }
-    executable(stable).then(|| stable.to_path_buf())
-}
-
-/// Whether `path` is a file someone may execute (what the shell's `command -v` and `-x`
-/// look for).
-fn executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,21 +314,5 @@ mod tests {
         );
         let found = hooks_turned_off(home.path(), project.path(), &ours).unwrap();
         assert!(found.detail.contains("runs no hook at all"), "{found:?}");
-    }
-
-    #[test]
-    fn only_a_launcher_in_the_extension_counts() {
-        assert!(runs_launcher("\"${extensionPath}/bin/session-lock-hook\""));
-        assert!(runs_launcher(
-            "\"${extensionPath}/plugins/gemini/bin/session-lock-hook\""
-        ));
-        assert!(!runs_launcher("/usr/bin/session-lock-hook"));
-        assert!(!runs_launcher(
-            "\"${extensionPath}/bin/session-lock-hook\" && rm -rf \"${extensionPath}\""
-        ));
-        assert!(!runs_launcher("\"${extensionPath}/bin/other\""));
-        assert!(!runs_launcher(
-            "${extensionPath}/bin/session-lock-hook; x; /bin/session-lock-hook"
-        ));
     }
 }

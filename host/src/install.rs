@@ -315,7 +315,7 @@ impl SettingsFile {
 }
 
 /// Every string under a `command` key, anywhere in `value`.
-fn commands(value: &Value) -> Vec<String> {
+pub(crate) fn commands(value: &Value) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![value];
     while let Some(value) = stack.pop() {

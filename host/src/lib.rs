@@ -17,7 +17,8 @@
 //! - [`settings`]: what the environment says (the lock directory; the rest is passed on raw).
 //! - [`hook`], [`demo`]: the commands that run events through the component.
 //! - [`status`], [`release`] (over [`lock_at`]), [`install`] (with [`install_guard`]),
-//!   [`doctor`]: the commands a person runs; [`status_all`], [`log_command`], [`statusline`]
+//!   [`doctor`] (reading the clients' own files in [`agent_trust`], [`claude_plugin`],
+//!   [`gemini_extension`] and [`launcher`]): the commands a person runs; [`status_all`], [`log_command`], [`statusline`]
 //!   and [`doctor_log`] over [`decision_log`] (the log the hook keeps of its decisions).
 //!
 //! The benchmark and its native baseline are the workspace member `bench/`, so that this crate
@@ -40,6 +41,7 @@ pub mod gemini_extension;
 pub mod hook;
 pub mod install;
 pub mod install_guard;
+pub mod launcher;
 pub mod lock_at;
 pub mod lock_dir;
 pub mod log_command;

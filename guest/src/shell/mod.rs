@@ -119,11 +119,15 @@ fn classify_at(command: &str, depth: usize) -> Verdict {
     let mut first_command = true;
     for item in script::split(tokens) {
         let command = match item {
-            Item::Problem(why) => {
-                first_problem.get_or_insert(why);
+            Item::Command(command) => command,
+            Item::Heredoc => {
+                first_problem.get_or_insert(script::HEREDOC.to_owned());
                 continue;
             }
-            Item::Command(command) => command,
+            Item::Problem(why) => {
+                first_problem.get_or_insert(why.to_owned());
+                continue;
+            }
         };
         let before = verdict.directories.len();
         record_places(&command, &mut verdict);

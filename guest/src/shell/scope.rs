@@ -198,9 +198,10 @@ fn walk(line: &str, places: &mut Places, scope: &mut Scope, depth: usize) {
             // A subshell, a background job, a heredoc: not followed, so it may write, and
             // (but a heredoc, which the command it feeds decides on) name what it does not
             // show.
-            Item::Problem(problem) => {
+            Item::Heredoc => scope.writes_here = true,
+            Item::Problem(_) => {
                 scope.writes_here = true;
-                scope.hides_paths |= problem != super::script::HEREDOC;
+                scope.hides_paths = true;
             }
         }
     }

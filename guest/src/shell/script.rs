@@ -37,7 +37,7 @@ impl SimpleCommand {
     }
 }
 
-/// The [`Item::Problem`] of a heredoc, which comes before the command it feeds.
+/// Why a heredoc is not accepted by the classifier, for people.
 pub const HEREDOC: &str = "heredoc `<<`";
 
 /// What a command line is made of, in order.
@@ -45,8 +45,12 @@ pub const HEREDOC: &str = "heredoc `<<`";
 pub enum Item {
     /// A simple command.
     Command(SimpleCommand),
-    /// Something between commands that is not accepted: why, for people.
-    Problem(String),
+    /// A heredoc `<<`, just before the command it feeds: text for `cat > f` to write, a script
+    /// for `bash` to run. Not accepted, like a [`Item::Problem`], but the scope tells the two
+    /// apart.
+    Heredoc,
+    /// Something else between commands that is not accepted: why, for people.
+    Problem(&'static str),
 }
 
 /// Splits tokens into simple commands at `|`, `|&`, `&&`, `||`, `;` and newlines; every other
@@ -68,7 +72,7 @@ pub fn split(tokens: Vec<Token>) -> Vec<Item> {
             }
             Token::Redirect { fd, op } => {
                 if op == Redirection::Heredoc {
-                    items.push(Item::Problem(HEREDOC.into()));
+                    items.push(Item::Heredoc);
                 }
                 let target = match tokens.peek() {
                     Some(Token::Word(_)) => match tokens.next() {
@@ -100,7 +104,7 @@ pub fn split(tokens: Vec<Token>) -> Vec<Item> {
                     Operator::CaseEnd => Some("`case` syntax `;;`"),
                 };
                 if let Some(problem) = problem {
-                    items.push(Item::Problem(problem.into()));
+                    items.push(Item::Problem(problem));
                 }
             }
         }
@@ -109,7 +113,7 @@ pub fn split(tokens: Vec<Token>) -> Vec<Item> {
         items.push(Item::Command(current));
     } else if needs_more {
         items.push(Item::Problem(
-            "a syntax error (the line ends with an operator)".into(),
+            "a syntax error (the line ends with an operator)",
         ));
     }
     items

@@ -7,7 +7,7 @@ use crate::agents::{Action, Agent, Answer, Event, Protocol, Touches};
 use crate::decision::decide_with;
 use crate::decision_log::{self, About, DecisionLog, Kind as Decided, NoLog};
 use crate::lock::{self, AcquireResult, PolicyError, RefreshResult, ReleaseResult, Session};
-use crate::message::{self, one_line, printable};
+use crate::message::{self, WayOut, one_line, printable};
 use crate::processes::Processes;
 use crate::record::LockRecord;
 use crate::settings::{self, Mode, Settings};
@@ -271,11 +271,9 @@ fn run(
                 Some(error) => refused_or_open(plan, &error, context, settings, ledger),
                 None => {
                     let ttl = ttl.saturating_add(limit);
-                    let way_out = protocol
-                        .way_out()
-                        .says(&session.id, &workspaces.session_directory);
+                    let way_out = (protocol.way_out(), &*workspaces.session_directory);
                     acquire_answer(
-                        store, processes, plan, &keys, &session, ttl, &way_out, context, settings,
+                        store, processes, plan, &keys, &session, ttl, way_out, context, settings,
                         ledger,
                     )
                 }
@@ -321,7 +319,8 @@ fn run(
 }
 
 /// Takes every lock of `keys` for `session` and answers: allow, deny naming the holder and
-/// `way_out`, refuse with "retry" on contention, or fail open visibly on a fault.
+/// the way out (the agent's, from the session's own workspace directory), refuse with "retry"
+/// on contention, or fail open visibly on a fault.
 #[allow(
     clippy::too_many_arguments,
     reason = "the pieces of one acquire, each distinct"
@@ -333,7 +332,7 @@ fn acquire_answer(
     keys: &[(String, String)],
     session: &Session,
     ttl: u64,
-    way_out: &str,
+    (way_out, directory): (WayOut, &str),
     context: &HookContext,
     settings: &Settings,
     ledger: &mut Ledger,
@@ -344,6 +343,8 @@ fn acquire_answer(
             let refusal = Refusal {
                 anywhere: plan.anywhere.as_deref(),
                 way_out,
+                session_id: &session.id,
+                directory,
             };
             answer_acquire(
                 protocol, event, session, &result, context, settings, &refusal, ledger,
@@ -667,8 +668,12 @@ fn note_taken(ledger: &mut Ledger, locked: &[Locked]) {
 struct Refusal<'a> {
     /// Why the call needed every lock, when it did.
     anywhere: Option<&'a str>,
-    /// How the session can go on now ([`message::WayOut::says`]).
-    way_out: &'a str,
+    /// How the session can go on now, in its agent's terms: worded only for a refusal.
+    way_out: WayOut,
+    /// The refused session, which names the worktree a way out makes.
+    session_id: &'a str,
+    /// The directory of the session's own workspace, beside or in which it is made.
+    directory: &'a str,
 }
 
 /// The answer to an acquire: deny when another session holds a fresh lock, unless observing.
@@ -688,7 +693,11 @@ fn answer_acquire(
 ) -> Answer {
     let blocked = locked
         .iter()
-        .find_map(|l| decide_with(Some(&l.result), context.now_ms, refusal.way_out).reason)
+        .find(|l| matches!(l.result, AcquireResult::Blocked(_)))
+        .and_then(|l| {
+            let way_out = refusal.way_out.says(refusal.session_id, refusal.directory);
+            decide_with(Some(&l.result), context.now_ms, &way_out).reason
+        })
         .map(|reason| match refusal.anywhere {
             Some(why) => message::anywhere_reason(why, &reason),
             None => reason,

@@ -114,8 +114,9 @@ fn two_real_sessions_through_the_plugin_the_second_is_refused_until_the_first_st
 }
 
 /// `doctor` reports the plugin the client installed (no settings file registers the hook
-/// then) as the registered hook, naming the binary its launcher runs; once the person turns
-/// the plugin off through the client, doctor says so and how to turn it on.
+/// then) as the registered hook, naming the binary its launcher runs; with the hook in the
+/// user's settings too, that it runs twice; once the person turns the plugin off through the
+/// client, doctor says so and how to turn it on.
 #[test]
 fn doctor_reports_the_plugin_the_client_installed_and_whether_it_is_on() {
     let Some(client) = client() else { return };
@@ -144,6 +145,33 @@ fn doctor_reports_the_plugin_the_client_installed_and_whether_it_is_on() {
     assert!(line.contains("bin/session-lock-hook runs "), "{line}");
     assert!(passed, "{said}");
     assert!(!said.contains("no agent's settings register"), "{said}");
+
+    // Registered in the user's settings as well, the hook would run twice for every event.
+    let settings = |command: &str| {
+        let output = world
+            .sandbox
+            .command(&[command])
+            .current_dir(&world.sandbox.workspace)
+            .env("HOME", &world.home)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command}: {output:?}");
+    };
+    settings("install");
+    let (passed, said) = doctor();
+    let twice = said
+        .lines()
+        .find(|l| l.contains("hook registered twice (claude-code)"))
+        .unwrap_or_else(|| panic!("doctor sees the hook registered twice: {said}"));
+    assert!(!passed && twice.starts_with("FAIL "), "{said}");
+    assert!(
+        twice.contains("the plugin session-lock@session-lock and ")
+            && twice.contains(".claude/settings.json"),
+        "{twice}"
+    );
+    settings("uninstall");
+    let (passed, said) = doctor();
+    assert!(passed && !said.contains("registered twice"), "{said}");
 
     let mut disable = client_command(&world.client, &world.home, Some(&world.path));
     disable

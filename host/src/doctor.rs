@@ -27,6 +27,7 @@ use crate::component::policy_types::PolicyError;
 use crate::fs_store::FsLockStore;
 use crate::gemini_extension;
 use crate::install::{self, SettingsFile};
+use crate::launcher;
 use crate::lock_at::{LockAt, error_text};
 use crate::registered;
 use crate::settings::{self, StoreKind};
@@ -356,6 +357,8 @@ fn registration_checks() -> Vec<Check> {
     let ours = format!("session-lock {}", env!("CARGO_PKG_VERSION"));
     let stable = install::stable_binary(&home);
     let mut checks = Vec::new();
+    // The Claude Code settings files that register the hook, for a plugin that does too.
+    let mut claude_files = Vec::new();
     for file in &files {
         let name = format!("hook in {} ({})", file.path.display(), file.agent_name);
         let commands = match file.our_commands(&mut policy) {
@@ -388,6 +391,9 @@ fn registration_checks() -> Vec<Check> {
             }
             _ => Vec::new(),
         };
+        if file.agent_name == "claude" && !commands.is_empty() {
+            claude_files.push(file);
+        }
         for command in commands {
             checks.push(registered_check(
                 &name, &command, &home, &stable, &ours, &reinstall,
@@ -397,7 +403,13 @@ fn registration_checks() -> Vec<Check> {
         checks.extend(trust.into_iter().map(|f| Check::found_at(f, &place)));
     }
     checks.extend(gemini_extension_checks(&home, &project, &stable, &ours));
-    checks.extend(claude_plugin_checks(&home, &project, &stable, &ours));
+    checks.extend(claude_plugin_checks(
+        &home,
+        &project,
+        &stable,
+        &ours,
+        &claude_files,
+    ));
     if checks.is_empty() {
         checks.push(Check::fail(
             "hooks",
@@ -431,8 +443,15 @@ fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &st
 }
 
 /// Each Claude Code plugin of session-lock's the client has installed: whether the client
-/// runs its hooks here (`enabledPlugins`), and the binary its launcher finds.
-fn claude_plugin_checks(home: &Path, project: &Path, stable: &Path, ours: &str) -> Vec<Check> {
+/// runs its hooks here (`enabledPlugins`), the binary its launcher finds, and whether
+/// `settings_files` (the Claude Code settings that register the hook) register it too.
+fn claude_plugin_checks(
+    home: &Path,
+    project: &Path,
+    stable: &Path,
+    ours: &str,
+    settings_files: &[&SettingsFile],
+) -> Vec<Check> {
     let mut checks = Vec::new();
     for plugin in claude_plugin::installed(home) {
         let name = format!(
@@ -440,7 +459,11 @@ fn claude_plugin_checks(home: &Path, project: &Path, stable: &Path, ours: &str) 
             plugin.dir.display(),
             plugin.name
         );
-        checks.push(match claude_plugin::enabled(&plugin, home, project) {
+        let on = claude_plugin::enabled(&plugin, home, project);
+        if on.0 {
+            checks.extend(registered_twice(&plugin.name, settings_files));
+        }
+        checks.push(match on {
             (true, _) => launcher_check(name, &plugin.launcher, stable, ours),
             (false, file) => Check::fail(
                 name,
@@ -460,10 +483,39 @@ fn claude_plugin_checks(home: &Path, project: &Path, stable: &Path, ours: &str) 
     checks
 }
 
+/// The hook registered both by the Claude Code plugin `plugin`, on here, and in
+/// `settings_files`: the client then runs it twice for every event (their commands differ, so
+/// it does not take them for one), two processes at once on one lock. `None` when no settings
+/// file registers it.
+fn registered_twice(plugin: &str, settings_files: &[&SettingsFile]) -> Option<Check> {
+    let files: Vec<String> = settings_files
+        .iter()
+        .map(|file| file.path.display().to_string())
+        .collect();
+    let uninstall: Vec<String> = settings_files
+        .iter()
+        .map(|file| format!("`session-lock uninstall{}`", scope_flag(file)))
+        .collect();
+    (!files.is_empty()).then(|| {
+        Check::fail(
+            "hook registered twice (claude-code)",
+            format!(
+                "the plugin {plugin} and {} both register the session-lock hook, so Claude \
+                 Code runs it twice for every event",
+                files.join(" and ")
+            ),
+            format!(
+                "keep one: run {} for the settings' hook, or `claude plugin disable {plugin}`",
+                uninstall.join(" and ")
+            ),
+        )
+    })
+}
+
 /// The binary a plugin's or an extension's `launcher` finds, as it finds it (never run): one
 /// check named `name`, passing when it is this binary.
 fn launcher_check(name: String, launcher: &Path, stable: &Path, ours: &str) -> Check {
-    match gemini_extension::launcher_binary(stable) {
+    match launcher::binary(stable) {
         None => Check::fail(
             name,
             format!(

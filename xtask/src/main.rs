@@ -8,8 +8,9 @@
 //! - `SHA256SUMS` over all of them, for `sha256sum -c`.
 //!
 //! Every target is built by one `cargo build`, so the build dependencies (wasmtime's compiler,
-//! which precompiles the component) compile once. What the build needs is installed here:
-//! the rustup targets, and for aarch64 Debian's cross C compiler.
+//! which precompiles the component) compile once; the x86-64 binary is then linked again with
+//! its hot functions first ([`layout`]). What the build needs is installed here: the rustup
+//! targets, for aarch64 Debian's cross C compiler, and valgrind for the layout's profile.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -24,6 +25,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod layout;
 
 /// The workspace version (`[workspace.package]`), which every artifact carries.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -150,7 +153,7 @@ fn dist(platforms: &[&Platform]) -> Result<()> {
     let (zig, native): (Vec<&Platform>, Vec<&Platform>) =
         platforms.iter().copied().partition(|p| p.zig);
     if !native.is_empty() {
-        build(&cargo, &root, &native)?;
+        build(&cargo, &root, &target_dir, &native)?;
     }
     if !zig.is_empty() {
         zigbuild(&cargo, &root, &target_dir.join("dist-tools"), &zig)?;
@@ -298,8 +301,9 @@ fn apt_install(package: &str) -> Result<()> {
     Ok(())
 }
 
-/// One `cargo build --release` for every target.
-fn build(cargo: &OsString, root: &Path, platforms: &[&Platform]) -> Result<()> {
+/// One `cargo build --release` for every target, then the x86-64 binary laid out with its
+/// hot functions first ([`layout`]).
+fn build(cargo: &OsString, root: &Path, target_dir: &Path, platforms: &[&Platform]) -> Result<()> {
     let mut command = Command::new(cargo);
     command
         .current_dir(root)
@@ -307,14 +311,29 @@ fn build(cargo: &OsString, root: &Path, platforms: &[&Platform]) -> Result<()> {
     for platform in platforms {
         command.args(["--target", platform.triple]);
     }
-    // The C parts are compiled by the target's compiler; the aarch64 binary is linked by the
-    // toolchain's own lld, since Rust's musl targets bring their C library and start files.
+    linking(&mut command);
+    run_command(&mut command)?;
+    if platforms.iter().any(|p| p.triple == layout::TRIPLE) {
+        layout::hot_functions_first(cargo, root, target_dir, linking)?;
+    }
+    Ok(())
+}
+
+/// How the Linux binaries are compiled and linked. The C parts by the target's compiler; the
+/// binaries by the toolchain's own lld (Rust's musl targets bring their C library and start
+/// files), which can order functions ([`layout`]), with relative relocations packed (RELR,
+/// which the static binaries' musl 1.2.5 applies at start: 180 KB less to read than
+/// `.rela.dyn`).
+fn linking(command: &mut Command) {
+    let relr = "-C link-arg=-zpack-relative-relocs";
     command
         .env("CC_x86_64_unknown_linux_musl", "gcc")
         .env("CC_aarch64_unknown_linux_musl", "aarch64-linux-gnu-gcc")
         .env("AR_aarch64_unknown_linux_musl", "ar")
-        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld");
-    run_command(&mut command)
+        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")
+        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", relr)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", relr);
 }
 
 /// The macOS targets, through cargo-zigbuild (pinned, installed under `tools`) with the zig

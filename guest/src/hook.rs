@@ -374,6 +374,10 @@ fn refused_or_open(
 /// person when another session holds the session's workspace fresh; nothing when it is free,
 /// stale, the session's own, or cannot be read (the first guarded call reports that), and in
 /// observe mode, where nothing is refused. Reads one record; writes nothing.
+///
+/// Settings the hook could not take as written (each fell back to a safe value) are also said
+/// here where the person sees them, once per session and prompt rather than on every tool
+/// call; every event says them on stderr.
 fn inform(
     store: &mut impl LockStore,
     plan: &Plan,
@@ -383,14 +387,35 @@ fn inform(
     let Plan {
         event, protocol, ..
     } = plan;
-    let (Some(session_id), Ok(workspaces)) = (
-        protocol.session_id(event),
-        workspaces(plan, &context.resolved),
-    ) else {
-        return protocol.allow(event);
-    };
+    let notice = settings.warnings.join(" ");
+    match (
+        held_by_another(store, plan, context, settings),
+        notice.is_empty(),
+    ) {
+        (Some((model, person)), true) => protocol.inform(event, &model, &person),
+        (Some((model, person)), false) => {
+            protocol.inform(event, &model, &format!("{person}. {notice}"))
+        }
+        (None, false) => protocol.warn(event, &notice),
+        (None, true) => protocol.allow(event),
+    }
+}
+
+/// What a session-start or prompt event tells the model and the person when another session
+/// holds the session's workspace fresh ([`inform`]); `None` otherwise.
+fn held_by_another(
+    store: &mut impl LockStore,
+    plan: &Plan,
+    context: &HookContext,
+    settings: &Settings,
+) -> Option<(String, String)> {
+    let Plan {
+        event, protocol, ..
+    } = plan;
+    let session_id = protocol.session_id(event)?;
+    let workspaces = workspaces(plan, &context.resolved).ok()?;
     if settings.mode == Mode::Observe {
-        return protocol.allow(event);
+        return None;
     }
     let key = workspace::workspace_hash(&workspaces.session);
     let now = context.now_ms;
@@ -402,9 +427,9 @@ fn inform(
                 .says(session_id, &workspaces.session_directory);
             let model = message::held_context(&state.record, now, &way_out);
             let person = message::held_notice(&state.record, now);
-            protocol.inform(event, &model, &person)
+            Some((model, person))
         }
-        _ => protocol.allow(event),
+        _ => None,
     }
 }
 

@@ -310,7 +310,8 @@ fn extension_ground_from(client: &Client, folder: Folder, source: &Path) -> Grou
 /// `doctor` sees the extension the client installed as the registered hook, in an untrusted
 /// folder too (the client runs an extension's hooks there); turned off for the workspace with
 /// the client's own command it fails, naming the command that turns it on; on again, it
-/// passes. What the client itself says about the extension is checked beside it.
+/// passes; with the hook in the user's settings too, in a trusted folder, it fails as
+/// registered twice. What the client itself says about the extension is checked beside it.
 #[test]
 fn doctor_reports_the_extension_and_whether_the_client_turned_it_off() {
     let Some(client) = gemini() else { return };
@@ -375,6 +376,27 @@ fn doctor_reports_the_extension_and_whether_the_client_turned_it_off() {
     );
     let (passed, said) = doctor(&ground, &env);
     assert!(passed, "on again: {said}");
+
+    // Registered in the user's settings too: in this untrusted folder the client runs only
+    // the extension's hook; once the folder is trusted, both, for every event.
+    ground.session_lock(&["install", "--agent", "gemini"], &[]);
+    let (_, said) = doctor(&ground, &env);
+    assert!(!said.contains("registered twice"), "untrusted: {said}");
+    trust_folder(&ground.home, &ground.workspace());
+    let (passed, said) = doctor(&ground, &env);
+    let twice = said
+        .lines()
+        .find(|l| l.contains("hook registered twice (gemini)"))
+        .unwrap_or_else(|| panic!("doctor sees the hook registered twice: {said}"));
+    assert!(!passed && twice.starts_with("FAIL "), "{said}");
+    assert!(
+        twice.contains("the extension session-lock and ")
+            && twice.contains("`gemini extensions disable session-lock`"),
+        "{twice}"
+    );
+    ground.session_lock(&["uninstall", "--agent", "gemini"], &[]);
+    let (passed, said) = doctor(&ground, &env);
+    assert!(passed && !said.contains("registered twice"), "{said}");
 }
 
 /// An extension linked with `gemini extensions link` (the client keeps only where it lives,

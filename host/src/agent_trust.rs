@@ -380,6 +380,14 @@ pub fn gemini(project: &Path, home: &Path) -> Vec<Finding> {
     ]
 }
 
+/// Whether Gemini CLI trusts `project`, and so runs the hooks of settings files there (an
+/// extension's it runs either way).
+pub fn gemini_trusts(project: &Path, home: &Path) -> bool {
+    let home = crate::gemini_extension::gemini_home(home);
+    let settings = read_json(&home.join(".gemini/settings.json"));
+    gemini_folder_trust(project, &home, &settings).ok
+}
+
 /// Whether Gemini CLI's hooks, those of an extension too, keep the `SESSION_LOCK_*` variables
 /// set here.
 pub fn gemini_environment(home: &Path) -> Finding {

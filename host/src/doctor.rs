@@ -357,8 +357,9 @@ fn registration_checks() -> Vec<Check> {
     let ours = format!("session-lock {}", env!("CARGO_PKG_VERSION"));
     let stable = install::stable_binary(&home);
     let mut checks = Vec::new();
-    // The Claude Code settings files that register the hook, for a plugin that does too.
-    let mut claude_files = Vec::new();
+    // The Claude Code and Gemini CLI settings files that register the hook, for a plugin or
+    // an extension that does too.
+    let (mut claude_files, mut gemini_files) = (Vec::new(), Vec::new());
     for file in &files {
         let name = format!("hook in {} ({})", file.path.display(), file.agent_name);
         let commands = match file.our_commands(&mut policy) {
@@ -391,8 +392,10 @@ fn registration_checks() -> Vec<Check> {
             }
             _ => Vec::new(),
         };
-        if file.agent_name == "claude" && !commands.is_empty() {
-            claude_files.push(file);
+        match file.agent_name {
+            "claude" if !commands.is_empty() => claude_files.push(file),
+            "gemini" if !commands.is_empty() => gemini_files.push(file),
+            _ => {}
         }
         for command in commands {
             checks.push(registered_check(
@@ -402,7 +405,13 @@ fn registration_checks() -> Vec<Check> {
         let place = file.path.display().to_string();
         checks.extend(trust.into_iter().map(|f| Check::found_at(f, &place)));
     }
-    checks.extend(gemini_extension_checks(&home, &project, &stable, &ours));
+    checks.extend(gemini_extension_checks(
+        &home,
+        &project,
+        &stable,
+        &ours,
+        &gemini_files,
+    ));
     checks.extend(claude_plugin_checks(
         &home,
         &project,
@@ -423,12 +432,29 @@ fn registration_checks() -> Vec<Check> {
 
 /// Each Gemini CLI extension of session-lock's the client has installed: whether the client
 /// runs its hooks in this project (turned on here, hooks not turned off in its settings), its
-/// trust facts, and the binary its launcher finds.
-fn gemini_extension_checks(home: &Path, project: &Path, stable: &Path, ours: &str) -> Vec<Check> {
+/// trust facts, the binary its launcher finds, and whether `settings_files` (the Gemini CLI
+/// settings that register the hook) make the client run it a second time.
+fn gemini_extension_checks(
+    home: &Path,
+    project: &Path,
+    stable: &Path,
+    ours: &str,
+    settings_files: &[&SettingsFile],
+) -> Vec<Check> {
     let mut checks = Vec::new();
     for extension in gemini_extension::installed(home) {
         let place = extension.dir.display().to_string();
-        let mut findings = vec![gemini_extension::check(&extension, project, home)];
+        let on = gemini_extension::check(&extension, project, home);
+        // Hooks in settings run only in a trusted folder; an extension's run anyway.
+        if on.ok && agent_trust::gemini_trusts(project, home) {
+            checks.extend(registered_twice(
+                "gemini",
+                &format!("the extension {}", extension.name),
+                &format!("`gemini extensions disable {}`", extension.name),
+                settings_files,
+            ));
+        }
+        let mut findings = vec![on];
         findings.extend(gemini_extension::hooks_turned_off(
             home,
             project,
@@ -461,7 +487,12 @@ fn claude_plugin_checks(
         );
         let on = claude_plugin::enabled(&plugin, home, project);
         if on.0 {
-            checks.extend(registered_twice(&plugin.name, settings_files));
+            checks.extend(registered_twice(
+                "claude-code",
+                &format!("the plugin {}", plugin.name),
+                &format!("`claude plugin disable {}`", plugin.name),
+                settings_files,
+            ));
         }
         checks.push(match on {
             (true, _) => launcher_check(name, &plugin.launcher, stable, ours),
@@ -483,29 +514,40 @@ fn claude_plugin_checks(
     checks
 }
 
-/// The hook registered both by the Claude Code plugin `plugin`, on here, and in
-/// `settings_files`: the client then runs it twice for every event (their commands differ, so
-/// it does not take them for one), two processes at once on one lock. `None` when no settings
-/// file registers it.
-fn registered_twice(plugin: &str, settings_files: &[&SettingsFile]) -> Option<Check> {
+/// The hook registered both by `bundle` (a Claude Code plugin or a Gemini CLI extension the
+/// client runs here) and in `settings_files` of the same `agent`: the client then runs it twice
+/// for every event (their commands differ, so it does not take them for one), two processes at
+/// once on one lock. `None` when no settings file registers it.
+fn registered_twice(
+    agent: &str,
+    bundle: &str,
+    turn_off_bundle: &str,
+    settings_files: &[&SettingsFile],
+) -> Option<Check> {
     let files: Vec<String> = settings_files
         .iter()
         .map(|file| file.path.display().to_string())
         .collect();
     let uninstall: Vec<String> = settings_files
         .iter()
-        .map(|file| format!("`session-lock uninstall{}`", scope_flag(file)))
+        .map(|file| {
+            format!(
+                "`session-lock uninstall --agent {}{}`",
+                file.agent_name,
+                scope_flag(file)
+            )
+        })
         .collect();
     (!files.is_empty()).then(|| {
         Check::fail(
-            "hook registered twice (claude-code)",
+            format!("hook registered twice ({agent})"),
             format!(
-                "the plugin {plugin} and {} both register the session-lock hook, so Claude \
-                 Code runs it twice for every event",
+                "{bundle} and {} both register the session-lock hook, so the client runs it \
+                 twice for every event",
                 files.join(" and ")
             ),
             format!(
-                "keep one: run {} for the settings' hook, or `claude plugin disable {plugin}`",
+                "keep one: run {} for the settings' hook, or {turn_off_bundle}",
                 uninstall.join(" and ")
             ),
         )

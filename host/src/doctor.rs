@@ -8,9 +8,10 @@
 //! files register the hook is the component's rule, asked the way `uninstall` asks it: a
 //! command `uninstall` would take out is ours. A Gemini CLI extension or a Claude Code plugin
 //! of session-lock's that the client installed counts as registered too ([`gemini_extension`],
-//! [`claude_plugin`]), and each agent's own trust state is read ([`agent_trust`]). Whether the
-//! last hook runs worked is not checked: the hook keeps no log of its runs. Everything printed
-//! goes through [`visible`].
+//! [`claude_plugin`]), one registered both that way and in the agent's settings fails (the
+//! client would run it twice), and each agent's own trust state is read ([`agent_trust`]).
+//! The recent fail-opens come from the decision log ([`crate::doctor_log`]). Everything
+//! printed goes through [`visible`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent_trust::read_json;
 use crate::install::commands;
-use crate::launcher::runs_launcher;
+use crate::launcher;
 
 /// What the client puts in a plugin's hook commands for the folder it installed it in.
 const PLUGIN_ROOT: &str = "${CLAUDE_PLUGIN_ROOT}";
@@ -54,15 +54,9 @@ pub fn installed(home: &Path) -> Vec<Plugin> {
 fn launcher_in(dir: &Path) -> Option<PathBuf> {
     let dir_text = dir.to_str()?;
     let hooks = read_json(&dir.join("hooks/hooks.json"));
-    let command = commands(&hooks)
-        .into_iter()
-        .find(|command| runs_launcher(command, PLUGIN_ROOT))?;
-    let launcher = PathBuf::from(
-        command
-            .trim()
-            .trim_matches('"')
-            .replace(PLUGIN_ROOT, dir_text),
-    );
+    let launcher = commands(&hooks)
+        .iter()
+        .find_map(|command| launcher::launcher_in(command, PLUGIN_ROOT, dir_text))?;
     launcher.is_file().then_some(launcher)
 }
 

@@ -90,12 +90,15 @@ fn ours(dir: &Path) -> Option<Extension> {
     let name = manifest["name"].as_str()?.to_owned();
     let hooks = read_json(&root.join("hooks/hooks.json"));
     let root_text = root.to_str()?;
-    let commands: Vec<String> = handlers(&hooks)
+    let ours: Vec<&str> = handlers(&hooks)
         .filter_map(|handler| handler["command"].as_str())
         .filter(|command| launcher::runs_launcher(command, EXTENSION_PATH))
+        .collect();
+    let launcher = launcher::launcher_in(ours.first()?, EXTENSION_PATH, root_text)?;
+    let commands = ours
+        .iter()
         .map(|command| command.replace(EXTENSION_PATH, root_text))
         .collect();
-    let launcher = PathBuf::from(commands.first()?.trim().trim_matches('"'));
     Some(Extension {
         name,
         dir: dir.to_path_buf(),

@@ -25,6 +25,19 @@ pub fn runs_launcher(command: &str, root_variable: &str) -> bool {
     })
 }
 
+/// The launcher a hook `command` runs when it [`runs_launcher`] in the folder `root` that the
+/// client names `root_variable`: its path with `root` filled in.
+pub fn launcher_in(command: &str, root_variable: &str, root: &str) -> Option<PathBuf> {
+    runs_launcher(command, root_variable).then(|| {
+        PathBuf::from(
+            command
+                .trim()
+                .trim_matches('"')
+                .replace(root_variable, root),
+        )
+    })
+}
+
 /// The binary the launcher runs, found as the launcher finds it (never run): the native
 /// binary of an npm install of `session-lock` on `PATH`, else the `session-lock` on `PATH`,
 /// else `stable` when it is an executable file.
@@ -88,6 +101,18 @@ mod tests {
             ));
             assert!(!runs("id > /tmp/x; \"ROOT/bin/session-lock-hook\""));
         }
+        assert_eq!(
+            launcher_in(
+                "\"${extensionPath}/bin/session-lock-hook\"",
+                "${extensionPath}",
+                "/x"
+            ),
+            Some(PathBuf::from("/x/bin/session-lock-hook"))
+        );
+        assert_eq!(
+            launcher_in("/usr/bin/session-lock-hook", "${extensionPath}", "/x"),
+            None
+        );
         // Each client's variable only in its own bundle.
         assert!(!runs_launcher(
             "\"${extensionPath}/bin/session-lock-hook\"",

@@ -16,7 +16,14 @@
 //! certificates (needs `etcdctl` and `openssl` too): `TLS` alone on 1 member, and `TLS+auth`
 //! with etcd authentication at etcd's default bcrypt cost, with the token kept between runs,
 //! as hooks do, and a login every time (the kept token removed before each run), and 16 hooks
-//! started at once, each way.
+//! started at once, each way. Every etcd row also gives the members' CPU time per hook
+//! (`/proc/<pid>/stat`), which on a small machine shares the cores with the hook.
+//!
+//! Then connections alone, in this process, against the TLS member: a range request on a new
+//! connection with a full handshake, on one that resumes the session the connection before got
+//! (rustls keeps tickets in memory, so only within one process), and on one kept connection,
+//! with plain etcd beside them: where a TLS hook's time goes, and what resuming sessions
+//! across hook processes would save.
 //!
 //! Before and after a change, in the same run: `ETCD_BENCH_BEFORE=<old session-lock>` and
 //! `ETCD_BENCH_AFTER=<new session-lock>` run those two binaries' `hook`, alternating round by
@@ -25,13 +32,15 @@
 #[path = "../../tests/support/etcd.rs"]
 mod etcd;
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd::{Cluster, TEAM_A};
-use session_lock::etcd_store::EtcdStore;
+use session_lock::etcd_store::{self, EtcdStore};
+use session_lock::etcd_tls::{self, TlsFiles, Transport};
 use session_lock::fs_store::FsLockStore;
 
 fn main() -> ExitCode {
@@ -52,10 +61,11 @@ fn main() -> ExitCode {
     let lock_dir = root.path().join("locks");
 
     println!("hook latency, one process per event, {rounds} rounds (ms: p50 / p90 / p99 / mean)");
-    let stores: [(&str, Vec<(&str, String)>); 4] = [
+    let stores = [
         (
             "files",
             vec![("SESSION_LOCK_DIR", lock_dir.display().to_string())],
+            None,
         ),
         (
             "files, identity=checkout",
@@ -63,6 +73,7 @@ fn main() -> ExitCode {
                 ("SESSION_LOCK_DIR", lock_dir.display().to_string()),
                 ("SESSION_LOCK_IDENTITY", "checkout".into()),
             ],
+            None,
         ),
         (
             "etcd, 1 member",
@@ -70,6 +81,7 @@ fn main() -> ExitCode {
                 ("SESSION_LOCK_STORE", "etcd".into()),
                 ("SESSION_LOCK_ETCD_ENDPOINTS", one.endpoints_from(0)),
             ],
+            Some(&one),
         ),
         (
             "etcd, 3 members",
@@ -77,6 +89,7 @@ fn main() -> ExitCode {
                 ("SESSION_LOCK_STORE", "etcd".into()),
                 ("SESSION_LOCK_ETCD_ENDPOINTS", three.endpoints_from(0)),
             ],
+            Some(&three),
         ),
     ];
     let binaries: Vec<(&str, Hook)> = match (
@@ -89,17 +102,22 @@ fn main() -> ExitCode {
         ],
         _ => vec![("", Hook::ThisProgram)],
     };
-    for (name, env) in &stores {
+    for (name, env, cluster) in &stores {
         let mut holder = vec![Vec::new(); binaries.len()];
         let mut blocked = vec![Vec::new(); binaries.len()];
+        let mut members = vec![Duration::ZERO; binaries.len()];
         // One untimed round first, so that every store starts with the lock held.
         for round in 0..=rounds {
             for (at, (_, binary)) in binaries.iter().enumerate() {
+                let cpu = cluster.map(|c| c.cpu_time());
                 let took = binary.run(env, &event("holder", &repo));
                 let took2 = binary.run(env, &event("other", &repo));
                 if round > 0 {
                     holder[at].push(took);
                     blocked[at].push(took2);
+                    if let (Some(cluster), Some(cpu)) = (cluster, cpu) {
+                        members[at] += cluster.cpu_time().saturating_sub(cpu);
+                    }
                 }
             }
         }
@@ -107,11 +125,14 @@ fn main() -> ExitCode {
             let row = format!("{name} {label}");
             println!("  {row:<26} holder's Write {}", summary(&mut holder[at]));
             println!("  {:<26} blocked Write  {}", "", summary(&mut blocked[at]));
+            if cluster.is_some() {
+                print_member_cpu(members[at], 2 * rounds);
+            }
         }
         binaries[0].1.run(env, &stop("holder", &repo));
     }
     let newest = &binaries.last().unwrap().1;
-    secured_rows(newest, rounds, &root.path().join("secured"));
+    secured_rows(newest, rounds, &root.path().join("secured"), &one);
     println!(
         "  hooks that failed open: {}",
         FAILED_OPEN.load(std::sync::atomic::Ordering::SeqCst)
@@ -207,7 +228,7 @@ impl Hook {
 /// The secured rows: TLS with client certificates alone on 1 member, then with etcd
 /// authentication too (default bcrypt cost) on 1 and 3 members: the token kept, and a login
 /// every run; 16 hooks at once.
-fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
+fn secured_rows(hook: &Hook, rounds: usize, state: &Path, plain: &Cluster) {
     let (Some(tls), Some(one), Some(three)) = (
         Cluster::start_tls(1, "the benchmark's secured rows"),
         Cluster::start_secured(1, "the benchmark's secured rows"),
@@ -254,12 +275,15 @@ fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
             env.push(("SESSION_LOCK_ETCD_PASSWORD_FILE", path(&password)));
         }
         let (mut holder, mut blocked, mut login) = (Vec::new(), Vec::new(), Vec::new());
+        let mut members = Duration::ZERO;
         for round in 0..=rounds {
+            let cpu = cluster.cpu_time();
             let took = hook.run(&env, &event("holder", &repo));
             let took2 = hook.run(&env, &event("other", &repo));
             if round > 0 {
                 holder.push(took);
                 blocked.push(took2);
+                members += cluster.cpu_time().saturating_sub(cpu);
             }
             if auth {
                 forget_token();
@@ -271,6 +295,7 @@ fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
         }
         println!("  etcd {name:<21} holder's Write {}", summary(&mut holder));
         println!("  {:<26} blocked Write  {}", "", summary(&mut blocked));
+        print_member_cpu(members, 2 * rounds);
         if auth {
             println!(
                 "  {:<26} blocked Write, logging in {}",
@@ -288,6 +313,142 @@ fn secured_rows(hook: &Hook, rounds: usize, state: &Path) {
             );
         }
         hook.run(&env, &stop("holder", &repo));
+    }
+    connection_rows(rounds, plain, &tls);
+}
+
+/// The members' CPU time per hook: the time etcd itself spent answering, on the same cores.
+fn print_member_cpu(total: Duration, hooks: usize) {
+    println!(
+        "  {:<26} members' CPU per hook {:.2} ms",
+        "",
+        total.as_secs_f64() * 1000.0 / hooks as f64
+    );
+}
+
+/// Connections alone, in this process: one range request on a new connection each time (plain
+/// etcd; TLS with a full handshake; TLS resuming the session the connection before got, which
+/// rustls does within one process only) and on one kept TLS connection. The wall time of each,
+/// and the member's CPU time per request: what a hook process's one connection costs on each
+/// side, and what resuming sessions across hook processes would save.
+fn connection_rows(rounds: usize, plain: &Cluster, tls: &Cluster) {
+    let secured = tls.secured.as_ref().unwrap();
+    let files = TlsFiles {
+        ca: Some(secured.ca.clone()),
+        cert: Some(secured.client_cert.clone()),
+        key: Some(secured.client_key.clone()),
+    };
+    let resuming = etcd_tls::client_config(&files).unwrap();
+    let mut full = (*resuming).clone();
+    full.resumption = rustls::client::Resumption::disabled();
+    let full = std::sync::Arc::new(full);
+    let authority = |cluster: &Cluster| {
+        cluster.members[0]
+            .client_url
+            .split_once("://")
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let (plain_at, tls_at) = (authority(plain), authority(tls));
+    let open = |config: Option<&std::sync::Arc<rustls::ClientConfig>>, at: &str| {
+        let tcp = TcpStream::connect(at).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        match config {
+            None => Transport::Plain(tcp),
+            Some(config) => {
+                let until = Instant::now() + Duration::from_secs(5);
+                Transport::handshake(config, "127.0.0.1", tcp, until).unwrap()
+            }
+        }
+    };
+    let mut kept = open(Some(&resuming), &tls_at);
+    range(&mut kept);
+    let names = [
+        "plain, a new connection",
+        "TLS, a new connection",
+        "TLS, new, resumed",
+        "TLS, one kept connection",
+    ];
+    let mut times = vec![Vec::new(); names.len()];
+    let mut cpu = vec![Duration::ZERO; names.len()];
+    let mut resumed = 0;
+    // Case by case, each a block of rounds with a pause after it, so that the member's CPU
+    // time (counted in 10 ms ticks) holds all of its work for that case and none of another's.
+    for (case, (times, cpu)) in times.iter_mut().zip(&mut cpu).enumerate() {
+        let member = if case == 0 { plain } else { tls };
+        let before = member.cpu_time();
+        for _ in 0..rounds {
+            let started = Instant::now();
+            match case {
+                0 => range(&mut open(None, &plain_at)),
+                1 => range(&mut open(Some(&full), &tls_at)),
+                2 => {
+                    let mut connection = open(Some(&resuming), &tls_at);
+                    range(&mut connection);
+                    if let Transport::Tls(stream) = &connection
+                        && stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+                    {
+                        resumed += 1;
+                    }
+                }
+                _ => range(&mut kept),
+            }
+            times.push(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        *cpu = member.cpu_time().saturating_sub(before);
+    }
+    println!(
+        "connections alone, in one process: a range request each, 1 member \
+         ({rounds} rounds; ms: p50 / p90 / p99 / mean; the member's CPU per request)"
+    );
+    for ((name, times), cpu) in names.iter().zip(&mut times).zip(&cpu) {
+        println!(
+            "  {name:<26} {}   member {:.2}",
+            summary(times),
+            cpu.as_secs_f64() * 1000.0 / rounds as f64
+        );
+    }
+    println!("  (resumed: {resumed} of {rounds})");
+}
+
+/// One range request on `connection`, its whole answer read.
+fn range(connection: &mut Transport) {
+    let body = format!(r#"{{"key":"{}"}}"#, etcd_store::base64_encode(b"bench"));
+    write!(
+        connection,
+        "POST /v3/kv/range HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    connection.flush().unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        let read = connection.read(&mut buffer).unwrap();
+        assert!(
+            read > 0,
+            "the member closed the connection before answering"
+        );
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer);
+        let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        assert!(head.starts_with("HTTP/1.1 200"), "etcd answered {head:?}");
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .expect("etcd's gateway answers with a Content-Length");
+        if rest.len() >= length {
+            return;
+        }
     }
 }
 

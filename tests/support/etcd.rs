@@ -550,6 +550,32 @@ impl Cluster {
         http(&member.client_url, "POST", path, body).expect("etcd answers")
     }
 
+    /// The CPU time the live members have used so far (user and system, from
+    /// `/proc/<pid>/stat`, in clock ticks: 10 ms here).
+    pub fn cpu_time(&self) -> Duration {
+        // SAFETY: sysconf has no preconditions.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let ticks: u64 = self
+            .members
+            .iter()
+            .filter_map(|m| m.child.as_ref())
+            .map(|child| {
+                let stat = fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                    .expect("a live member's /proc stat");
+                // The fields after the command (in parentheses, which may hold spaces):
+                // utime and stime are the 12th and 13th.
+                let fields: Vec<&str> = stat
+                    .rsplit_once(')')
+                    .unwrap()
+                    .1
+                    .split_whitespace()
+                    .collect();
+                fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+            })
+            .sum();
+        Duration::from_secs_f64(ticks as f64 / ticks_per_second)
+    }
+
     /// Where the members' data and logs are.
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()

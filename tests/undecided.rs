@@ -97,3 +97,40 @@ fn an_event_over_16_mib_is_answered_with_the_visible_warning() {
         other => panic!("not a visible warning: {other:?}; {}", stderr_text(&output)),
     }
 }
+
+#[test]
+fn a_call_the_hook_could_not_read_is_a_fail_open_in_the_decision_log() {
+    let arena = arena("gemini");
+    // A directory as stdin: reading it fails at once (`EISDIR`), so the fresh instance answers.
+    let output = arena
+        .command()
+        .stdin(std::fs::File::open("/").unwrap())
+        .output()
+        .unwrap();
+    let why = "cannot read the hook event from stdin: Is a directory (os error 21)";
+    assert_eq!(
+        answer(&output),
+        Answer::FailedOpen(format!("session-lock: {why}; allowing without the lock")),
+        "{}",
+        stderr_text(&output)
+    );
+    let log = std::fs::read_to_string(arena.lock_dir.join("session-lock-decisions.jsonl"))
+        .expect("the fail-open was logged");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    let line = &lines[0];
+    assert_eq!(line["decision"], "fail-open");
+    assert_eq!(line["agent"], "gemini");
+    assert_eq!(line["why"], why);
+    assert_eq!(
+        line["message"],
+        format!("a session (gemini) was let through without the lock: {why}")
+    );
+    assert!(
+        line.get("session").is_none(),
+        "no event was decided: {line}"
+    );
+}

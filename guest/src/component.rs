@@ -248,6 +248,10 @@ impl wit_hook::Guest for Component {
         }
     }
 
+    fn fault_entry(agent: Option<wit_hook::Agent>, reason: String, now_ms: u64) -> String {
+        hook::fault_entry(agent.map(Agent::from), &reason, now_ms)
+    }
+
     fn workspace_key(directory: wit_hook::ResolvedPath) -> String {
         workspace::workspace_hash(&workspace::of_session(&directory.into()))
     }

@@ -3,8 +3,9 @@
 //! line (the WIT `decision-log` import) beside its store and reads it back for people.
 //!
 //! Logged: a lock taken, taken over (and why: stale, or its holder proven gone), a call
-//! refused (who, and who held the lock), a lock released, and every fail-open with its reason.
-//! Refreshes and calls that need no lock are not: they are most calls, and say nothing new.
+//! refused (who, and who held the lock), a lock released, and every fail-open with its reason
+//! (the host's, after a trap or an unreadable event, through `hook.fault-entry`; not its
+//! deadline's, which a signal handler answers). Refreshes and calls that need no lock are not: they are most calls, and say nothing new.
 //!
 //! Each line is one object with the fields `at` (milliseconds since the epoch), `time` (UTC,
 //! RFC 3339), `decision` (`taken`, `taken-over`, `refused`, `released`, `fail-open`),

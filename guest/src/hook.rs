@@ -877,6 +877,24 @@ pub fn fault_answer(agent: Option<Agent>, why: &str) -> Answer {
     answer
 }
 
+/// The decision-log line of a [`fault_answer`] the host gave at `now` (`why`: a trap, an
+/// exhausted budget, an event that could not be read): a fail-open by `agent` (Claude Code
+/// when the host was not told), about no session or workspace, since none was decided.
+pub fn fault_entry(agent: Option<Agent>, why: &str, now: u64) -> String {
+    let about = About {
+        agent: Some(agent.unwrap_or(Agent::ClaudeCode).protocol().name()),
+        ..About::default()
+    };
+    let decision = decision_log::Decision {
+        kind: Decided::FailOpen,
+        workspace: None,
+        key: None,
+        holder: None,
+        why: Some(why),
+    };
+    decision_log::line(&about, &decision, now)
+}
+
 /// Allows, and says why the lock could not be checked: on stderr always, and to the person
 /// when the call was one the lock should have guarded (`visible`).
 fn fail_open(

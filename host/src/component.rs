@@ -315,6 +315,19 @@ where
         })
     }
 
+    /// `hook.fault-entry`.
+    pub fn fault_entry(
+        &mut self,
+        agent: Option<Agent>,
+        reason: &str,
+        now_ms: u64,
+    ) -> wasmtime::Result<String> {
+        self.call(|b, s| {
+            b.session_lock_policy_hook()
+                .call_fault_entry(s, agent, reason, now_ms)
+        })
+    }
+
     /// `hook.workspace-key`.
     pub fn workspace_key(&mut self, directory: &ResolvedPath) -> wasmtime::Result<String> {
         self.call(|b, s| {

@@ -211,10 +211,19 @@ pub fn run(agent: Option<&str>) -> ExitCode {
 }
 
 /// The component's answer for a call it could not decide (`why`), from a fresh instance (the
-/// one that trapped may be in any state); `Err(why)` when even that fails.
+/// one that trapped may be in any state), and its fail-open in the decision log
+/// (`hook.fault-entry`); `Err(why)` when even the answer cannot be had.
 fn undecided(agent: Option<Agent>, why: &str) -> Result<HookResponse, String> {
-    let mut fresh = Policy::load(AnyStore::open()?).map_err(|_| why.to_owned())?;
+    let store = AnyStore::open()?;
+    let log = LogFile::beside(&store);
+    let mut fresh = Policy::load(store).map_err(|_| why.to_owned())?;
     let response = fresh.fault_answer(agent, why).map_err(|_| why.to_owned());
+    if let (Ok(_), Some(log)) = (&response, log)
+        && let Ok(line) = fresh.fault_entry(agent, why, settings::now_ms())
+    {
+        // As for the component's own lines: logging never changes the answer.
+        let _ = log.append_line(&line);
+    }
     std::mem::forget(fresh);
     response
 }

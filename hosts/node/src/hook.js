@@ -3,7 +3,8 @@
 // event read, the paths it names resolved on this filesystem, and the answer asked for. A call
 // the component could not decide (a trap, an event over MAX_EVENT_BYTES, stdin that cannot be
 // read) is answered by a fresh instance's `hook.fault-answer`: in the agent's form, with the
-// warning the person sees. `hook.js` is the process around it (the deadline, the printing).
+// warning the person sees, and logged as a fail-open (`hook.fault-entry`). `hook.js` is the
+// process around it (the deadline, the printing).
 
 import { DecisionLogFile } from './decision-log.js';
 import { FsLockStore } from './fs-store.js';
@@ -157,13 +158,22 @@ async function decide(policy, event, agent, extendDeadline) {
 
 /**
  * The component's answer for a call it could not decide (`why`), from a fresh instance (the one
- * that failed may be in any state); throws `why` when even that fails.
+ * that failed may be in any state), and its fail-open in the decision log (`hook.fault-entry`);
+ * throws `why` when even the answer cannot be had.
  */
 async function undecided(load, dir, agent, why) {
+  let fresh;
+  let answer;
   try {
-    const fresh = await load(dir);
-    return fresh.faultAnswer(agent, why);
+    fresh = await load(dir);
+    answer = fresh.faultAnswer(agent, why);
   } catch {
     throw new Error(why);
   }
+  try {
+    new DecisionLogFile(dir).append(fresh.faultEntry(agent, why, Date.now()));
+  } catch {
+    // As for the component's own lines: logging never changes the answer.
+  }
+  return answer;
 }

@@ -127,6 +127,14 @@ export class Policy {
     return this.hook.faultAnswer(agent, reason);
   }
 
+  /**
+   * `hook.fault-entry`: the decision-log line of a `faultAnswer` the host gave at `nowMs` after
+   * a trap or an event it could not read (never the deadline's).
+   */
+  faultEntry(agent, reason, nowMs) {
+    return this.hook.faultEntry(agent, reason, nowMs);
+  }
+
   /** `hook.explain`: `{readOnly, why}` for a shell command line. */
   explain(command) {
     return this.hook.explain(command);

@@ -65,6 +65,17 @@ export class Sandbox {
       .map((name) => JSON.parse(fs.readFileSync(path.join(this.lockDir, name), 'utf8')));
   }
 
+  /** The decision log's lines, parsed, oldest first. */
+  decisions() {
+    const log = path.join(this.lockDir, 'session-lock-decisions.jsonl');
+    if (!fs.existsSync(log)) return [];
+    return fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line));
+  }
+
   /** The one lock record, or undefined. */
   record() {
     const records = this.records();

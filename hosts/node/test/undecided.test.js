@@ -66,6 +66,17 @@ test('an event over 16 MiB is answered with the visible warning, as the Rust hos
     assert.deepEqual(answers.node, answers.rust, `${agent}: the same answer from both hosts`);
   }
   assert.equal(sandbox.record(), undefined);
+  // Each host logged each fail-open, in the component's words.
+  const why = 'hook event is larger than 16777216 bytes';
+  assert.deepEqual(
+    sandbox.decisions().map(({ decision, agent, why: reason, message }) => ({ decision, agent, why: reason, message })),
+    ['claude', 'claude', 'cursor', 'cursor'].map((agent) => ({
+      decision: 'fail-open',
+      agent,
+      why,
+      message: `a session (${agent}) was let through without the lock: ${why}`,
+    })),
+  );
 });
 
 test('a trap of the component is answered by a fresh instance in the agent\'s form, with the warning', async () => {
@@ -109,4 +120,9 @@ test('a trap of the component is answered by a fresh instance in the agent\'s fo
     'the deadline was given its answer in the agent\'s form before the event was read',
   );
   assert.equal(sandbox.record(), undefined);
+  assert.deepEqual(
+    sandbox.decisions().map(({ decision, why }) => ({ decision, why })),
+    [{ decision: 'fail-open', why: 'policy component failed: the store blew up' }],
+    'the trap is in the decision log',
+  );
 });

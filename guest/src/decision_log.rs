@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use crate::message::{duration, printable};
+use crate::message::{cut, duration, printable};
 use crate::record::LockRecord;
 
 /// The most bytes of one line, newline included: long texts in it are cut to fit.
@@ -230,15 +230,6 @@ fn message(about: &About, decision: &Decision, now: u64) -> String {
             ))
         ),
     }
-}
-
-/// At most `max` characters of `text`, with `…` where it was cut.
-fn cut(text: &str, max: usize) -> String {
-    let mut kept: String = text.chars().take(max).collect();
-    if text.chars().nth(max).is_some() {
-        kept.push('…');
-    }
-    kept
 }
 
 /// `2026-12-02T04:30:05Z` for milliseconds since the epoch.

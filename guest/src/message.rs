@@ -189,12 +189,17 @@ fn short_holder_name(holder: &LockRecord) -> String {
 /// ([`visible`]), so a hostile record cannot break the one-line answer or flood the agent.
 pub fn printable(session_id: &str) -> String {
     const MAX_CHARS: usize = 128;
-    let cut: String = session_id.chars().take(MAX_CHARS).collect();
-    let mut shown = visible(&cut);
-    if session_id.chars().nth(MAX_CHARS).is_some() {
-        shown.push('…');
+    visible(&cut(session_id, MAX_CHARS))
+}
+
+/// At most `max` characters of `text`, with `…` where it was cut: a text from a record, an
+/// event or the environment has no length of its own that a one-line answer could bear.
+pub fn cut(text: &str, max: usize) -> String {
+    let mut kept: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        kept.push('…');
     }
-    shown
+    kept
 }
 
 /// A line for stderr or a warning: what a terminal would act on (a newline in an OS message)

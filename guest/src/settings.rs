@@ -4,6 +4,7 @@
 //! falls back to its default with a warning, so a typo never turns the lock off.
 
 use crate::agents::{Agent, Protocol};
+use crate::message::cut;
 
 /// The ttl of records when `SESSION_LOCK_TTL_MS` is not set: 5 minutes.
 pub const DEFAULT_TTL_MS: u64 = 300_000;
@@ -87,7 +88,7 @@ impl Settings {
         let mut warnings = Vec::new();
         let ttl_ms = match lookup(environment, TTL_VARIABLE) {
             None => DEFAULT_TTL_MS,
-            Some(text) => match text.trim().parse::<u64>() {
+            Some(text) => match milliseconds(text) {
                 // 0 would turn the lock off: every record would be stale at once.
                 Ok(0) => {
                     warnings.push(format!(
@@ -98,16 +99,18 @@ impl Settings {
                 }
                 Ok(ttl) if ttl > MAX_TTL_MS => {
                     warnings.push(format!(
-                        "session-lock: {TTL_VARIABLE}={text:?} is longer than {MAX_TTL_MS}; \
-                         using {MAX_TTL_MS}"
+                        "session-lock: {TTL_VARIABLE}={} is longer than {MAX_TTL_MS}; \
+                         using {MAX_TTL_MS}",
+                        quoted(text)
                     ));
                     MAX_TTL_MS
                 }
                 Ok(ttl) => ttl,
                 Err(_) => {
                     warnings.push(format!(
-                        "session-lock: {TTL_VARIABLE}={text:?} is not a whole number of \
-                         milliseconds; using {DEFAULT_TTL_MS}"
+                        "session-lock: {TTL_VARIABLE}={} is not a whole number of \
+                         milliseconds; using {DEFAULT_TTL_MS}",
+                        quoted(text)
                     ));
                     DEFAULT_TTL_MS
                 }
@@ -118,27 +121,30 @@ impl Settings {
             Some("observe") => Mode::Observe,
             Some(other) => {
                 warnings.push(format!(
-                    "session-lock: {MODE_VARIABLE}={other:?} is neither enforce nor observe; \
-                     enforcing"
+                    "session-lock: {MODE_VARIABLE}={} is neither enforce nor observe; \
+                     enforcing",
+                    quoted(other)
                 ));
                 Mode::Enforce
             }
         };
         let wait_ms = match lookup(environment, WAIT_VARIABLE) {
             None => 0,
-            Some(text) => match text.trim().parse::<u64>() {
+            Some(text) => match milliseconds(text) {
                 Ok(wait) if wait <= MAX_WAIT_MS => wait,
                 Ok(_) => {
                     warnings.push(format!(
-                        "session-lock: {WAIT_VARIABLE}={text:?} is longer than {MAX_WAIT_MS}; \
-                         waiting {MAX_WAIT_MS}"
+                        "session-lock: {WAIT_VARIABLE}={} is longer than {MAX_WAIT_MS}; \
+                         waiting {MAX_WAIT_MS}",
+                        quoted(text)
                     ));
                     MAX_WAIT_MS
                 }
                 Err(_) => {
                     warnings.push(format!(
-                        "session-lock: {WAIT_VARIABLE}={text:?} is not a whole number of \
-                         milliseconds; not waiting"
+                        "session-lock: {WAIT_VARIABLE}={} is not a whole number of \
+                         milliseconds; not waiting",
+                        quoted(text)
                     ));
                     0
                 }
@@ -151,6 +157,21 @@ impl Settings {
             warnings,
         }
     }
+}
+
+/// A whole number of milliseconds; one too large for 64 bits is as long as any: past every cap.
+fn milliseconds(text: &str) -> Result<u64, std::num::ParseIntError> {
+    match text.trim().parse::<u64>() {
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Ok(u64::MAX),
+        parsed => parsed,
+    }
+}
+
+/// A setting's value as a warning quotes it: Rust's quoting (control characters written out)
+/// of its first characters, so a value of any length leaves a warning of one short line.
+fn quoted(value: &str) -> String {
+    const MAX_QUOTED_CHARS: usize = 64;
+    format!("{:?}", cut(value, MAX_QUOTED_CHARS))
 }
 
 /// The agent's project directory, if its variable names one.
@@ -208,6 +229,31 @@ mod tests {
             ("SESSION_LOCK_MODE", "observe"),
         ]));
         assert_eq!((set.ttl_ms, set.mode), (1000, Mode::Observe));
+    }
+
+    #[test]
+    fn a_value_of_any_length_is_warned_about_in_one_short_line() {
+        let long_mode = format!("observe\n{}", "x".repeat(10_000));
+        let long_ttl = "9".repeat(10_000);
+        let odd = Settings::read(&env(&[
+            ("SESSION_LOCK_MODE", &long_mode),
+            ("SESSION_LOCK_TTL_MS", &long_ttl),
+            ("SESSION_LOCK_WAIT_MS", &long_ttl),
+        ]));
+        assert_eq!(odd.warnings.len(), 3);
+        for warning in &odd.warnings {
+            assert!(warning.chars().count() < 200, "{warning}");
+            assert!(!warning.contains('\n'), "{warning}");
+            assert!(warning.contains("…\""), "{warning}");
+        }
+        assert!(odd.warnings[0].contains(r#"SESSION_LOCK_TTL_MS="999"#));
+        assert!(
+            odd.warnings[0].contains("is longer than"),
+            "{}",
+            odd.warnings[0]
+        );
+        assert_eq!((odd.ttl_ms, odd.wait_ms), (MAX_TTL_MS, MAX_WAIT_MS));
+        assert!(odd.warnings[1].contains(r#"SESSION_LOCK_MODE="observe\nxxx"#));
     }
 
     #[test]

@@ -263,16 +263,37 @@ fn extension_ground(client: &Client, folder: Folder) -> Ground {
 /// trusted or not.
 fn extension_ground_from(client: &Client, folder: Folder, source: &Path) -> Ground {
     let ground = Ground::new();
-    fs::create_dir_all(gemini_dir(&ground)).unwrap();
-    write_json(
-        &gemini_dir(&ground).join("settings.json"),
-        &client_settings(),
-    );
+    keep_binary_at_the_stable_place(&ground);
+    install_extension(client, &ground, &ground.home, source);
+    // Trust belongs to the person: what install's question stored is replaced by the folder
+    // rule this test is about.
+    match folder {
+        Folder::Trusted => trust_folder(&ground.home, &ground.workspace()),
+        Folder::Untrusted => {
+            write_json(&gemini_dir(&ground).join("trustedFolders.json"), &json!({}))
+        }
+    }
+    ground
+}
+
+/// Links the binary where `install` keeps it, where the launcher finds it.
+fn keep_binary_at_the_stable_place(ground: &Ground) {
     let stable = ground.home.join(".local/share/session-lock/bin");
     fs::create_dir_all(&stable).unwrap();
     symlink(sandbox::BINARY, stable.join("session-lock")).unwrap();
+}
 
+/// Installs the extension at `source` through the client, answering its question as a person
+/// does, with the client's folder `.gemini` in `gemini_home` (`GEMINI_CLI_HOME` when that is
+/// not the home) and the person's login settings there; no settings hook is written.
+fn install_extension(client: &Client, ground: &Ground, gemini_home: &Path, source: &Path) {
+    let folder = gemini_home.join(".gemini");
+    fs::create_dir_all(&folder).unwrap();
+    write_json(&folder.join("settings.json"), &client_settings());
     let mut command = client.command(&ground.home);
+    if gemini_home != ground.home {
+        command.env("GEMINI_CLI_HOME", gemini_home);
+    }
     command
         .args(["extensions", "install"])
         .arg(source)
@@ -289,22 +310,60 @@ fn extension_ground_from(client: &Client, folder: Folder, source: &Path) -> Grou
         String::from_utf8_lossy(&done.stdout).into_owned() + &String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{said}");
     assert!(said.contains("installed successfully"), "{said}");
-    let installed = gemini_dir(&ground).join("extensions/session-lock/hooks/hooks.json");
+    let installed = folder.join("extensions/session-lock/hooks/hooks.json");
     assert!(installed.exists(), "{said}");
-    // Trust belongs to the person: what install's question stored is replaced by the folder
-    // rule this test is about.
-    match folder {
-        Folder::Trusted => trust_folder(&ground.home, &ground.workspace()),
-        Folder::Untrusted => {
-            write_json(&gemini_dir(&ground).join("trustedFolders.json"), &json!({}))
-        }
-    }
-    let settings = fs::read_to_string(gemini_dir(&ground).join("settings.json")).unwrap();
+    let settings = fs::read_to_string(folder.join("settings.json")).unwrap();
     assert!(
         !settings.contains("session-lock"),
         "no settings hook: {settings}"
     );
-    ground
+}
+
+/// With `GEMINI_CLI_HOME` the client keeps its folder in that directory, not in the home:
+/// `install` writes the hook there, and doctor reads the extension, the trust rules and the
+/// settings there too, so it sees the extension the client installed and, once the folder is
+/// trusted, the hook registered twice.
+#[test]
+fn doctor_reads_the_clients_folder_where_gemini_cli_home_puts_it() {
+    let Some(client) = gemini() else { return };
+    let ground = Ground::new();
+    keep_binary_at_the_stable_place(&ground);
+    let elsewhere = ground.home.join("elsewhere");
+    let source = claude_client::repository().join("plugins/gemini");
+    install_extension(&client, &ground, &elsewhere, &source);
+    let folder = elsewhere.join(".gemini");
+    write_json(&folder.join("trustedFolders.json"), &json!({}));
+    assert!(!gemini_dir(&ground).exists(), "the client left ~ alone");
+    let moved = elsewhere.to_str().unwrap();
+    let env = [("PATH", "/usr/bin:/bin"), ("GEMINI_CLI_HOME", moved)];
+
+    let (passed, said) = doctor(&ground, &env);
+    assert!(passed, "the extension in the moved folder passes: {said}");
+    let launcher = format!(
+        "ok   hook in {} (gemini extension)",
+        folder.join("extensions/session-lock").display()
+    );
+    assert!(said.contains(&launcher), "{launcher:?} in {said}");
+    // Without the variable, the client would look in ~/.gemini, and so does doctor.
+    let (passed, said) = doctor(&ground, &env[..1]);
+    assert!(
+        !passed && said.contains("no agent's settings"),
+        "nothing in ~/.gemini: {said}"
+    );
+
+    ground.session_lock(
+        &["install", "--agent", "gemini"],
+        &[("GEMINI_CLI_HOME", &elsewhere)],
+    );
+    let written = fs::read_to_string(folder.join("settings.json")).unwrap();
+    assert!(written.contains(" hook --agent gemini"), "{written}");
+    assert!(!gemini_dir(&ground).exists(), "install left ~ alone");
+    trust_folder(&elsewhere, &ground.workspace());
+    let (passed, said) = doctor(&ground, &env);
+    assert!(
+        !passed && said.contains("FAIL hook registered twice (gemini)"),
+        "the moved folder's trust rules make the client run both: {said}"
+    );
 }
 
 /// `doctor` sees the extension the client installed as the registered hook, in an untrusted

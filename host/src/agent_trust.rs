@@ -22,6 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::component::Scope;
+use crate::gemini_extension::GeminiFiles;
 
 /// One thing found about an agent's trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,24 +57,17 @@ impl Finding {
     }
 }
 
-/// Codex's folder: `$CODEX_HOME` when it is an absolute path, else `~/.codex`.
-pub fn codex_home(home: &Path) -> PathBuf {
-    std::env::var_os("CODEX_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .unwrap_or_else(|| home.join(".codex"))
-}
-
 /// What Codex will make of the hooks in `hooks_file` (registered at `scope` in `project`)
-/// that run one of `ours`.
+/// that run one of `ours`, by the `config.toml` in `codex_dir` (Codex's folder: where its
+/// user hooks file is, `~/.codex` or `$CODEX_HOME`).
 pub fn codex(
     hooks_file: &Path,
     scope: Scope,
     project: &Path,
-    home: &Path,
+    codex_dir: &Path,
     ours: &[String],
 ) -> Vec<Finding> {
-    let config_path = codex_home(home).join("config.toml");
+    let config_path = codex_dir.join("config.toml");
     let config = match read_toml(&config_path) {
         Ok(config) => config,
         Err(why) => {
@@ -371,31 +365,28 @@ fn codex_project_trust(project: &Path, config: &toml::Table, config_path: &Path)
 
 /// What Gemini CLI will make of hooks registered for `project`: whether the folder is trusted,
 /// and whether the hook's environment keeps the `SESSION_LOCK_*` variables set here.
-pub fn gemini(project: &Path, home: &Path) -> Vec<Finding> {
-    let home = crate::gemini_extension::gemini_home(home);
-    let settings = read_json(&home.join(".gemini/settings.json"));
+pub fn gemini(project: &Path, gemini: &GeminiFiles) -> Vec<Finding> {
+    let settings = read_json(&gemini.user_settings);
     vec![
-        gemini_folder_trust(project, &home, &settings),
+        gemini_folder_trust(project, gemini, &settings),
         gemini_redaction(&settings),
     ]
 }
 
 /// Whether Gemini CLI trusts `project`, and so runs the hooks of settings files there (an
 /// extension's it runs either way).
-pub fn gemini_trusts(project: &Path, home: &Path) -> bool {
-    let home = crate::gemini_extension::gemini_home(home);
-    let settings = read_json(&home.join(".gemini/settings.json"));
-    gemini_folder_trust(project, &home, &settings).ok
+pub fn gemini_trusts(project: &Path, gemini: &GeminiFiles) -> bool {
+    let settings = read_json(&gemini.user_settings);
+    gemini_folder_trust(project, gemini, &settings).ok
 }
 
 /// Whether Gemini CLI's hooks, those of an extension too, keep the `SESSION_LOCK_*` variables
 /// set here.
-pub fn gemini_environment(home: &Path) -> Finding {
-    let home = crate::gemini_extension::gemini_home(home);
-    gemini_redaction(&read_json(&home.join(".gemini/settings.json")))
+pub fn gemini_environment(gemini: &GeminiFiles) -> Finding {
+    gemini_redaction(&read_json(&gemini.user_settings))
 }
 
-fn gemini_folder_trust(project: &Path, home: &Path, settings: &Value) -> Finding {
+fn gemini_folder_trust(project: &Path, gemini: &GeminiFiles, settings: &Value) -> Finding {
     let name = "gemini folder trust";
     let shown = project.display();
     if settings["security"]["folderTrust"]["enabled"] == Value::Bool(false) {
@@ -414,7 +405,7 @@ fn gemini_folder_trust(project: &Path, home: &Path, settings: &Value) -> Finding
     let rules_file = std::env::var_os("GEMINI_CLI_TRUSTED_FOLDERS_PATH")
         .filter(|path| !path.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".gemini/trustedFolders.json"));
+        .unwrap_or_else(|| gemini.dir.join("trustedFolders.json"));
     let rules = read_json(&rules_file);
     match folder_trusted(project, &rules) {
         Some(true) => Finding::pass(name, format!("Gemini CLI trusts {shown}")),

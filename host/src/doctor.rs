@@ -23,10 +23,10 @@ use serde_json::json;
 
 use crate::agent_trust;
 use crate::claude_plugin;
-use crate::component::Policy;
 use crate::component::policy_types::PolicyError;
+use crate::component::{Agent, Policy, Scope};
 use crate::fs_store::FsLockStore;
-use crate::gemini_extension;
+use crate::gemini_extension::{self, GeminiFiles};
 use crate::install::{self, SettingsFile};
 use crate::launcher;
 use crate::lock_at::{LockAt, error_text};
@@ -335,7 +335,6 @@ fn flock_excludes(dir: &Path) -> Result<bool> {
 /// Every settings file that registers the hook: each command's binary exists and is this
 /// version. Failing when no file registers it.
 fn registration_checks() -> Vec<Check> {
-    type Found = (PathBuf, PathBuf, Vec<SettingsFile>, Policy<FsLockStore>);
     let found = (|| -> Result<Found> {
         let home = std::env::home_dir().context("no home directory")?;
         let project =
@@ -343,9 +342,23 @@ fn registration_checks() -> Vec<Check> {
         // Only the settings text is transformed: the store is never used.
         let mut policy = Policy::load(FsLockStore::new(&home))?;
         let files = install::settings_files(&mut policy, &home, &project)?;
-        Ok((home, project, files, policy))
+        let folders = AgentFolders::among(&files)
+            .context("the component places no user settings of Codex or Gemini CLI")?;
+        Ok(Found {
+            home,
+            project,
+            files,
+            folders,
+            policy,
+        })
     })();
-    let (home, project, files, mut policy) = match found {
+    let Found {
+        home,
+        project,
+        files,
+        folders,
+        mut policy,
+    } = match found {
         Ok(found) => found,
         Err(error) => {
             return vec![Check::fail(
@@ -382,12 +395,13 @@ fn registration_checks() -> Vec<Check> {
         );
         let trust = match file.agent_name {
             "codex" if !commands.is_empty() => {
-                agent_trust::codex(&file.path, file.scope, &project, &home, &commands)
+                agent_trust::codex(&file.path, file.scope, &project, &folders.codex, &commands)
             }
             "gemini" if !commands.is_empty() => {
-                let mut found = agent_trust::gemini(&project, &home);
+                let mut found = agent_trust::gemini(&project, &folders.gemini);
                 found.extend(gemini_extension::hooks_turned_off(
-                    &home, &project, &commands,
+                    &folders.gemini,
+                    &commands,
                 ));
                 found
             }
@@ -407,7 +421,7 @@ fn registration_checks() -> Vec<Check> {
         checks.extend(trust.into_iter().map(|f| Check::found_at(f, &place)));
     }
     checks.extend(gemini_extension_checks(
-        &home,
+        &folders.gemini,
         &project,
         &stable,
         &ours,
@@ -431,23 +445,53 @@ fn registration_checks() -> Vec<Check> {
     checks
 }
 
+/// What the hook checks start from: the settings files and where the agents keep their other
+/// files.
+struct Found {
+    home: PathBuf,
+    project: PathBuf,
+    files: Vec<SettingsFile>,
+    folders: AgentFolders,
+    policy: Policy<FsLockStore>,
+}
+
+/// The folders of the agents whose own files doctor reads besides their settings, each taken
+/// from where the component places the agent's user settings: one place decides where
+/// `install` writes and where doctor reads (`CODEX_HOME`, `GEMINI_CLI_HOME`).
+struct AgentFolders {
+    /// Codex's folder (`~/.codex` or `$CODEX_HOME`), with its `config.toml`.
+    codex: PathBuf,
+    /// Gemini CLI's files.
+    gemini: GeminiFiles,
+}
+
+impl AgentFolders {
+    fn among(files: &[SettingsFile]) -> Option<AgentFolders> {
+        let codex_hooks = install::settings_path(files, Agent::Codex, Scope::User)?;
+        Some(AgentFolders {
+            codex: codex_hooks.parent()?.to_path_buf(),
+            gemini: GeminiFiles::among(files)?,
+        })
+    }
+}
+
 /// Each Gemini CLI extension of session-lock's the client has installed: whether the client
 /// runs its hooks in this project (turned on here, hooks not turned off in its settings), its
 /// trust facts, the binary its launcher finds, and whether `settings_files` (the Gemini CLI
 /// settings that register the hook) make the client run it a second time.
 fn gemini_extension_checks(
-    home: &Path,
+    gemini: &GeminiFiles,
     project: &Path,
     stable: &Path,
     ours: &str,
     settings_files: &[&SettingsFile],
 ) -> Vec<Check> {
     let mut checks = Vec::new();
-    for extension in gemini_extension::installed(home) {
+    for extension in gemini_extension::installed(gemini) {
         let place = extension.dir.display().to_string();
-        let on = gemini_extension::check(&extension, project, home);
+        let on = gemini_extension::check(&extension, project, gemini);
         // Hooks in settings run only in a trusted folder; an extension's run anyway.
-        if on.ok && agent_trust::gemini_trusts(project, home) {
+        if on.ok && agent_trust::gemini_trusts(project, gemini) {
             checks.extend(registered_twice(
                 "gemini",
                 &format!("the extension {}", extension.name),
@@ -457,11 +501,10 @@ fn gemini_extension_checks(
         }
         let mut findings = vec![on];
         findings.extend(gemini_extension::hooks_turned_off(
-            home,
-            project,
+            gemini,
             &extension.commands,
         ));
-        findings.push(agent_trust::gemini_environment(home));
+        findings.push(agent_trust::gemini_environment(gemini));
         checks.extend(findings.into_iter().map(|f| Check::found_at(f, &place)));
         let name = format!("hook in {place} (gemini extension)");
         checks.push(launcher_check(name, &extension.launcher, stable, ours));

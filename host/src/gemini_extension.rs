@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::agent_trust::{Finding, read_json};
+use crate::component::{Agent, Scope};
+use crate::install::{self, SettingsFile};
 use crate::launcher;
 
 /// What the client puts in an extension's hook commands for the folder it loads it from.
@@ -51,18 +53,46 @@ pub struct Extension {
     pub launcher: PathBuf,
 }
 
-/// The home Gemini CLI keeps its folder in: `$GEMINI_CLI_HOME` when set, else `home`.
-pub fn gemini_home(home: &Path) -> PathBuf {
-    std::env::var_os("GEMINI_CLI_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.to_path_buf())
+/// Where Gemini CLI keeps the files doctor reads. Its folder is taken from where the component
+/// places its user settings (`~/.gemini`, or `.gemini` in `$GEMINI_CLI_HOME`), so that doctor
+/// reads the folder `install` writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeminiFiles {
+    /// The client's folder: extensions, trust rules and user settings are in it.
+    pub dir: PathBuf,
+    /// The user's settings file.
+    pub user_settings: PathBuf,
+    /// The project's settings file.
+    pub project_settings: PathBuf,
+}
+
+impl GeminiFiles {
+    /// Gemini CLI's files, from its settings files among `files`; `None` when they lack one.
+    pub fn among(files: &[SettingsFile]) -> Option<GeminiFiles> {
+        let user = install::settings_path(files, Agent::Gemini, Scope::User)?;
+        let project = install::settings_path(files, Agent::Gemini, Scope::Project)?;
+        Some(GeminiFiles {
+            dir: user.parent()?.to_path_buf(),
+            user_settings: user.to_path_buf(),
+            project_settings: project.to_path_buf(),
+        })
+    }
+
+    /// The files of a client whose home is `home` and that runs in `project` (for tests).
+    #[cfg(test)]
+    pub fn in_home(home: &Path, project: &Path) -> GeminiFiles {
+        GeminiFiles {
+            dir: home.join(".gemini"),
+            user_settings: home.join(".gemini/settings.json"),
+            project_settings: project.join(".gemini/settings.json"),
+        }
+    }
 }
 
 /// Every extension in Gemini CLI's extensions folder whose hooks run session-lock's launcher,
 /// in the order of their names.
-pub fn installed(home: &Path) -> Vec<Extension> {
-    let extensions = gemini_home(home).join(".gemini/extensions");
+pub fn installed(gemini: &GeminiFiles) -> Vec<Extension> {
+    let extensions = gemini.dir.join("extensions");
     let mut dirs: Vec<PathBuf> = fs::read_dir(&extensions)
         .into_iter()
         .flatten()
@@ -175,14 +205,15 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 
 /// What the client will make of `extension` in `project`: one finding on whether it runs the
 /// extension's hooks there, with its trust facts.
-pub fn check(extension: &Extension, project: &Path, home: &Path) -> Finding {
-    let gemini_home = gemini_home(home);
-    let rules_file = gemini_home.join(".gemini/extensions/extension-enablement.json");
+pub fn check(extension: &Extension, project: &Path, gemini: &GeminiFiles) -> Finding {
+    let rules_file = gemini.dir.join("extensions/extension-enablement.json");
+    // The client's user scope is a rule for the home its folder is in.
+    let gemini_home = gemini.dir.parent().unwrap_or(&gemini.dir);
     let name = &extension.name;
     let (on, rule) = enabled_in(name, project, &rules_file);
     let shown = project.display();
     if !on {
-        let fix = if project.starts_with(&gemini_home) {
+        let fix = if project.starts_with(gemini_home) {
             format!(
                 "`gemini extensions enable {name}` (every folder in your home), or run \
                  `gemini extensions enable --scope workspace {name}` in {shown}"
@@ -216,12 +247,8 @@ pub fn check(extension: &Extension, project: &Path, home: &Path) -> Finding {
 /// Whether Gemini CLI's settings turn the hooks off: all of them (`hooksConfig.enabled:
 /// false`) or one of `commands` (`hooksConfig.disabled`), in the user's settings or the
 /// project's. `None` when they do not.
-pub fn hooks_turned_off(home: &Path, project: &Path, commands: &[String]) -> Option<Finding> {
-    let files = [
-        gemini_home(home).join(".gemini/settings.json"),
-        project.join(".gemini/settings.json"),
-    ];
-    for file in &files {
+pub fn hooks_turned_off(gemini: &GeminiFiles, commands: &[String]) -> Option<Finding> {
+    for file in [&gemini.user_settings, &gemini.project_settings] {
         let settings = read_json(file);
         let config = &settings["hooksConfig"];
         if config["enabled"] == Value::Bool(false) {
@@ -295,7 +322,8 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let project = tempfile::tempdir().unwrap();
         let ours = vec!["\"/x/bin/session-lock-hook\"".to_owned()];
-        assert_eq!(hooks_turned_off(home.path(), project.path(), &ours), None);
+        let gemini = GeminiFiles::in_home(home.path(), project.path());
+        assert_eq!(hooks_turned_off(&gemini, &ours), None);
         let write = |dir: &Path, settings: Value| {
             fs::create_dir_all(dir.join(".gemini")).unwrap();
             fs::write(dir.join(".gemini/settings.json"), settings.to_string()).unwrap();
@@ -304,18 +332,18 @@ mod tests {
             project.path(),
             serde_json::json!({"hooksConfig": {"disabled": ["other"]}}),
         );
-        assert_eq!(hooks_turned_off(home.path(), project.path(), &ours), None);
+        assert_eq!(hooks_turned_off(&gemini, &ours), None);
         write(
             project.path(),
             serde_json::json!({"hooksConfig": {"disabled": [ours[0]]}}),
         );
-        let found = hooks_turned_off(home.path(), project.path(), &ours).unwrap();
+        let found = hooks_turned_off(&gemini, &ours).unwrap();
         assert!(found.detail.contains("hooksConfig.disabled"), "{found:?}");
         write(
             home.path(),
             serde_json::json!({"hooksConfig": {"enabled": false}}),
         );
-        let found = hooks_turned_off(home.path(), project.path(), &ours).unwrap();
+        let found = hooks_turned_off(&gemini, &ours).unwrap();
         assert!(found.detail.contains("runs no hook at all"), "{found:?}");
     }
 }

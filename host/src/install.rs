@@ -363,6 +363,15 @@ where
     Ok(files)
 }
 
+/// Where `agent`'s settings file of `scope` is among `files` (as [`settings_files`] found
+/// them, placed by the component); `None` for a scope the agent does not have.
+pub fn settings_path(files: &[SettingsFile], agent: Agent, scope: Scope) -> Option<&Path> {
+    files
+        .iter()
+        .find(|file| file.agent == agent && file.scope == scope)
+        .map(|file| file.path.as_path())
+}
+
 /// The file to write for settings at `path`: the file a symlink there points to (so the link
 /// stays a link), else `path`.
 fn write_target(path: &Path) -> PathBuf {

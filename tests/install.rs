@@ -186,6 +186,51 @@ fn a_settings_file_that_is_not_json_is_refused_and_left_untouched() {
     }
 }
 
+/// Codex and Gemini CLI resolve a relative `CODEX_HOME` or `GEMINI_CLI_HOME` against whatever
+/// folder they start in, so no one file is their user settings: install and doctor refuse it
+/// in one line naming the variable, and nothing is written (the hook once went to `~/.codex`
+/// while Codex read another file). Other agents' files and a project's do not depend on it.
+#[test]
+fn a_relative_agent_folder_is_refused_in_one_line_and_nothing_is_written() {
+    let setup = Setup::new();
+    for (agent, variable) in [("codex", "CODEX_HOME"), ("gemini", "GEMINI_CLI_HOME")] {
+        let env = [(variable, Path::new("rel"))];
+        let output = run_with(&setup, &["install", "--agent", agent], &env, None);
+        let err = stderr_text(&output);
+        assert!(!output.status.success(), "{agent}: {err}");
+        let refused = format!("{variable} is a relative path (\"rel\")");
+        assert!(
+            err.contains(&refused) && err.contains("to an absolute path"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+
+        let output = run_with(&setup, &["doctor"], &env, None);
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success(), "{said}");
+        let line = format!("FAIL hooks: cannot look for the settings files: {refused}");
+        assert!(said.contains(&line), "{line:?} in {said}");
+    }
+    for unwritten in [".codex", ".gemini", ".local"] {
+        assert!(!setup.home.join(unwritten).exists(), "{unwritten}");
+    }
+    assert!(!setup.project().join("rel").exists());
+
+    let env = [("CODEX_HOME", Path::new("rel"))];
+    for args in [
+        &["install", "--agent", "claude"][..],
+        &["install", "--agent", "codex", "--scope", "project"],
+    ] {
+        let output = run_with(&setup, args, &env, None);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            stderr_text(&output)
+        );
+    }
+    assert!(setup.project().join(".codex/hooks.json").exists());
+}
+
 #[test]
 fn scopes_choose_the_user_project_or_local_file() {
     let setup = Setup::new();

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::agents::{Agent, Scope};
-use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE, lookup};
+use crate::settings::{MAX_WAIT_MS, WAIT_VARIABLE, lookup, quoted};
 
 /// How a binary path names the home directory of whoever runs the hook.
 const HOME_VARIABLE: &str = "$HOME";
@@ -17,8 +17,11 @@ const HOME_VARIABLE: &str = "$HOME";
 const HOOK_TIME_MS: u64 = 3_000;
 
 /// The settings file of `agent` at `scope`, relative to the home (user) or project directory,
-/// or absolute where `environment` names the agent's own folder for its user settings (a
-/// relative value is not one: the agent would resolve it against a directory unknown here).
+/// or absolute where `environment` names the agent's own folder for its user settings.
+///
+/// A relative folder is refused: the agent resolves it against whatever directory it starts
+/// in, so its user settings have no one place, and a hook written to any one of them would
+/// leave every other session of the agent unprotected without a word.
 pub fn settings_file(
     agent: Agent,
     scope: Scope,
@@ -28,8 +31,17 @@ pub fn settings_file(
     let file = protocol.settings_file(scope)?;
     if scope == Scope::User
         && let Some((variable, name)) = protocol.user_folder_variable()
-        && let Some(folder) = lookup(environment, variable).filter(|f| f.starts_with('/'))
+        && let Some(folder) = lookup(environment, variable)
     {
+        if !folder.starts_with('/') {
+            return Err(format!(
+                "{variable} is a relative path ({}): {} resolves it against the folder it \
+                 starts in, so its user settings are in no one place; set {variable} to an \
+                 absolute path, or unset it",
+                quoted(folder),
+                protocol.name()
+            ));
+        }
         return Ok(format!("{}/{name}", folder.trim_end_matches('/')));
     }
     Ok(file.to_owned())
@@ -303,9 +315,15 @@ mod tests {
             settings_file(Agent::Codex, Scope::User, &[]).unwrap(),
             ".codex/hooks.json"
         );
+        let relative = settings_file(Agent::Codex, Scope::User, &env("rel")).unwrap_err();
+        assert!(
+            relative.starts_with("CODEX_HOME is a relative path (\"rel\"): codex resolves it"),
+            "{relative}"
+        );
         assert_eq!(
-            settings_file(Agent::Codex, Scope::User, &env("rel")).unwrap(),
-            ".codex/hooks.json"
+            settings_file(Agent::Codex, Scope::Project, &env("rel")).unwrap(),
+            ".codex/hooks.json",
+            "a project's file is where the project is"
         );
         assert_eq!(
             settings_file(Agent::Codex, Scope::Project, &env("/srv/codex")).unwrap(),
@@ -327,6 +345,16 @@ mod tests {
         assert_eq!(
             settings_file(Agent::Gemini, Scope::User, &[]).unwrap(),
             ".gemini/settings.json"
+        );
+        assert_eq!(
+            settings_file(Agent::Gemini, Scope::User, &env("")).unwrap(),
+            ".gemini/settings.json",
+            "an empty value is unset, as the client takes it"
+        );
+        let relative = settings_file(Agent::Gemini, Scope::User, &env("g\nh")).unwrap_err();
+        assert!(
+            relative.starts_with(r#"GEMINI_CLI_HOME is a relative path ("g\nh"): gemini"#),
+            "one line: {relative}"
         );
         assert_eq!(
             settings_file(Agent::Gemini, Scope::Project, &env("/srv/g")).unwrap(),

@@ -169,7 +169,7 @@ fn milliseconds(text: &str) -> Result<u64, std::num::ParseIntError> {
 
 /// A setting's value as a warning quotes it: Rust's quoting (control characters written out)
 /// of its first characters, so a value of any length leaves a warning of one short line.
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     const MAX_QUOTED_CHARS: usize = 64;
     format!("{:?}", cut(value, MAX_QUOTED_CHARS))
 }

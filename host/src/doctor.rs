@@ -361,10 +361,15 @@ fn registration_checks() -> Vec<Check> {
     } = match found {
         Ok(found) => found,
         Err(error) => {
+            let fix = match std::env::home_dir() {
+                None => "set HOME",
+                // The error names what to change (a relative CODEX_HOME, say).
+                Some(_) => "change what it names, then run `session-lock doctor` again",
+            };
             return vec![Check::fail(
                 "hooks",
                 format!("cannot look for the settings files: {error:#}"),
-                "set HOME",
+                fix,
             )];
         }
     };

@@ -348,8 +348,12 @@ where
     let mut files = Vec::new();
     for (agent, agent_name) in AGENTS {
         for scope in [Scope::User, Scope::Project, Scope::Local] {
-            let Ok(relative) = policy.settings_file(agent, scope)? else {
-                continue;
+            let relative = match policy.settings_file(agent, scope)? {
+                Ok(relative) => relative,
+                // Every agent has user settings: failing there is the environment's fault (a
+                // relative CODEX_HOME), which the person must hear of.
+                Err(why) if scope == Scope::User => return Err(anyhow!(why)),
+                Err(_) => continue,
             };
             let base = if scope == Scope::User { home } else { project };
             files.push(SettingsFile {

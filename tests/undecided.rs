@@ -1,7 +1,8 @@
 //! A guarded call the hook cannot decide is never silent: the deadline (even when the parent
-//! started the hook with `SIGALRM` blocked), and an event too large to read, are answered in
-//! the agent's own form with the warning the person sees (`hook.fault-answer`), not with an
-//! exit-0 answer whose only word is on stderr.
+//! started the hook with `SIGALRM` blocked), an event too large to read, and a store the
+//! settings name wrongly are answered in the agent's own form with the warning the person sees
+//! (`hook.fault-answer`, or the component's store-fault answer), not with an exit-0 answer
+//! whose only word is on stderr.
 
 #[path = "support/arena.rs"]
 mod arena;
@@ -133,4 +134,49 @@ fn a_call_the_hook_could_not_read_is_a_fail_open_in_the_decision_log() {
         line.get("session").is_none(),
         "no event was decided: {line}"
     );
+}
+
+/// A store the environment names wrongly (a misspelt `SESSION_LOCK_STORE`, etcd without its
+/// endpoints) turns the lock off for every session: each guarded call fails open as for an
+/// unreachable store, in the agent's answer and in the decision log, not on stderr alone.
+/// Reading still goes through without a word.
+#[test]
+fn a_store_the_environment_names_wrongly_fails_open_where_the_person_sees_it() {
+    let arena = arena("claude");
+    let cases = [
+        (
+            "etcdd",
+            r#"SESSION_LOCK_STORE="etcdd" is not a lock store (files or etcd)"#,
+        ),
+        (
+            "etcd",
+            "SESSION_LOCK_STORE=etcd needs SESSION_LOCK_ETCD_ENDPOINTS",
+        ),
+    ];
+    for (store, why) in cases {
+        let env = [("SESSION_LOCK_STORE", store)];
+        let output = arena.run(&arena.pre_tool_use("A"), &env);
+        match answer(&output) {
+            Answer::FailedOpen(warning) => assert!(
+                warning.starts_with(&format!("session-lock: lock store failed: {why}"))
+                    && warning.ends_with("; allowing without the lock"),
+                "{warning}"
+            ),
+            other => panic!(
+                "{store}: not a visible warning: {other:?}; {}",
+                stderr_text(&output)
+            ),
+        }
+        let read = arena.claude_event("PreToolUse", "A", Some("Read"));
+        let output = arena.run(&read, &env);
+        assert_eq!(answer(&output), Answer::Allow, "{}", stderr_text(&output));
+    }
+    let log = std::fs::read_to_string(arena.lock_dir.join("session-lock-decisions.jsonl"))
+        .expect("the fail-opens were logged");
+    let decisions: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["decision"].clone())
+        .collect();
+    assert_eq!(decisions, ["fail-open", "fail-open"], "{log}");
+    assert!(arena.lock_dir_names().iter().all(|n| !n.ends_with(".json")));
 }

@@ -50,11 +50,14 @@ impl LogFile {
     }
 
     /// The log beside `store` on this machine: in the file store's directory; for etcd, in
-    /// this machine's lock directory. `None` when no directory can be named.
+    /// this machine's lock directory (for no usable store too, so that its fail-opens are
+    /// logged). `None` when no directory can be named.
     pub fn beside(store: &AnyStore) -> Option<Self> {
         match store {
             AnyStore::Files(files) => Some(LogFile::in_dir(files.dir())),
-            AnyStore::Etcd(_) => settings::lock_dir().ok().map(LogFile::in_dir),
+            AnyStore::Etcd(_) | AnyStore::Unusable(_) => {
+                settings::lock_dir().ok().map(LogFile::in_dir)
+            }
         }
     }
 

@@ -184,7 +184,7 @@ pub fn run(agent: Option<&str>) -> ExitCode {
         return code;
     }
     let loaded = (|| {
-        let mut policy = Policy::load(AnyStore::open()?.within(deadline_left))
+        let mut policy = Policy::load(AnyStore::for_hook().within(deadline_left))
             .map_err(|e| format!("cannot load the policy component: {e}"))?;
         if let Some(log) = LogFile::beside(policy.lock_store()) {
             policy.set_decision_log(log);
@@ -214,7 +214,7 @@ pub fn run(agent: Option<&str>) -> ExitCode {
 /// one that trapped may be in any state), and its fail-open in the decision log
 /// (`hook.fault-entry`); `Err(why)` when even the answer cannot be had.
 fn undecided(agent: Option<Agent>, why: &str) -> Result<HookResponse, String> {
-    let store = AnyStore::open()?;
+    let store = AnyStore::for_hook();
     let log = LogFile::beside(&store);
     let mut fresh = Policy::load(store).map_err(|_| why.to_owned())?;
     let response = fresh.fault_answer(agent, why).map_err(|_| why.to_owned());

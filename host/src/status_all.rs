@@ -49,6 +49,7 @@ fn list() -> Result<(String, Vec<LockEntry>), String> {
     let place = match &store {
         AnyStore::Files(files) => files.dir().display().to_string(),
         AnyStore::Etcd(etcd) => format!("etcd at {}", etcd.endpoints().join(",")),
+        AnyStore::Unusable(why) => return Err(why.clone()),
     };
     let mut policy = Policy::load(store).map_err(|e| format!("{e:#}"))?;
     let entries = policy

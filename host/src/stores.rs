@@ -14,6 +14,11 @@ pub enum AnyStore {
     Files(FsLockStore),
     /// An etcd cluster (boxed: its TLS and login state outweigh the file store many times).
     Etcd(Box<EtcdStore>),
+    /// No store: the environment names none that can be used (an unknown kind, a setting a
+    /// store needs that is missing or wrong), for the line saying why. Every call fails with
+    /// that line, so the hook fails open as it does for an unreachable store: in the agent's
+    /// answer, where the person sees it, not on stderr alone.
+    Unusable(String),
 }
 
 impl AnyStore {
@@ -29,6 +34,12 @@ impl AnyStore {
             StoreKind::Files => Ok(AnyStore::Files(FsLockStore::new(settings::lock_dir()?))),
             StoreKind::Etcd => Ok(AnyStore::Etcd(Box::new(EtcdStore::from_env()?))),
         }
+    }
+
+    /// The store the hook works on: [`AnyStore::open`]'s, or [`AnyStore::Unusable`] with why
+    /// it failed.
+    pub fn for_hook() -> AnyStore {
+        AnyStore::open().unwrap_or_else(AnyStore::Unusable)
     }
 
     /// Makes every store call share the deadline `time_left` reports (see
@@ -48,6 +59,7 @@ impl AnyStore {
         match self {
             AnyStore::Files(store) => Ok(store.record_path(key)?.to_string_lossy().into_owned()),
             AnyStore::Etcd(store) => store.etcd_key(key),
+            AnyStore::Unusable(why) => Err(why.clone()),
         }
     }
 }
@@ -57,6 +69,7 @@ impl lock_store::Host for AnyStore {
         match self {
             AnyStore::Files(store) => FsLockStore::read(store, &key).map_err(Into::into),
             AnyStore::Etcd(store) => EtcdStore::read(store, &key).map_err(Into::into),
+            AnyStore::Unusable(why) => Err(StoreError::Failed(why.clone())),
         }
     }
 
@@ -74,6 +87,7 @@ impl lock_store::Host for AnyStore {
             AnyStore::Etcd(store) => {
                 EtcdStore::compare_and_swap(store, &key, expected, replacement).map_err(Into::into)
             }
+            AnyStore::Unusable(why) => Err(StoreError::Failed(why.clone())),
         }
     }
 
@@ -81,6 +95,7 @@ impl lock_store::Host for AnyStore {
         match self {
             AnyStore::Files(store) => FsLockStore::keys(store).map_err(Into::into),
             AnyStore::Etcd(store) => EtcdStore::keys(store).map_err(Into::into),
+            AnyStore::Unusable(why) => Err(StoreError::Failed(why.clone())),
         }
     }
 }

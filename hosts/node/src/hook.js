@@ -11,6 +11,7 @@ import { FsLockStore } from './fs-store.js';
 import { componentError, loadPolicy } from './policy.js';
 import { LocalProcesses } from './processes.js';
 import { checkSupported, environment, lockDir } from './settings.js';
+import { UnusableStore } from './unusable-store.js';
 import { resolvePath } from './workspace.js';
 
 /** Events larger than this are not read whole (Claude Code's `Write` events carry the file). */
@@ -32,9 +33,24 @@ export const DEADLINE_REASON = `no answer within ${DEADLINE_MS / 1000}s`;
  */
 export const MAX_WAIT_MS = 900_000;
 
-/** The component over this machine's lock directory `dir`, its processes and its decision log. */
-export function loadOnThisMachine(dir) {
-  return loadPolicy(new FsLockStore(dir), new LocalProcesses(), new DecisionLogFile(dir));
+/**
+ * The component over this machine's lock directory `dir`, its processes and its decision log;
+ * over a store failing with `unusable` instead when the environment names a store this host
+ * cannot use.
+ */
+export function loadOnThisMachine(dir, unusable) {
+  const store = unusable === undefined ? new FsLockStore(dir) : new UnusableStore(unusable);
+  return loadPolicy(store, new LocalProcesses(), new DecisionLogFile(dir));
+}
+
+/** Why the environment names a store this host cannot use, or `undefined`. */
+function unusableStore() {
+  try {
+    checkSupported();
+    return undefined;
+  } catch (error) {
+    return error.message;
+  }
 }
 
 /**
@@ -93,7 +109,9 @@ function processCwd() {
 /**
  * Answers the event on `stdin` for the command line `args`: `{stdout, stderr, exitCode}`.
  *
- * - `load(dir)`: the component over the lock directory `dir` (this machine's, by default);
+ * - `load(dir, unusable)`: the component over the lock directory `dir` (this machine's, by
+ *   default), or over a store failing with `unusable` when that says why the environment names a
+ *   store this host cannot use (so that the component fails open for it, visibly);
  * - `prepareDeadline(response)`: called once the component is loaded, with what the deadline
  *   must answer from then on (the agent's form, with the warning);
  * - `extendDeadline(ms)`: called before the hook sleeps `ms` waiting for the lock.
@@ -103,11 +121,11 @@ function processCwd() {
  */
 export async function hookAnswer(args, stdin, { load = loadOnThisMachine, prepareDeadline = () => {}, extendDeadline = () => {} } = {}) {
   const agentName = parseAgentName(args);
-  checkSupported();
   const dir = lockDir();
+  const unusable = unusableStore();
   let policy;
   try {
-    policy = await load(dir);
+    policy = await load(dir, unusable);
   } catch (error) {
     throw new Error(`cannot load the policy component: ${error.message}`);
   }
@@ -126,7 +144,7 @@ export async function hookAnswer(args, stdin, { load = loadOnThisMachine, prepar
     const event = await readEvent(stdin);
     return await decide(policy, event, agent, extendDeadline);
   } catch (error) {
-    return undecided(load, dir, agent, error.message);
+    return undecided(() => load(dir, unusable), dir, agent, error.message);
   }
 }
 
@@ -165,7 +183,7 @@ async function undecided(load, dir, agent, why) {
   let fresh;
   let answer;
   try {
-    fresh = await load(dir);
+    fresh = await load();
     answer = fresh.faultAnswer(agent, why);
   } catch {
     throw new Error(why);

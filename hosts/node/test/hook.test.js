@@ -210,17 +210,36 @@ test('its own faults before the component is loaded fail open with one line on s
     }),
     /^session-lock: no SESSION_LOCK_DIR and no home directory to put locks in;/,
   );
-  // What only the Rust host has is refused, not silently replaced by this machine's files.
+});
+
+test('a store this host cannot use fails open where the person sees it, as the Rust host does', async () => {
+  sandbox = new Sandbox();
+  // What only the Rust host has is refused, not silently replaced by this machine's files, and
+  // each guarded call is a fail-open the agent shows (not a line on stderr alone).
   const event = claudeEvent('PreToolUse', 'A', 'Write', sandbox.workspace);
-  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_STORE: 'etcd' }), /^session-lock: the Node.js host has no etcd store/);
-  assertFailsOpen(
-    await nodeHook(event, { CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS: 'https://etcd:2379' }),
-    /^session-lock: the Node.js host has no etcd store/,
-  );
-  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_STORE: 'file' }), /^session-lock: SESSION_LOCK_STORE="file" is not a lock store \(files or etcd\);/);
-  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_IDENTITY: 'checkout' }), /^session-lock: the Node.js host names checkouts by path only/);
-  assertFailsOpen(await nodeHook(event, { SESSION_LOCK_IDENTITY: 'id' }), /is not a way to name checkouts \(path or checkout\);/);
+  const read = claudeEvent('PreToolUse', 'A', 'Read', sandbox.workspace);
+  const cases = [
+    [{ SESSION_LOCK_STORE: 'etcd' }, /^session-lock: lock store failed: the Node.js host has no etcd store/],
+    [{ CLAUDE_PLUGIN_OPTION_ETCD_ENDPOINTS: 'https://etcd:2379' }, /^session-lock: lock store failed: the Node.js host has no etcd store/],
+    [{ SESSION_LOCK_STORE: 'file' }, /^session-lock: lock store failed: SESSION_LOCK_STORE="file" is not a lock store \(files or etcd\);/],
+    [{ SESSION_LOCK_IDENTITY: 'checkout' }, /^session-lock: lock store failed: the Node.js host names checkouts by path only/],
+    [{ SESSION_LOCK_IDENTITY: 'id' }, /is not a way to name checkouts \(path or checkout\);/],
+  ];
+  for (const [env, pattern] of cases) {
+    const output = await nodeHook(event, env);
+    assertComponentFailsOpen(output, pattern);
+    assert.equal(JSON.parse(output.stdout).systemMessage, output.stderr.trimEnd(), 'shown to the person');
+    assert.equal((await nodeHook(read, env)).stdout, '', 'reading goes on without a word');
+  }
   assert.equal(sandbox.record(), undefined);
+  assert.deepEqual(
+    sandbox.decisions().map(({ decision }) => decision),
+    cases.map(() => 'fail-open'),
+  );
+  // The same answer from the Rust host for a store neither knows.
+  const env = { SESSION_LOCK_STORE: 'file' };
+  const [node, rust] = await Promise.all(['node', 'rust'].map((host) => runHook(host, event, { lockDir: sandbox.lockDir, env })));
+  assert.deepEqual(node, rust);
   assert.equal((await nodeHook(event, { SESSION_LOCK_STORE: 'files', SESSION_LOCK_IDENTITY: 'path' })).stderr, '');
   assert.equal(sandbox.record().session_id, 'A');
 });

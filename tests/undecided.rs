@@ -180,3 +180,39 @@ fn a_store_the_environment_names_wrongly_fails_open_where_the_person_sees_it() {
     assert_eq!(decisions, ["fail-open", "fail-open"], "{log}");
     assert!(arena.lock_dir_names().iter().all(|n| !n.ends_with(".json")));
 }
+
+/// Settings edited by hand with `--agent` misspelt name no agent the component knows: each
+/// event, a read too, is a fail-open said where the person sees it (Claude Code's form, which
+/// Codex and Gemini CLI share), and logged without guessing which agent asked.
+#[test]
+fn an_agent_name_no_agent_has_is_said_on_every_event_where_the_person_sees_it() {
+    let arena = arena("cursr");
+    let why = r#"unknown agent "cursr": expected one of "#;
+    for tool in ["Write", "Read"] {
+        let event = arena.claude_event("PreToolUse", "A", Some(tool));
+        let output = arena.run(&event, &[]);
+        match answer(&output) {
+            Answer::FailedOpen(warning) => assert!(
+                warning.starts_with(&format!("session-lock: {why}")),
+                "{tool}: {warning}"
+            ),
+            other => panic!("{tool}: not a visible warning: {other:?}"),
+        }
+    }
+    assert_eq!(arena.holder(), None, "no lock was taken");
+    let log = std::fs::read_to_string(arena.lock_dir.join("session-lock-decisions.jsonl"))
+        .expect("the fail-opens were logged");
+    for line in log.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["decision"], "fail-open");
+        assert!(line.get("agent").is_none(), "no agent guessed: {line}");
+        let message = line["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "a session was let through without the lock: {why}"
+            )),
+            "{message}"
+        );
+    }
+    assert_eq!(log.lines().count(), 2, "{log}");
+}

@@ -878,11 +878,12 @@ pub fn fault_answer(agent: Option<Agent>, why: &str) -> Answer {
 }
 
 /// The decision-log line of a [`fault_answer`] the host gave at `now` (`why`: a trap, an
-/// exhausted budget, an event that could not be read): a fail-open by `agent` (Claude Code
-/// when the host was not told), about no session or workspace, since none was decided.
+/// exhausted budget, an event that could not be read, an `--agent` naming none): a fail-open
+/// by `agent` (none named when the host was not told: the answer's form is Claude Code's, but
+/// the log must not guess who asked), about no session or workspace, since none was decided.
 pub fn fault_entry(agent: Option<Agent>, why: &str, now: u64) -> String {
     let about = About {
-        agent: Some(agent.unwrap_or(Agent::ClaudeCode).protocol().name()),
+        agent: agent.map(|agent| agent.protocol().name()),
         ..About::default()
     };
     let decision = decision_log::Decision {

@@ -190,15 +190,25 @@ pub fn run(agent: Option<&str>) -> ExitCode {
             policy.set_decision_log(log);
         }
         let agent = match agent {
-            Some(name) => Some(policy.agent_named(name).map_err(failed)??),
+            Some(name) => match policy.agent_named(name).map_err(failed)? {
+                Ok(agent) => Some(agent),
+                Err(unknown) => return Ok((policy, Err(unknown))),
+            },
             None => None,
         };
         let reason = format!("no answer within {}s", DEADLINE.as_secs_f32());
         prepare_deadline_answer(&policy.fault_answer(agent, &reason).map_err(failed)?);
-        Ok::<_, String>((policy, agent))
+        Ok::<_, String>((policy, Ok(agent)))
     })();
     let (mut policy, agent) = match loaded {
-        Ok(loaded) => loaded,
+        Ok((policy, Ok(agent))) => (policy, agent),
+        // A registration naming no agent (`--agent` misspelt in settings edited by hand): each
+        // event says so where the person sees it (in Claude Code's form, which Codex and
+        // Gemini CLI share), rather than the lock going off with a line on stderr alone.
+        Ok((policy, Err(unknown))) => {
+            std::mem::forget(policy);
+            return finish(undecided(None, &unknown));
+        }
         Err(why) => return finish(Err(why)),
     };
     let response = read_event(io::stdin().lock()).and_then(|event| {

@@ -135,7 +135,9 @@ export async function hookAnswer(args, stdin, { load = loadOnThisMachine, prepar
       agent = policy.agentNamed(agentName);
     } catch (error) {
       const why = componentError(error);
-      if (typeof why === 'string') throw new Error(why);
+      // A registration naming no agent (`--agent` misspelt in settings edited by hand): said
+      // where the person sees it, as the Rust host does, not on stderr alone.
+      if (typeof why === 'string') return undecided(() => load(dir, unusable), dir, undefined, why);
       throw new Error(`policy component failed: ${error.message}`);
     }
   }

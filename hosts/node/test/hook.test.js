@@ -194,8 +194,11 @@ test('--agent forces the protocol; the component names the agents', async () => 
   const forced = await nodeHook(event, {}, { args: ['--agent', 'codex'] });
   assert.equal(forced.stderr, '');
   assert.equal(sandbox.record().session_id, 'A');
+  // A name no agent has is said where the person sees it, in the Rust host's bytes.
   const bad = await nodeHook(event, {}, { args: ['--agent=cursr'] });
-  assertFailsOpen(bad, /^session-lock: unknown agent "cursr": expected one of .*claude.*;/);
+  assertComponentFailsOpen(bad, /^session-lock: unknown agent "cursr": expected one of .*claude.*;/);
+  assert.equal(JSON.parse(bad.stdout).systemMessage, bad.stderr.trimEnd());
+  assert.deepEqual(bad, await runHook('rust', event, { lockDir: sandbox.lockDir, args: ['--agent=cursr'] }));
   assertFailsOpen(await nodeHook(event, {}, { args: ['--agnet', 'codex'] }), /unexpected argument "--agnet"/);
   assertFailsOpen(await nodeHook(event, {}, { args: ['--agent'] }), /--agent needs a name/);
 });
